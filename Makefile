@@ -1,0 +1,45 @@
+# Sync vs async FastAPI on a real MariaDB. `make help` lists the targets.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+BENCH := $(PY) -m bench
+APP ?= sync
+
+.DEFAULT_GOAL := help
+.PHONY: help venv db db-down run-sync run-async test lint fmt clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: pyproject.toml scripts/bootstrap
+	@./scripts/bootstrap
+
+venv: $(VENV)/.installed ## Create .venv and install everything (done by every target that needs it)
+
+db: venv ## Start (or reuse) the private MariaDB on 127.0.0.1:3307, or check DATABASE_URL
+	@$(BENCH) db up
+
+db-down: venv ## Stop the private MariaDB (by its PID)
+	@$(BENCH) db down
+
+run-sync: db ## Serve the sync app on 127.0.0.1:8001
+	$(VENV)/bin/uvicorn sync_app.main:app --host 127.0.0.1 --port 8001 --no-access-log
+
+run-async: db ## Serve the async app on 127.0.0.1:8002
+	$(VENV)/bin/uvicorn async_app.main:app --host 127.0.0.1 --port 8002 --no-access-log
+
+lint: venv ## ruff + mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+fmt: venv ## Format and autofix
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: db ## Lint, then every test on the real database
+	@$(MAKE) --no-print-directory lint
+	$(VENV)/bin/pytest
+
+clean: ## Remove caches (keeps .venv, the database and results)
+	rm -rf .mypy_cache .ruff_cache .pytest_cache

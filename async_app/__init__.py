@@ -1,0 +1,1 @@
+"""FastAPI app with `async def` routes and SQLAlchemy's AsyncSession (asyncmy by default)."""

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from shared.config import Settings
+from shared.db_url import Driver, build_url, engine_options
+
+
+def make_engine(settings: Settings, driver: Driver | None = None) -> AsyncEngine:
+    driver = driver or settings.async_driver
+    return create_async_engine(build_url(settings, driver), **engine_options(settings, driver))
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,29 @@
+"""Health, the simulated slow query, and the effective limits. Mirror of sync_app/routes/system.py."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from async_app import crud
+from async_app.deps import SessionDep, SettingsDep
+from shared import schemas
+from shared.web import UNAVAILABLE, limits
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/healthz", response_model=schemas.Health, responses=UNAVAILABLE)
+async def healthz(*, db: SessionDep) -> schemas.Health:
+    await crud.ping(db)
+    return schemas.Health(status="ok")
+
+
+@router.get("/io/sleep", response_model=schemas.Slept, responses=UNAVAILABLE)
+async def io_sleep(*, db: SessionDep, ms: schemas.SleepMs = 0) -> schemas.Slept:
+    await crud.sleep(db, ms)
+    return schemas.Slept(slept_ms=ms)
+
+
+@router.get("/limits", response_model=schemas.Limits)
+async def get_limits(*, request: Request, settings: SettingsDep) -> schemas.Limits:
+    return limits(request.app, kind="async", driver=settings.async_driver)

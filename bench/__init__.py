@@ -1,0 +1,1 @@
+"""The harness: private database, apps, Locust, results, analysis, report, regression gate."""

@@ -1,0 +1,1 @@
+"""Code both apps import: settings, models, schemas, password hashing, URL building."""

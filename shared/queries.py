@@ -1,0 +1,28 @@
+"""The SQL statements both apps run: one definition, so both cost the database the same work."""
+
+from __future__ import annotations
+
+from sqlalchemy import Delete, Select, TextClause, delete, select, text
+from sqlalchemy.orm import selectinload
+
+from shared.models import Item, User
+
+PING: TextClause = text("SELECT 1")
+SLEEP: TextClause = text("SELECT SLEEP(:s)")
+
+
+def user_by_id(user_id: int) -> Select[User]:
+    """One user and its items (eager: a lazy load would fail in async code and cost N+1)."""
+    return select(User).options(selectinload(User.items)).where(User.id == user_id)
+
+
+def users_page(*, skip: int, limit: int) -> Select[User]:
+    return select(User).options(selectinload(User.items)).order_by(User.id).offset(skip).limit(limit)
+
+
+def delete_user(user_id: int) -> Delete:
+    return delete(User).where(User.id == user_id)
+
+
+def delete_item(user_id: int, item_id: int) -> Delete:
+    return delete(Item).where(Item.id == item_id, Item.owner_id == user_id)

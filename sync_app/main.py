@@ -1,0 +1,37 @@
+"""The sync app: `uvicorn sync_app.main:app`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from shared.config import Settings, get_settings
+from shared.web import apply_limits, build_app
+from sync_app.db import make_engine, make_sessionmaker
+from sync_app.routes import system, users
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    apply_limits(app)
+    engine = make_engine(app.state.settings)
+    app.state.sessionmaker = make_sessionmaker(engine)
+    try:
+        yield
+    finally:
+        engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return build_app(
+        title="Users CRUD (sync)",
+        lifespan=lifespan,
+        routers=[users.router, system.router],
+        settings=settings or get_settings(),
+        variant="proper",
+    )
+
+
+app = create_app()

@@ -1,0 +1,29 @@
+"""Health, the simulated slow query, and the effective limits. Mirror of async_app/routes/system.py."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from shared import schemas
+from shared.web import UNAVAILABLE, limits
+from sync_app import crud
+from sync_app.deps import SessionDep, SettingsDep
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/healthz", response_model=schemas.Health, responses=UNAVAILABLE)
+def healthz(*, db: SessionDep) -> schemas.Health:
+    crud.ping(db)
+    return schemas.Health(status="ok")
+
+
+@router.get("/io/sleep", response_model=schemas.Slept, responses=UNAVAILABLE)
+def io_sleep(*, db: SessionDep, ms: schemas.SleepMs = 0) -> schemas.Slept:
+    crud.sleep(db, ms)
+    return schemas.Slept(slept_ms=ms)
+
+
+@router.get("/limits", response_model=schemas.Limits)
+def get_limits(*, request: Request, settings: SettingsDep) -> schemas.Limits:
+    return limits(request.app, kind="sync", driver=settings.sync_driver)
