@@ -6,7 +6,7 @@ BENCH := $(PY) -m bench
 APP ?= sync
 
 .DEFAULT_GOAL := help
-.PHONY: help venv db db-down run-sync run-async test lint fmt clean
+.PHONY: help venv db db-down run-sync run-async test lint fmt clean bench bench-quick ui
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,6 +36,15 @@ lint: venv ## ruff + mypy
 fmt: venv ## Format and autofix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+bench: venv ## The full comparison (both apps, 5 scenarios, 3 user levels, 3 repeats; ~14 min) + report
+	@$(BENCH) run $(ARGS)
+
+bench-quick: venv ## A small comparison in about 2 minutes
+	@$(BENCH) run --quick $(ARGS)
+
+ui: venv ## Locust web UI on 127.0.0.1:8089 against APP=sync|async (seeded database)
+	@$(BENCH) ui --app $(APP)
 
 test: db ## Lint, then every test on the real database
 	@$(MAKE) --no-print-directory lint

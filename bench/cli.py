@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from pathlib import Path
+from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -48,6 +49,207 @@ def db_down() -> None:
     """Stop the private MariaDB (by the PID it wrote). Data stays in .run/mariadb/data."""
     pid = stop_database()
     console.print(f"stopped private MariaDB (pid {pid})" if pid else "private MariaDB was not running")
+
+
+def _ints(text: str | None, what: str) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        fail(f"{what} must be comma-separated integers, like 4,16,64 (got {text!r})")
+    if not values or any(v < 0 for v in values):
+        fail(f"{what} must list at least one non-negative integer (got {text!r})")
+    return values
+
+
+QUICK = {"scenarios": ["read_heavy", "slow_db", "signup"], "users": [8, 32], "repeats": 1,
+         "duration_s": 4.0, "warmup_s": 1.0, "db_ms": [20], "label": "quick"}  # fmt: skip
+
+
+@app.command("run")
+def run_cmd(
+    apps: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--app",
+            "-a",
+            help="App to test, repeatable: sync, async, sync-mysqlclient, async-aiomysql, or module:attr. [default: sync, async]",
+        ),
+    ] = None,
+    scenarios: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scenario",
+            "-s",
+            help="Scenario, repeatable: read_heavy, write_heavy, mixed_crud, slow_db, signup, or a locustfile path. [default: all five]",
+        ),
+    ] = None,
+    users: Annotated[
+        str | None, typer.Option(help="Concurrent users (closed loop), comma-separated. [default: 4,16,64]")
+    ] = None,
+    repeats: Annotated[
+        int | None,
+        typer.Option(min=1, max=50, help="Repeats of every point (order shuffled per repeat). [default: 3]"),
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(min=1, max=3600, help="Measured seconds per point. [default: 5]")
+    ] = None,
+    warmup: Annotated[
+        float | None, typer.Option(min=0, max=600, help="Warm-up seconds per point, discarded. [default: 2]")
+    ] = None,
+    db_ms: Annotated[
+        str | None,
+        typer.Option(
+            "--db-ms", help="slow_db: database latencies in ms, comma-separated. [default: 0,5,20,50]"
+        ),
+    ] = None,
+    sweep_users: Annotated[
+        str | None,
+        typer.Option(help="slow_db: user levels for the latency sweep. [default: the middle of --users]"),
+    ] = None,
+    rate: Annotated[
+        str | None,
+        typer.Option(help="Open loop: target requests/s per point, comma-separated (replaces --users)."),
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="uvicorn workers per app.")] = 1,
+    pool_size: Annotated[int, typer.Option(min=1, max=500, help="DB pool size per worker, both apps.")] = 10,
+    max_overflow: Annotated[
+        int, typer.Option(min=0, max=500, help="DB pool overflow per worker, both apps.")
+    ] = 0,
+    thread_tokens: Annotated[
+        int | None, typer.Option(min=1, max=1000, help="AnyIO thread tokens. [default: pool size + overflow]")
+    ] = None,
+    loop: Annotated[str, typer.Option(help="Event loop: uvloop or asyncio.")] = "uvloop",
+    seed_users: Annotated[
+        int, typer.Option(min=10, max=10_000_000, help="Seeded users (ids 1..N).")
+    ] = 10_000,
+    seed_items: Annotated[int, typer.Option(min=0, max=100, help="Seeded items per user.")] = 3,
+    pin: Annotated[bool, typer.Option(help="Pin the app and the load generator to separate CPUs.")] = True,
+    label: Annotated[str | None, typer.Option(help="Suffix of the run folder name. [default: bench]")] = None,
+    out: Annotated[Path | None, typer.Option(help="Results root folder. [default: results/]")] = None,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick", help="Small matrix (~2 min): read_heavy, slow_db@20ms, signup; 8,32 users; 1 repeat."
+        ),
+    ] = False,
+    report: Annotated[bool, typer.Option(help="Build report.html at the end.")] = True,
+) -> None:
+    """Run the benchmark matrix and write results/<run-id>/ (Ctrl-C keeps the finished points)."""
+    from bench.apps import resolve_app
+    from bench.runner import (
+        RunConfig,
+        Runner,
+        locustfile,
+        plan_points,
+        point_seconds,
+        signals_as_interrupts,
+    )
+
+    if loop not in ("uvloop", "asyncio"):
+        fail(f"--loop must be uvloop or asyncio (got {loop!r})")
+    preset = QUICK if quick else {}
+    cfg = RunConfig()
+    chosen = {
+        "apps": apps, "scenarios": scenarios, "users": _ints(users, "--users"), "repeats": repeats,
+        "duration_s": duration, "warmup_s": warmup, "db_ms": _ints(db_ms, "--db-ms"),
+        "sweep_users": _ints(sweep_users, "--sweep-users"), "label": label,
+    }  # fmt: skip
+    for key, value in chosen.items():
+        if value is not None:
+            setattr(cfg, key, value)
+        elif key in preset:
+            setattr(cfg, key, preset[key])
+    if rate is not None:
+        cfg.rates = [float(r) for r in (_ints(rate, "--rate") or [])]
+        if 0 in cfg.rates:
+            fail("--rate values must be positive requests/s")
+    cfg.workers, cfg.pool_size, cfg.max_overflow, cfg.thread_tokens = (
+        workers,
+        pool_size,
+        max_overflow,
+        thread_tokens,
+    )
+    cfg.event_loop, cfg.seed_users, cfg.seed_items, cfg.pin, cfg.report = (
+        loop,
+        seed_users,
+        seed_items,
+        pin,
+        report,
+    )
+    if out is not None:
+        cfg.out_root = out
+    if any(u == 0 for u in cfg.users):
+        fail("--users values must be at least 1")
+    try:
+        for name in cfg.apps:
+            resolve_app(name)
+        for scenario in cfg.scenarios:
+            locustfile(scenario)
+    except ValueError as exc:
+        fail(str(exc))
+    n = len(plan_points(cfg))
+    console.print(
+        f"{n} points x ~{point_seconds(cfg):.0f}s = ~{n * point_seconds(cfg) / 60:.1f} min "
+        f"(apps: {', '.join(cfg.apps)}; scenarios: {', '.join(cfg.scenarios)})"
+    )
+    runner = Runner(cfg)
+    try:
+        with signals_as_interrupts():
+            run_dir = runner.run()
+    except KeyboardInterrupt:
+        where = runner.run_dir or "nothing written"
+        console.print(f"[yellow]interrupted[/]: every process stopped; finished points kept in {where}")
+        raise typer.Exit(130) from None
+    except (DatabaseError, RuntimeError) as exc:
+        fail(str(exc))
+    console.print(f"[green]done[/]: results in {run_dir}")
+    print(run_dir)
+
+
+@app.command("ui")
+def ui_cmd(
+    app_name: Annotated[
+        str, typer.Option("--app", "-a", help="App to load: sync, async, or another app name.")
+    ] = "sync",
+    port: Annotated[int, typer.Option(min=1024, max=65535, help="Locust web UI port on 127.0.0.1.")] = 8089,
+    seed_users: Annotated[int, typer.Option(min=10, help="Seeded users (ids 1..N).")] = 10_000,
+) -> None:
+    """Seed the database, start one app, and open Locust's web UI with every scenario selectable."""
+    from bench import processes
+    from bench.apps import resolve_app
+    from bench.runner import RunConfig, Runner, signals_as_interrupts
+    from shared.config import REPO_ROOT
+
+    try:
+        resolve_app(app_name)
+    except ValueError as exc:
+        fail(str(exc))
+    runner = Runner(RunConfig(apps=[app_name], seed_users=seed_users, pin=False))
+    runner.run_dir = REPO_ROOT / ".run" / "ui"
+    runner.run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with signals_as_interrupts():
+            runner.setup()
+            target = runner.apps[app_name]
+            argv = [
+                *processes.python_tool("locust"), "-f", str(REPO_ROOT / "loadtests" / "locustfile.py"),
+                "--class-picker", "--web-host", "127.0.0.1", "--web-port", str(port), "-H", target.base_url,
+            ]  # fmt: skip
+            env = {"BENCH_SEED_USERS": str(seed_users), "BENCH_DB_MS": "20"}
+            locust = processes.spawn("locust ui", argv, env=env)
+            console.print(
+                f"{app_name} app on {target.base_url} (limits: {target.limits})\n"
+                f"Locust web UI: [bold]http://127.0.0.1:{port}[/]  (Ctrl-C stops everything)"
+            )
+            locust.popen.wait()
+    except KeyboardInterrupt:
+        console.print("stopping...")
+    except (DatabaseError, RuntimeError) as exc:
+        fail(str(exc))
+    finally:
+        processes.stop_all()
 
 
 def main() -> None:

@@ -48,6 +48,7 @@ class DatabaseInfo:
     version: str
     pid: int | None
     max_connections: int
+    started: bool = False  # True when this call started the server (so its caller should stop it)
 
 
 def _which(name: str) -> str | None:
@@ -265,6 +266,7 @@ def ensure_database(settings: Settings | None = None, *, max_connections: int = 
             raise DatabaseError("mariadb-server was installed but mariadbd is still not on PATH")
 
     pid = running_pid()
+    started = False
     fresh = not (DATADIR / "mysql").is_dir() or not SECRET.exists()
     if pid is not None and fresh:  # a half-made instance (interrupted set-up): start over
         stop_database()
@@ -294,6 +296,7 @@ def ensure_database(settings: Settings | None = None, *, max_connections: int = 
             SECRET.write_text(root_password)
             SECRET.chmod(0o600)
         pid = proc.pid
+        started = True
     root_password = SECRET.read_text().strip()
     try:
         _wait_ready(port, root_password, None, timeout=10)
@@ -310,7 +313,15 @@ def ensure_database(settings: Settings | None = None, *, max_connections: int = 
     create_schema(settings)
     version, max_conn = server_info(settings)
     return DatabaseInfo(
-        True, "127.0.0.1", port, settings.db_name, test_database_name(settings), version, pid, max_conn
+        True,
+        "127.0.0.1",
+        port,
+        settings.db_name,
+        test_database_name(settings),
+        version,
+        pid,
+        max_conn,
+        started,
     )
 
 
@@ -347,3 +358,82 @@ def settings_for(settings: Settings, database: str) -> Settings:
         url = build_url(settings, "pymysql", database).render_as_string(hide_password=False)
         return settings.model_copy(update={"database_url": type(settings.database_url)(url)})
     return settings.model_copy(update={"db_name": database})
+
+
+def _app_connect(settings: Settings) -> pymysql.Connection:
+    url = build_url(settings, "pymysql")
+    return pymysql.connect(
+        host=url.host, port=url.port or 3306, user=url.username, password=url.password or "",
+        database=url.database, connect_timeout=5, ssl_disabled=True, autocommit=False,
+    )  # fmt: skip
+
+
+def seed(settings: Settings, users: int, items_per_user: int) -> None:
+    """Deterministic data: users 1..N (`user{i}@example.com`), each with `items_per_user` items.
+
+    Every seeded user has the same Argon2 hash (of 'seeded-password'): hashing 10,000 passwords is not
+    what a seed should spend its time on."""
+    from shared.security import hash_password
+
+    hashed = hash_password("seeded-password", settings)
+    conn = _app_connect(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET FOREIGN_KEY_CHECKS = 0")
+            cur.execute("TRUNCATE TABLE items")
+            cur.execute("TRUNCATE TABLE users")
+            cur.execute("SET FOREIGN_KEY_CHECKS = 1")
+            chunk = 2000
+            for lo in range(1, users + 1, chunk):
+                ids = range(lo, min(users, lo + chunk - 1) + 1)
+                cur.executemany(
+                    "INSERT INTO users (id, email, hashed_password, is_active, created_at) "
+                    "VALUES (%s, %s, %s, 1, '2026-01-01')",
+                    [(i, f"user{i}@example.com", hashed) for i in ids],
+                )
+                cur.executemany(
+                    "INSERT INTO items (id, title, description, owner_id) VALUES (%s, %s, %s, %s)",
+                    [
+                        ((i - 1) * items_per_user + k + 1, f"item {k} of user {i}", "seeded", i)
+                        for i in ids
+                        for k in range(items_per_user)
+                    ],
+                )
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def reset_to_seed(settings: Settings, users: int, items_per_user: int) -> None:
+    """Undo what a writing scenario did (it only adds rows, deletes its own, and flips is_active)."""
+    conn = _app_connect(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("DELETE FROM items WHERE id > %s", (users * items_per_user,))
+            cur.execute("DELETE FROM users WHERE id > %s", (users,))
+            cur.execute("UPDATE users SET is_active = 1 WHERE is_active = 0")
+            cur.execute("ALTER TABLE users AUTO_INCREMENT = %s", (users + 1,))
+            cur.execute("ALTER TABLE items AUTO_INCREMENT = %s", (users * items_per_user + 1,))
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def count_existing(settings: Settings, table: str, ids: list[int]) -> int:
+    """How many of `ids` exist in `table` (users or items): the acknowledged-writes check."""
+    if table not in ("users", "items"):
+        raise ValueError(table)
+    found = 0
+    conn = _app_connect(settings)
+    try:
+        with conn.cursor() as cur:
+            for lo in range(0, len(ids), 1000):
+                part = ids[lo : lo + 1000]
+                cur.execute(
+                    f"SELECT COUNT(*) FROM {table} WHERE id IN ({', '.join(['%s'] * len(part))})", part
+                )
+                row = cur.fetchone()
+                found += int(row[0]) if row else 0
+    finally:
+        conn.close()
+    return found

@@ -1,0 +1,173 @@
+"""Start and stop the processes of a run (apps, Locust) in their own process groups, pinned to CPUs.
+
+Every process started here is registered, so `stop_all()` (called on exit, Ctrl-C or SIGTERM) ends
+each group with SIGTERM, then SIGKILL after a grace period: a deadlocked uvicorn ignores SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+import psutil
+
+from shared.config import REPO_ROOT
+
+_RUNNING: list[ManagedProcess] = []
+
+
+@dataclass
+class ManagedProcess:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path | None = None
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def pids(self) -> list[int]:
+        """This process and its descendants (uvicorn workers, Locust workers)."""
+        try:
+            proc = psutil.Process(self.pid)
+            return [self.pid, *(c.pid for c in proc.children(recursive=True))]
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self, grace: float = 5.0) -> int | None:
+        """SIGTERM the group, wait up to `grace` s, then SIGKILL the group. Returns the exit code."""
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.pid, signal.SIGKILL)
+                self.popen.wait(timeout=10)
+        # Descendants that outlived their parent (same group) go too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        if self._log is not None:
+            self._log.close()
+        with contextlib.suppress(ValueError):
+            _RUNNING.remove(self)
+        return self.popen.returncode
+
+
+def spawn(
+    name: str,
+    argv: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    cpus: Sequence[int] | None = None,
+    log_path: Path | None = None,
+    cwd: Path = REPO_ROOT,
+) -> ManagedProcess:
+    log: IO[bytes] | None = log_path.open("ab") if log_path else None
+    out: IO[bytes] | int = log if log is not None else subprocess.DEVNULL
+    popen = subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL,
+        start_new_session=True,  # own process group: we signal it as a whole, the terminal does not
+    )
+    if cpus:
+        with contextlib.suppress(ProcessLookupError, OSError):
+            os.sched_setaffinity(popen.pid, set(cpus))
+    proc = ManagedProcess(name, popen, log_path, log)
+    _RUNNING.append(proc)
+    return proc
+
+
+def stop_all() -> None:
+    for proc in list(reversed(_RUNNING)):
+        proc.stop(grace=3.0)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def python_tool(module: str) -> list[str]:
+    return [sys.executable, "-m", module]
+
+
+def wait_healthy(base_url: str, proc: ManagedProcess, timeout: float = 30.0) -> None:
+    """Poll /healthz until 200; fail early with the app's log tail if it exits."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise RuntimeError(f"{proc.name} exited with code {proc.popen.returncode}: {log_tail(proc)}")
+        try:
+            resp = httpx.get(f"{base_url}/healthz", timeout=2.0)
+            if resp.status_code == 200:
+                return
+            last = f"HTTP {resp.status_code}: {resp.text[:200]}"
+        except httpx.HTTPError as exc:
+            last = type(exc).__name__
+        time.sleep(0.1)
+    raise RuntimeError(f"{proc.name} not healthy after {timeout:.0f}s ({last}): {log_tail(proc)}")
+
+
+def log_tail(proc: ManagedProcess, lines: int = 3) -> str:
+    if proc.log_path is None or not proc.log_path.exists():
+        return "(no log)"
+    tail = proc.log_path.read_text(errors="replace").strip().splitlines()[-lines:]
+    return " | ".join(tail) or "(empty log)"
+
+
+@dataclass(frozen=True)
+class Pinning:
+    """Which CPUs the app, the load generator and the database get. Empty = not pinned."""
+
+    app: tuple[int, ...]
+    loadgen: tuple[int, ...]
+    db: tuple[int, ...]
+
+    @classmethod
+    def plan(cls, enabled: bool = True) -> Pinning:
+        cpus = sorted(os.sched_getaffinity(0))
+        if not enabled or len(cpus) < 2:
+            return cls((), (), ())
+        half = len(cpus) // 2
+        # The app under test gets the upper half to itself; Locust and MariaDB share the rest.
+        return cls(tuple(cpus[half:]), tuple(cpus[:half]), tuple(cpus[:half]))
+
+    def as_dict(self) -> dict[str, list[int]]:
+        return {"app": list(self.app), "loadgen": list(self.loadgen), "db": list(self.db)}
+
+
+def pin(pid: int, cpus: Sequence[int]) -> bool:
+    """Pin an existing process and its threads (MariaDB's threads are what matter)."""
+    if not cpus:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        proc.cpu_affinity(list(cpus))
+        for thread in proc.threads():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(thread.id, set(cpus))
+        return True
+    except (psutil.Error, OSError):
+        return False
