@@ -20,6 +20,10 @@ APPS: dict[str, AppSpec] = {
         AppSpec("async", "async_app.main:app", {"ASYNC_DRIVER": "asyncmy"}, "async def routes, AsyncSession, asyncmy"),
         AppSpec("sync-mysqlclient", "sync_app.main:app", {"SYNC_DRIVER": "mysqlclient"}, "sync app on mysqlclient (C)"),
         AppSpec("async-aiomysql", "async_app.main:app", {"ASYNC_DRIVER": "aiomysql"}, "async app on aiomysql (pure Python)"),
+        AppSpec("async-blocking", "sync_app.variants:blocking_app", {"SYNC_DRIVER": "pymysql"},
+                "anti-pattern: async def routes calling the blocking Session (read routes only)"),
+        AppSpec("sync-naive", "sync_app.variants:naive_app", {"SYNC_DRIVER": "pymysql"},
+                "naive sync: session closed after serialization; deadlocks past pool + tokens (read routes only)"),
     )
 }  # fmt: skip
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 
 from shared.config import Settings, get_settings
@@ -18,6 +19,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     apply_limits(app)
     engine = make_engine(app.state.settings)
     app.state.sessionmaker = make_sessionmaker(engine)
+    settings = app.state.settings
+    app.state.close_limiter = anyio.CapacityLimiter(settings.pool_size + settings.max_overflow)
     try:
         yield
     finally:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from shared import schemas
 from shared.web import UNAVAILABLE, limits
 from sync_app import crud
-from sync_app.deps import SessionDep, SettingsDep
+from sync_app.deps import SessionDep, SessionRouter, SettingsDep
 
-router = APIRouter(tags=["system"])
+router = SessionRouter(tags=["system"])
 
 
 @router.get("/healthz", response_model=schemas.Health, responses=UNAVAILABLE)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fastapi import APIRouter, status
+from fastapi import status
 
 from shared import models, schemas
 from shared.security import hash_password
 from shared.web import CONFLICT, NOT_FOUND, UNAVAILABLE
 from sync_app import crud
-from sync_app.deps import SessionDep, SettingsDep
+from sync_app.deps import SessionDep, SessionRouter, SettingsDep
 
-router = APIRouter(prefix="/users", tags=["users"], responses=UNAVAILABLE)
+router = SessionRouter(prefix="/users", tags=["users"], responses=UNAVAILABLE)
 
 
 @router.post("", response_model=schemas.User, status_code=status.HTTP_201_CREATED, responses=CONFLICT)
