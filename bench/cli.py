@@ -112,6 +112,9 @@ def run_cmd(
         str | None,
         typer.Option(help="Open loop: target requests/s per point, comma-separated (replaces --users)."),
     ] = None,
+    open_users: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Open loop: users taking the scheduled requests.")
+    ] = 64,
     workers: Annotated[int, typer.Option(min=1, max=64, help="uvicorn workers per app.")] = 1,
     pool_size: Annotated[int, typer.Option(min=1, max=500, help="DB pool size per worker, both apps.")] = 10,
     max_overflow: Annotated[
@@ -165,6 +168,7 @@ def run_cmd(
         cfg.rates = [float(r) for r in (_ints(rate, "--rate") or [])]
         if 0 in cfg.rates:
             fail("--rate values must be positive requests/s")
+    cfg.open_users = open_users
     cfg.workers, cfg.pool_size, cfg.max_overflow, cfg.thread_tokens = (
         workers,
         pool_size,

@@ -405,13 +405,18 @@ def seed(settings: Settings, users: int, items_per_user: int) -> None:
 
 
 def reset_to_seed(settings: Settings, users: int, items_per_user: int) -> None:
-    """Undo what a writing scenario did (it only adds rows, deletes its own, and flips is_active)."""
+    """Undo what a writing scenario did: it adds rows, deletes only rows it added, and edits users'
+    email and is_active."""
     conn = _app_connect(settings)
     try:
         with conn.cursor() as cur:
             cur.execute("DELETE FROM items WHERE id > %s", (users * items_per_user,))
             cur.execute("DELETE FROM users WHERE id > %s", (users,))
             cur.execute("UPDATE users SET is_active = 1 WHERE is_active = 0")
+            cur.execute(
+                "UPDATE users SET email = CONCAT('user', id, '@example.com') "
+                "WHERE email <> CONCAT('user', id, '@example.com')"
+            )
             cur.execute("ALTER TABLE users AUTO_INCREMENT = %s", (users + 1,))
             cur.execute("ALTER TABLE items AUTO_INCREMENT = %s", (users * items_per_user + 1,))
         conn.commit()

@@ -24,8 +24,9 @@ POINT_COLUMNS = [
     "target_rps", "warmup_s", "duration_s", "requests", "failures", "rps", "p50_ms", "p90_ms", "p95_ms",
     "p99_ms", "max_ms", "mean_ms", "p99_uncorrected_ms", "late", "locust_cpu_max", "locust_cpu_mean",
     "app_cpu_mean", "app_rss_max_mb", "db_cpu_mean", "db_rss_max_mb", "threads_connected_max",
-    "com_select", "com_insert", "com_update", "com_delete", "questions", "acked_writes", "missing_writes",
-    "valid", "invalid_reasons",
+    "com_select", "com_insert", "com_update", "com_delete", "com_commit", "com_rollback", "questions",
+    "statements_expected", "statements_check", "acked_writes", "missing_writes", "valid", "invalid_reasons",
+    "workers", "thread_tokens", "pool_size", "max_overflow", "event_loop",
 ]  # fmt: skip
 PACKAGES = (
     "fastapi", "starlette", "uvicorn", "uvloop", "SQLAlchemy", "PyMySQL", "mysqlclient", "asyncmy", "aiomysql",
@@ -120,6 +121,7 @@ class LoadgenResult:
     acked: dict[str, list[int]] = field(default_factory=lambda: {"users": [], "items": []})
     failure_samples: list[str] = field(default_factory=list)
     window: tuple[float, float] | None = None
+    expected_statements: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def _merge_hdr(into: HdrHistogram | None, encoded: str | None) -> HdrHistogram | None:
@@ -151,6 +153,7 @@ def read_loadgen(point_dir: Path) -> LoadgenResult:
         for kind in ("users", "items"):
             out.acked[kind].extend(int(i) for i in data.get("acked", {}).get(kind, []))
         out.failure_samples.extend(data.get("failure_samples", [])[:20])
+        out.expected_statements.update(data.get("expected_statements") or {})
         win = data.get("window") or {}
         if win.get("start") and win.get("end"):
             out.window = (float(win["start"]), float(win["end"]))

@@ -44,6 +44,7 @@ from bench.results import (
     write_json,
 )
 from bench.telemetry import CounterDelta, DbCounters, Sampler
+from bench.workcheck import check_statements
 from shared.config import REPO_ROOT, Settings
 
 SCENARIOS = ("read_heavy", "write_heavy", "mixed_crud", "slow_db", "signup")
@@ -63,6 +64,7 @@ class RunConfig:
     db_ms: list[int] = field(default_factory=lambda: [0, 5, 20, 50])
     sweep_users: list[int] | None = None  # slow_db's user levels; default: the middle of `users`
     rates: list[float] = field(default_factory=list)  # open-loop target req/s; empty = closed loop
+    open_users: int = 64  # open loop: users that take the scheduled requests (more than ever in flight)
     workers: int = 1
     pool_size: int = 10
     max_overflow: int = 0
@@ -224,7 +226,7 @@ class Runner:
             "BENCH_MODE": "open" if point.rate else "closed",
             "BENCH_RATE": f"{point.rate or 0:g}",
         }
-        users = 1 if point.rate else point.users
+        users = cfg.open_users if point.rate else point.users
         argv = [
             *processes.python_tool("locust"), "-f", str(locustfile(point.scenario)), "--headless",
             "-u", str(users), "-r", str(users), "-t", f"{math.ceil(end - launch + 0.5)}s",
@@ -293,6 +295,10 @@ class Runner:
             reasons.append(f"late_sends({lg.late})")
         if not app.proc.alive():
             reasons.append("app_crashed")
+        users = cfg.open_users if point.rate else point.users
+        work = check_statements(lg.by_name, lg.expected_statements, delta.delta, in_flight=users)
+        if work is not None and not work.ok and not lg.failures:
+            reasons.append(f"db_counters({', '.join(work.problems)})")
         uncorrected = percentiles_ms(lg.hdr_uncorrected)["p99_ms"] if lg.hdr_uncorrected else None
         window = lg.window[1] - lg.window[0] if lg.window else cfg.duration_s
         return {
@@ -321,11 +327,19 @@ class Runner:
             "com_insert": delta.delta.get("Com_insert"),
             "com_update": delta.delta.get("Com_update"),
             "com_delete": delta.delta.get("Com_delete"),
+            "com_commit": delta.delta.get("Com_commit"),
+            "com_rollback": delta.delta.get("Com_rollback"),
             "questions": delta.delta.get("Questions"),
+            "statements_expected": sum(work.expected.values()) if work else None,
+            "statements_check": work.summary if work else "not declared by the scenario",
             "acked_writes": acked,
             "missing_writes": acked - present,
             "valid": not reasons,
             "invalid_reasons": ";".join(reasons),
+            **{
+                k: app.limits.get(k)
+                for k in ("workers", "thread_tokens", "pool_size", "max_overflow", "event_loop")
+            },
         }
 
     # --- the whole run -----------------------------------------------------------------------------

@@ -22,6 +22,8 @@ COUNTERS = (
     "Com_insert",
     "Com_update",
     "Com_delete",
+    "Com_commit",
+    "Com_rollback",
     "Questions",
     "Threads_connected",
     "Connections",

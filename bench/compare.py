@@ -1,0 +1,444 @@
+"""The regression gate: is the current run slower than the baseline by more than the machine's noise?
+
+Decision rule, for each (app, scenario, users, db_ms) key with valid points in both runs:
+1. Samples: requests completed in each second of every repeat's measurement window (the first and last
+   second dropped when the window has >= 5), divided by the run's calibration score (bench/calibrate.py),
+   so a slower machine does not read as slower code. If a run has no calibration, nothing is normalised
+   and the output says so.
+2. Effect = median(current) / median(baseline) - 1, with a 95% bootstrap CI (2000 resamples, fixed seed;
+   repeats are resampled, then seconds within each, so noise between repeats widens the interval).
+3. One-sided Mann-Whitney U test of "current < baseline" (and "current > baseline" for improvements).
+4. "regression" when effect <= -min_effect AND p < alpha AND the CI's upper bound < 0; "improvement" is
+   the mirror image; anything else is "no change" (below the threshold, or within noise).
+5. The gate fails only if a re-measured current run flags the same key again (`decide_with_remeasure`).
+p99 latency (from the merged HdrHistograms) is reported next to throughput; it does not decide.
+Seconds of one repeat are not independent, so the test's p is optimistic: the threshold, the repeat-level
+bootstrap and the re-measure are what keep false alarms rare.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from hdrh.histogram import HdrHistogram
+from rich.console import Console
+from rich.table import Table
+from scipy.stats import mannwhitneyu
+
+from bench.calibrate import load_calibration
+from bench.results import read_loadgen
+
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 20261124
+TRIM_MIN_SECONDS = 5
+
+FloatArray = np.ndarray[tuple[int], np.dtype[np.float64]]
+
+
+class CompareError(Exception):
+    """A run folder is missing, unreadable, or shares no comparable points with the other."""
+
+
+class Key(NamedTuple):
+    app: str
+    scenario: str
+    users: int
+    db_ms: int
+    rate: float | None = None  # open-loop points: target req/s (users is then 1)
+
+    @property
+    def label(self) -> str:
+        load = f"rate{self.rate:g}" if self.rate else f"u{self.users}"
+        return f"{self.app} {self.scenario} {load}" + (f" d{self.db_ms}" if self.db_ms else "")
+
+
+@dataclass
+class RunData:
+    """One run folder: per-second throughput of every valid point, and merged latency histograms."""
+
+    path: Path
+    calibration: float | None
+    repeats: dict[Key, list[FloatArray]] = field(default_factory=dict)
+    hdr: dict[Key, HdrHistogram] = field(default_factory=dict)
+    skipped: int = 0
+
+
+@dataclass(frozen=True)
+class KeyResult:
+    key: Key
+    baseline: list[FloatArray]  # samples per repeat, normalised when the comparison is
+    current: list[FloatArray]
+    baseline_rps: float  # median requests/s, never normalised (for reading)
+    current_rps: float
+    effect: float
+    ci: tuple[float, float]
+    p_slower: float
+    p_faster: float
+    p99_baseline_ms: float | None
+    p99_current_ms: float | None
+    verdict: str  # "regression" | "improvement" | "no change"
+    reason: str  # "slower" | "faster" | "within noise" | "below the 10% threshold"
+
+    @property
+    def p(self) -> float:
+        """p of the test in the direction of the effect."""
+        return self.p_slower if self.effect < 0 else self.p_faster
+
+    @property
+    def p99_change(self) -> float | None:
+        if not self.p99_baseline_ms or self.p99_current_ms is None:
+            return None
+        return self.p99_current_ms / self.p99_baseline_ms - 1
+
+    @property
+    def text(self) -> str:
+        """One line in plain words."""
+        p99 = f"; p99 {self.p99_change:+.1%}" if self.p99_change is not None else ""
+        return (
+            f"{self.key.label}: throughput {self.effect:+.1%} (95% CI {self.ci[0]:+.1%}..{self.ci[1]:+.1%}, "
+            f"p={self.p:.2g}) — {self.reason}{p99}"
+        )
+
+
+@dataclass
+class Comparison:
+    baseline: list[Path]
+    current: list[Path]
+    rows: list[KeyResult]
+    normalised: bool
+    calibration: dict[str, list[float | None]]
+    min_effect: float
+    alpha: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[KeyResult]:
+        return [r for r in self.rows if r.verdict == "regression"]
+
+    @property
+    def improvements(self) -> list[KeyResult]:
+        return [r for r in self.rows if r.verdict == "improvement"]
+
+    @property
+    def regressed(self) -> bool:
+        return bool(self.regressions)
+
+    @property
+    def headline(self) -> str:
+        n = len(self.rows)
+        if self.regressed:
+            return f"REGRESSION in {len(self.regressions)} of {n} comparisons"
+        return f"no regression in {n} comparisons" + (
+            f" ({len(self.improvements)} faster)" if self.improvements else ""
+        )
+
+
+# --- reading ---------------------------------------------------------------------------------------------
+
+
+def window_samples(per_second: dict[int, int], window: tuple[float, float] | None) -> FloatArray:
+    """Requests per second over the window (missing seconds count 0), trimmed at both ends if >= 5 s."""
+    if window is not None:
+        n = int(np.ceil(window[1] - window[0] - 1e-6))
+        seconds = range(n)
+    elif per_second:
+        seconds = range(min(per_second), max(per_second) + 1)
+    else:
+        seconds = range(0)
+    values = np.array([per_second.get(t, 0) for t in seconds], dtype=np.float64)
+    return values[1:-1] if len(values) >= TRIM_MIN_SECONDS else values
+
+
+def read_run(run_dir: Path) -> RunData:
+    table = run_dir / "points.csv"
+    if not run_dir.is_dir():
+        raise CompareError(f"no run folder at {run_dir}")
+    if not table.is_file():
+        raise CompareError(f"{run_dir} has no points.csv")
+    run = RunData(run_dir, load_calibration(run_dir))
+    with table.open(newline="") as f:
+        for row in csv.DictReader(f):
+            if row.get("valid") != "True":
+                run.skipped += 1
+                continue
+            key = Key(
+                row["app"],
+                row["scenario"],
+                int(row["users"]),
+                int(row["db_ms"] or 0),
+                float(row["target_rps"]) if row.get("target_rps") else None,
+            )
+            lg = read_loadgen(run_dir / "points" / row["point_id"])
+            samples = window_samples(lg.per_second, lg.window)
+            if len(samples) == 0:
+                run.skipped += 1
+                continue
+            run.repeats.setdefault(key, []).append(samples)
+            if lg.hdr is not None:
+                if key in run.hdr:
+                    run.hdr[key].add(lg.hdr)
+                else:
+                    run.hdr[key] = lg.hdr
+    return run
+
+
+def _pool(
+    runs: Sequence[RunData], normalise: bool
+) -> tuple[dict[Key, list[FloatArray]], dict[Key, HdrHistogram]]:
+    repeats: dict[Key, list[FloatArray]] = {}
+    hdr: dict[Key, HdrHistogram] = {}
+    for run in runs:
+        scale = 1.0 / run.calibration if normalise and run.calibration else 1.0
+        for key, arrays in run.repeats.items():
+            repeats.setdefault(key, []).extend(a * scale for a in arrays)
+        for key, hist in run.hdr.items():
+            if key in hdr:
+                hdr[key].add(hist)
+            else:
+                hdr[key] = HdrHistogram.decode(hist.encode())  # a copy: never mutate a run's histogram
+    return repeats, hdr
+
+
+# --- statistics ------------------------------------------------------------------------------------------
+
+
+def bootstrap_medians(repeats: list[FloatArray], rng: np.random.Generator, n: int) -> FloatArray:
+    """Medians of `n` two-level resamples: repeats with replacement, then seconds within each."""
+    lens = np.array([len(r) for r in repeats])
+    flat = np.concatenate(repeats)
+    offsets = np.cumsum(lens) - lens
+    pick = rng.integers(0, len(repeats), size=(n, len(repeats)))
+    width = int(lens.max())
+    picked_lens = lens[pick][..., None]
+    idx = offsets[pick][..., None] + (rng.random((n, len(repeats), width)) * picked_lens).astype(np.int64)
+    values = np.where(np.arange(width) < picked_lens, flat[idx], np.nan)
+    medians: FloatArray = np.nanmedian(values.reshape(n, -1), axis=1)
+    return medians
+
+
+def _p_value(current: FloatArray, baseline: FloatArray, alternative: str) -> float:
+    both = np.concatenate([current, baseline])
+    if np.all(both == both[0]):
+        return 1.0
+    return float(mannwhitneyu(current, baseline, alternative=alternative).pvalue)
+
+
+def judge(
+    key: Key,
+    baseline: list[FloatArray],
+    current: list[FloatArray],
+    *,
+    rps: tuple[float, float] | None = None,
+    min_effect: float = 0.10,
+    alpha: float = 0.01,
+    p99_ms: tuple[float | None, float | None] = (None, None),
+) -> KeyResult:
+    """The verdict for one key. `rps`: the raw median requests/s to show (default: the samples' medians)."""
+    base, cur = np.concatenate(baseline), np.concatenate(current)
+    med_b, med_c = float(np.median(base)), float(np.median(cur))
+    effect = med_c / med_b - 1 if med_b > 0 else 0.0
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    boot_b = bootstrap_medians(baseline, rng, BOOTSTRAP_RESAMPLES)
+    boot_c = bootstrap_medians(current, rng, BOOTSTRAP_RESAMPLES)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = boot_c / boot_b - 1
+    ratios = ratios[np.isfinite(ratios)]
+    low, high = (float(v) for v in np.percentile(ratios, [2.5, 97.5])) if len(ratios) else (-1.0, 1.0)
+    p_slower = _p_value(cur, base, "less")
+    p_faster = _p_value(cur, base, "greater")
+    if effect <= -min_effect and p_slower < alpha and high < 0:
+        verdict, reason = "regression", "slower"
+    elif effect >= min_effect and p_faster < alpha and low > 0:
+        verdict, reason = "improvement", "faster"
+    elif abs(effect) < min_effect:
+        verdict, reason = "no change", f"below the {min_effect:.0%} threshold"
+    else:
+        verdict, reason = "no change", "within noise"
+    return KeyResult(
+        key, baseline, current, *(rps or (med_b, med_c)), effect, (low, high),
+        p_slower, p_faster, p99_ms[0], p99_ms[1], verdict, reason,
+    )  # fmt: skip
+
+
+def _p99(hist: HdrHistogram | None) -> float | None:
+    if hist is None or hist.get_total_count() == 0:
+        return None
+    return float(hist.get_value_at_percentile(99.0)) / 1000
+
+
+def _as_list(paths: Path | Sequence[Path]) -> list[Path]:
+    return [paths] if isinstance(paths, Path) else list(paths)
+
+
+def compare_runs(
+    baseline: Path | Sequence[Path],
+    current: Path | Sequence[Path],
+    min_effect: float = 0.10,
+    alpha: float = 0.01,
+) -> Comparison:
+    """Compare two runs (or pools of runs: each side may be several run folders of the same code)."""
+    base_runs = [read_run(p) for p in _as_list(baseline)]
+    cur_runs = [read_run(p) for p in _as_list(current)]
+    notes: list[str] = []
+    uncalibrated = [r.path.name for r in base_runs + cur_runs if r.calibration is None]
+    normalise = not uncalibrated
+    if uncalibrated:
+        notes.append(f"not normalised by calibration (none in {', '.join(uncalibrated)}): raw requests/s")
+    base, base_hdr = _pool(base_runs, normalise)
+    cur, cur_hdr = _pool(cur_runs, normalise)
+    keys = sorted(set(base) & set(cur), key=lambda k: (k.app, k.scenario, k.db_ms, k.users, k.rate or 0))
+    if not keys:
+        raise CompareError("no comparable points: no (app, scenario, users, db_ms) with valid points in both")
+    for side, pooled, other in (("baseline", base, cur), ("current", cur, base)):
+        only = sorted(k.label for k in set(pooled) - set(other))
+        if only:
+            notes.append(f"only in {side}, not compared: {', '.join(only)}")
+    skipped = sum(r.skipped for r in base_runs + cur_runs)
+    if skipped:
+        notes.append(f"{skipped} invalid or empty point(s) left out")
+
+    raw_base, raw_cur = _pool(base_runs, False)[0], _pool(cur_runs, False)[0]
+
+    def raw_median(pool: dict[Key, list[FloatArray]], key: Key) -> float:
+        return float(np.median(np.concatenate(pool[key])))
+
+    rows = [
+        judge(
+            key, base[key], cur[key], rps=(raw_median(raw_base, key), raw_median(raw_cur, key)),
+            min_effect=min_effect, alpha=alpha,
+            p99_ms=(_p99(base_hdr.get(key)), _p99(cur_hdr.get(key))),
+        )
+        for key in keys
+    ]  # fmt: skip
+    return Comparison(
+        baseline=[r.path for r in base_runs],
+        current=[r.path for r in cur_runs],
+        rows=rows,
+        normalised=normalise,
+        calibration={
+            "baseline": [r.calibration for r in base_runs],
+            "current": [r.calibration for r in cur_runs],
+        },
+        min_effect=min_effect,
+        alpha=alpha,
+        notes=notes,
+    )
+
+
+def decide_with_remeasure(first: Comparison, second: Comparison | None) -> bool:
+    """True = fail the gate: a key flagged as a regression by the first comparison AND by the re-measure.
+
+    Without a re-measure (`second` None) the first comparison decides alone.
+    """
+    flagged = {r.key for r in first.regressions}
+    if not flagged or second is None:
+        return bool(flagged)
+    return bool(flagged & {r.key for r in second.regressions})
+
+
+# --- output ----------------------------------------------------------------------------------------------
+
+_STYLE = {"regression": "bold red", "improvement": "green", "no change": ""}
+
+
+def render(cmp: Comparison, console: Console) -> None:
+    """One screen: a row per key, then the notes and the flagged keys in plain words."""
+    unit = "normalised by calibration" if cmp.normalised else "raw requests/s (no calibration)"
+    table = Table(
+        title=f"perf gate: {', '.join(p.name for p in cmp.current)} vs {', '.join(p.name for p in cmp.baseline)}",
+        caption=f"throughput {unit}; regression = ≤ -{cmp.min_effect:.0%}, p < {cmp.alpha:g}, CI below 0",
+        title_justify="left",
+    )
+    for name in ("app", "scenario", "load"):
+        table.add_column(name)
+    for name in ("n", "base rps", "cur rps", "Δ throughput", "95% CI", "p", "Δ p99"):
+        table.add_column(name, justify="right")
+    table.add_column("verdict")
+    for r in cmp.rows:
+        k = r.key
+        load = (f"rate{k.rate:g}" if k.rate else f"u{k.users}") + (f" d{k.db_ms}" if k.db_ms else "")
+        n = f"{sum(map(len, r.baseline))}/{sum(map(len, r.current))}"
+        p99 = f"{r.p99_change:+.1%}" if r.p99_change is not None else "–"
+        verdict = r.verdict if r.verdict != "no change" else f"no change ({r.reason})"
+        table.add_row(
+            k.app, k.scenario, load, n, f"{r.baseline_rps:,.0f}", f"{r.current_rps:,.0f}", f"{r.effect:+.1%}",
+            f"{r.ci[0]:+.1%}..{r.ci[1]:+.1%}", f"{r.p:.2g}", p99, verdict, style=_STYLE[r.verdict],
+        )  # fmt: skip
+    console.print(table)
+    for note in cmp.notes:
+        console.print(f"[dim]note: {note}[/]", highlight=False)
+    for r in cmp.regressions + cmp.improvements:
+        console.print(r.text, style=_STYLE[r.verdict], highlight=False)
+    console.print(f"[bold]{cmp.headline}[/]", highlight=False)
+
+
+def plot(cmp: Comparison, path: Path) -> Path:
+    """Baseline vs current per key: every sample divided by the baseline's median, as strips."""
+    from matplotlib.figure import Figure  # no pyplot: no global state, Agg via savefig
+
+    rows = cmp.rows
+    fig = Figure(figsize=(9, 1.2 + 0.45 * len(rows)), layout="constrained")
+    ax = fig.add_subplot()
+    rng = np.random.default_rng(0)
+    colors = {"regression": "#c0392b", "improvement": "#27ae60", "no change": "#2e86c1"}
+    for i, r in enumerate(rows):
+        ref = float(np.median(np.concatenate(r.baseline)))
+        for offset, samples, color in ((-0.18, r.baseline, "#7f8c8d"), (0.18, r.current, colors[r.verdict])):
+            values = np.concatenate(samples) / ref
+            y = i + offset + rng.uniform(-0.07, 0.07, len(values))
+            ax.scatter(values, y, s=10, color=color, alpha=0.6, linewidths=0)
+            med = float(np.median(values))
+            ax.plot([med, med], [i + offset - 0.15, i + offset + 0.15], color=color, linewidth=2.5)
+    ax.axvline(1.0, color="#7f8c8d", linewidth=0.8)
+    for edge in (1 - cmp.min_effect, 1 + cmp.min_effect):
+        ax.axvline(edge, color="#7f8c8d", linewidth=0.8, linestyle=":")
+    ax.set_yticks(range(len(rows)), [f"{r.key.label}  {r.effect:+.1%}" for r in rows])
+    ax.invert_yaxis()
+    unit = "calibrated throughput" if cmp.normalised else "throughput (not calibrated)"
+    ax.set_xlabel(f"{unit} per second, ÷ baseline median (grey = baseline, colour = current)")
+    ax.set_title(f"Perf gate: {cmp.headline}", loc="left", fontsize=11)
+    ax.grid(axis="x", alpha=0.3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150)
+    return path
+
+
+def compare_command(
+    baseline: Path,
+    current: Path,
+    chart: Path | None = None,
+    *,
+    remeasure: Path | None = None,
+    console: Console | None = None,
+) -> int:
+    """Print the comparison; exit code 1 on a (confirmed, if `remeasure` is given) regression, else 0;
+    2 with one line when a folder is missing or nothing is comparable. The chart is written on regression.
+    """
+    out = console or Console()
+    for folder in (baseline, current, remeasure):
+        if folder is not None and not folder.is_dir():
+            out.print(f"[bold red]error:[/] no run folder at {folder}", highlight=False, soft_wrap=True)
+            return 2
+    try:
+        first = compare_runs(baseline, current)
+        render(first, out)
+        second = None
+        if remeasure is not None and first.regressed:
+            out.print(f"\nre-measure: {remeasure.name}")
+            second = compare_runs(baseline, remeasure)
+            render(second, out)
+    except CompareError as exc:
+        out.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return 2
+    failed = decide_with_remeasure(first, second)
+    shown = second if second is not None else first
+    if chart is not None and shown.regressed:
+        out.print(f"chart: {plot(shown, chart)}", highlight=False)
+    if second is not None and not failed:
+        out.print("[bold]not confirmed by the re-measure: pass[/]")
+    return 1 if failed else 0

@@ -1,0 +1,86 @@
+"""mixed_crud: a realistic blend of every route: mostly reads, some writes, a few sign-ups and deletions."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from locust import task
+
+from loadtests.common import Params, expect, recorder, user_ok
+from loadtests.read_heavy import PAGE, page_ok
+from loadtests.write_heavy import WriteMixin
+
+expect({
+    "GET /users/{id}": {"select": 2},
+    "GET /users?skip&limit": {"select": 2},
+    "GET /users/{id}/items": {"select": 2},
+    "POST /users": {"insert": 1, "commit": 1},
+    "DELETE /users/{id}": {"delete": 1, "commit": 1},
+})  # fmt: skip
+
+
+class MixedCrud(WriteMixin):
+    def on_start(self) -> None:
+        self.signed_up: list[int] = []
+        self.seq = 0
+        super().on_start()
+
+    @task(40)
+    def get_user(self) -> None:
+        uid = self.seeded_user()
+        self.call("GET", f"/users/{uid}", name="/users/{id}", status=200, check=user_ok(uid))
+
+    @task(10)
+    def list_users(self) -> None:
+        skip = self.rng.randint(0, max(Params.seed_users - PAGE, 0))
+        self.call(
+            "GET",
+            f"/users?skip={skip}&limit={PAGE}",
+            name="/users?skip&limit",
+            status=200,
+            check=page_ok(skip),
+        )
+
+    @task(10)
+    def list_items(self) -> None:
+        uid = self.seeded_user()
+
+        def check(body: Any) -> str | None:
+            ok = isinstance(body, list) and all(i.get("owner_id") == uid for i in body)
+            return None if ok else "wrong items"
+
+        self.call("GET", f"/users/{uid}/items", name="/users/{id}/items", status=200, check=check)
+
+    @task(10)
+    def create(self) -> None:
+        self.create_item()
+
+    @task(5)
+    def update(self) -> None:
+        self.update_user()
+
+    @task(5)
+    def delete(self) -> None:
+        self.delete_item()
+
+    @task(2)
+    def sign_up(self) -> None:
+        self.seq += 1
+        email = f"mixed-{os.getpid()}-{self.n}-{self.seq}@example.com"
+        body = {"email": email, "password": f"correct horse {self.seq} battery"}
+        user = self.call(
+            "POST", "/users", name="/users", status=201, json_body=body, check=user_ok(email=email)
+        )
+        if user is not None:
+            self.signed_up.append(user["id"])
+            recorder.acked["users"].add(user["id"])
+
+    @task(1)
+    def delete_user(self) -> None:
+        if not self.signed_up:
+            return self.sign_up()
+        uid = self.signed_up.pop()
+        recorder.acked["users"].discard(uid)
+        self.call("DELETE", f"/users/{uid}", name="/users/{id}", status=204)
+        return None

@@ -1,0 +1,41 @@
+"""read_heavy: mostly GET /users/{id} over the seeded ids, some paginated lists (9:1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from locust import task
+
+from loadtests.common import BenchUser, Params, expect, user_ok
+
+PAGE = 20
+expect({"GET /users/{id}": {"select": 2}, "GET /users?skip&limit": {"select": 2}})
+
+
+def page_ok(skip: int) -> Any:
+    def check(body: Any) -> str | None:
+        if not isinstance(body, list) or len(body) != PAGE:
+            return "wrong page size"
+        if [u["id"] for u in body] != list(range(skip + 1, skip + PAGE + 1)):
+            return "wrong page"
+        return None
+
+    return check
+
+
+class ReadHeavy(BenchUser):
+    @task(9)
+    def get_user(self) -> None:
+        uid = self.seeded_user()
+        self.call("GET", f"/users/{uid}", name="/users/{id}", status=200, check=user_ok(uid))
+
+    @task(1)
+    def list_users(self) -> None:
+        skip = self.rng.randint(0, max(Params.seed_users - PAGE, 0))
+        self.call(
+            "GET",
+            f"/users?skip={skip}&limit={PAGE}",
+            name="/users?skip&limit",
+            status=200,
+            check=page_ok(skip),
+        )

@@ -1,0 +1,1 @@
+"""Test-only apps for measuring the regression gate: the real apps, made slower on purpose."""
