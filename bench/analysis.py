@@ -2,8 +2,8 @@
 
 How the numbers are made:
 - Throughput of a group (app x scenario x load x db_ms; load = users in closed loop, target_rps in open
-  loop) is the mean rps of its valid repeats, with a 95% Student t interval (scipy.stats.t). One repeat
-  has no interval: the CI is NaN and the table says "1 repeat: no CI".
+  loop) is the mean rps of its valid repeats, with a 95% Student t interval (scipy.stats.t), its lower
+  bound truncated at 0. One repeat has no interval: the CI is NaN and the table says "1 repeat: no CI".
 - Latency percentiles come from the repeats' HdrHistograms merged into one (never averaged). Only when a
   repeat has no histogram does a group fall back to the median of the per-repeat percentiles of
   points.csv, and `latency_source` says so.
@@ -33,8 +33,10 @@ MIN_REPEATS = 2
 GROUP_KEYS = ["app", "scenario", "mode", "load", "db_ms"]
 CASE_KEYS = ["scenario", "mode", "load", "db_ms"]
 LATENCY = ("p50_ms", "p95_ms", "p99_ms")
-# The runner's scenario order (bench.runner.SCENARIOS); anything else sorts after, by name.
+# The runner's scenario order (bench.runner.SCENARIOS) and the registered apps (bench.apps.APPS);
+# anything else sorts after them, by name.
 SCENARIO_ORDER = ("read_heavy", "write_heavy", "mixed_crud", "slow_db", "signup")
+APP_ORDER = ("sync", "async", "sync-mysqlclient", "async-aiomysql", "async-blocking", "sync-naive")
 TEXT_COLUMNS = ("run_id", "point_id", "app", "variant", "driver", "scenario", "mode", "invalid_reasons")
 HISTORY_COLUMNS = ("Requests/s", "Failures/s", "50%", "95%", "99%", "Total Request Count")
 
@@ -95,7 +97,7 @@ def tidy_points(raw: pd.DataFrame) -> pd.DataFrame:
         df[col] = df[col].fillna("").astype(str)
     df["mode"] = df["mode"].replace("", "closed")
     df["db_ms"] = df["db_ms"].fillna(0)
-    df["valid"] = [_as_bool(v) for v in df["valid"]]
+    df["valid"] = pd.Series([_as_bool(v) for v in df["valid"]], index=df.index, dtype=bool)
     df["load"] = np.where(df["mode"] == "open", df["target_rps"], df["users"])
     for col, default in (("hdr", None), ("window_start", math.nan), ("window_end", math.nan)):
         if col not in df.columns:
@@ -203,8 +205,10 @@ def ratio_ci(
     return ratio, ratio * math.exp(-t * se), ratio * math.exp(t * se)
 
 
-def _pct(x: float) -> str:
-    return f"{x:.0f}" if abs(x) >= 10 else f"{x:.1f}"
+def _pcts(main: float, low: float, high: float) -> tuple[str, str, str]:
+    """Percentages with one decimal below 10%, none above (the precision follows the main figure)."""
+    digits = 0 if abs(main) >= 10 else 1
+    return f"{main:.{digits}f}", f"{low:.{digits}f}", f"{high:.{digits}f}"
 
 
 def verdict(ratio: float, low: float, high: float, n_sync: int, n_async: int) -> str:
@@ -213,12 +217,13 @@ def verdict(ratio: float, low: float, high: float, n_sync: int, n_async: int) ->
         return "not enough repeats"
     if not all(math.isfinite(v) for v in (ratio, low, high)):
         return "no throughput to compare"
-    level = f"{CONFIDENCE:.0%} CI"
     if low <= 1.0 <= high:
         return "no significant difference"
     if low > 1.0:
-        return f"async faster by {_pct((ratio - 1) * 100)}% ({level} {_pct((low - 1) * 100)}%..{_pct((high - 1) * 100)}%)"
-    return f"sync faster by {_pct((1 / ratio - 1) * 100)}% ({level} {_pct((1 / high - 1) * 100)}%..{_pct((1 / low - 1) * 100)}%)"
+        who, (x, a, b) = "async", _pcts((ratio - 1) * 100, (low - 1) * 100, (high - 1) * 100)
+    else:
+        who, (x, a, b) = "sync", _pcts((1 / ratio - 1) * 100, (1 / high - 1) * 100, (1 / low - 1) * 100)
+    return f"{who} faster by {x}% ({CONFIDENCE:.0%} CI {a}%..{b}%)"
 
 
 def _winner(text: str) -> str:
@@ -229,7 +234,8 @@ def _latency(group: pd.DataFrame) -> tuple[dict[str, float], str]:
     hists = list(group["hdr"])
     if hists and all(h is not None for h in hists):
         merged = percentiles_ms(merge_histograms(hists))
-        return {k: _num(merged[k]) for k in LATENCY}, f"merged histograms of {len(hists)} repeats"
+        n = len(hists)
+        return {k: _num(merged[k]) for k in LATENCY}, f"merged histograms ({n} repeat{'s' * (n != 1)})"
     values = {k: float(group[k].median()) if group[k].notna().any() else math.nan for k in LATENCY}
     return values, "median of per-repeat percentiles (no histograms)" if len(group) else ""
 
@@ -244,6 +250,7 @@ def summarize(points: pd.DataFrame) -> pd.DataFrame:
     for key, group in points.groupby(GROUP_KEYS, dropna=False, sort=False):
         valid = group[group["valid"]]
         mean, low, high = mean_ci(valid["rps"].dropna().tolist())
+        low = max(low, 0.0) if math.isfinite(low) else low  # throughput cannot be negative
         latency, source = _latency(valid)
         n = int(valid["rps"].notna().sum())
         note = "" if n >= 2 else "1 repeat: no CI" if n == 1 else "no valid repeat"
@@ -262,12 +269,24 @@ def scenario_rank(scenario: str) -> tuple[int, str]:
     return (SCENARIO_ORDER.index(scenario) if scenario in SCENARIO_ORDER else len(SCENARIO_ORDER), scenario)
 
 
+def app_rank(app: str) -> tuple[int, str]:
+    return (APP_ORDER.index(app) if app in APP_ORDER else len(APP_ORDER), app)
+
+
+def ordered_apps(apps: Iterable[str]) -> list[str]:
+    return sorted(set(apps), key=app_rank)
+
+
 def sort_cases(df: pd.DataFrame, first: Sequence[str] = ()) -> pd.DataFrame:
     if df.empty:
         return df.reset_index(drop=True)
-    rank = df["scenario"].map(lambda s: scenario_rank(str(s))[0])
-    order = df.assign(_rank=rank).sort_values([*first, "_rank", "scenario", "db_ms", "load"], kind="stable")
-    return order.drop(columns="_rank").reset_index(drop=True)
+    ranked = df.assign(_rank=df["scenario"].map(lambda s: scenario_rank(str(s))[0]))
+    keys = [*first, "_rank", "scenario", "db_ms", "load"]
+    if "app" in df.columns:
+        ranked["_app"] = ranked["app"].map(lambda a: app_rank(str(a)))
+        keys += ["_app"]
+    order = ranked.sort_values(keys, kind="stable")
+    return order.drop(columns=[c for c in ("_rank", "_app") if c in order.columns]).reset_index(drop=True)
 
 
 def present_pairs(apps: Iterable[str], pairs: Sequence[Pair] = PAIRS) -> list[Pair]:

@@ -1,0 +1,498 @@
+"""Charts of one analysed run: matplotlib figures on the Agg canvas, PNG at 150 dpi, one colour per app.
+
+Every chart is drawn from the analysis tables (and, for the timeline, Locust's history of one point);
+a chart whose data is absent is skipped, never drawn empty.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
+
+from bench.analysis import Analysis, RunData, load_label, ordered_apps, read_locust_history, scenario_rank
+
+DPI = 150
+# Okabe-Ito palette (colour-blind safe): a sync app is a blue/green, an async app an orange/red/pink.
+APP_COLOURS = {
+    "sync": "#0072B2",
+    "async": "#D55E00",
+    "sync-mysqlclient": "#56B4E9",
+    "async-aiomysql": "#E69F00",
+    "async-blocking": "#CC79A7",
+    "sync-naive": "#009E73",
+}
+APP_MARKERS = {"sync": "o", "async": "s", "sync-mysqlclient": "^", "async-aiomysql": "D"}
+OTHER_COLOURS = ("#555555", "#8C564B", "#BCBD22", "#17BECF", "#9467BD")
+PAIR_COLOURS = {
+    ("sync", "async"): "#222222",
+    ("sync-mysqlclient", "async"): APP_COLOURS["sync-mysqlclient"],
+    ("sync", "async-aiomysql"): APP_COLOURS["async-aiomysql"],
+}
+PERCENTILE_STYLES = {"p50_ms": ("p50", ":"), "p95_ms": ("p95", "--"), "p99_ms": ("p99", "-")}
+WARMUP_SHADE = "0.88"
+
+
+@dataclass(frozen=True)
+class Chart:
+    path: Path
+    title: str
+    caption: str
+
+
+def app_colour(app: str) -> str:
+    return APP_COLOURS.get(app) or OTHER_COLOURS[zlib.crc32(app.encode()) % len(OTHER_COLOURS)]
+
+
+def app_marker(app: str) -> str:
+    return APP_MARKERS.get(app, "v")
+
+
+def panel_title(scenario: str, db_ms: float) -> str:
+    return f"{scenario}, {db_ms:g} ms DB" if scenario == "slow_db" or db_ms else scenario
+
+
+def _panels(df: pd.DataFrame) -> list[tuple[str, float]]:
+    keys = {(str(s), float(d)) for s, d in zip(df["scenario"], df["db_ms"], strict=True)}
+    return sorted(keys, key=lambda k: (scenario_rank(k[0]), k[1]))
+
+
+def _figure(n: int, width: float = 4.6, height: float = 3.5, cols: int = 3) -> tuple[Figure, list[Axes]]:
+    """A constrained-layout grid with exactly n panels (spare cells removed)."""
+    cols = max(1, min(n, cols))
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(width * cols, height * rows + 1.0), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = list(fig.subplots(rows, cols, squeeze=False).ravel())
+    for ax in axes[n:]:
+        ax.remove()
+    return fig, axes[:n]
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+def _app_legend(
+    fig: Figure, apps: Sequence[str], extra: Sequence[Line2D | Patch] = (), bars: bool = False
+) -> None:
+    handles: list[Line2D | Patch] = [
+        Patch(color=app_colour(a), label=a)
+        if bars
+        else Line2D([], [], color=app_colour(a), marker=app_marker(a), label=a)
+        for a in apps
+    ]
+    handles += list(extra)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 7), frameon=False)
+
+
+def _load_axis(ax: Axes, levels: Iterable[float], mode: str) -> None:
+    values = sorted({float(v) for v in levels if math.isfinite(v)})
+    if len(values) > 1 and values[0] > 0 and values[-1] / values[0] >= 4:
+        ax.set_xscale("log", base=2)
+        ax.set_xlim(values[0] / 1.4, values[-1] * 1.4)
+    elif len(values) == 1:
+        v = values[0]
+        ax.set_xlim(v * 0.5, v * 1.5) if v > 0 else ax.set_xlim(v - 1, v + 1)
+    ax.set_xticks(values, [f"{v:g}" for v in values])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel(load_label(mode))
+
+
+def _dodge(ax: Axes, x: pd.Series, i: int, k: int) -> np.ndarray:
+    """Shift app i of k sideways a little so error bars at one load do not hide each other."""
+    shift = (i - (k - 1) / 2) * 0.06
+    arr = x.to_numpy(dtype=float)
+    if ax.get_xscale() == "log":
+        return arr * (1 + shift)
+    low, high = ax.get_xlim()
+    return arr + shift * (high - low) * 0.3
+
+
+def _log_latency_axis(ax: Axes) -> None:
+    """Log y with plain numbers: 10, 100, 1000 and, between them, 20, 50, 200..."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(
+        FuncFormatter(
+            lambda v, _: f"{v:g}" if v > 0 and round(v / 10 ** math.floor(math.log10(v))) in (2, 5) else ""
+        )
+    )
+
+
+def throughput_chart(result: Analysis, out_dir: Path) -> Chart | None:
+    data = result.summary[(result.summary["n"] > 0) & result.summary["rps_mean"].notna()]
+    keys = _panels(data)
+    if not keys:
+        return None
+    apps = ordered_apps(data["app"])
+    fig, axes = _figure(len(keys))
+    for ax, (scenario, db_ms) in zip(axes, keys, strict=True):
+        panel = data[(data["scenario"] == scenario) & (data["db_ms"] == db_ms)]
+        _load_axis(ax, panel["load"], str(panel["mode"].iloc[0]))
+        top = 0.0
+        for i, app in enumerate(apps):
+            rows = panel[panel["app"] == app].sort_values("load")
+            if rows.empty:
+                continue
+            colour, x = app_colour(app), _dodge(ax, rows["load"], i, len(apps))
+            ax.plot(x, rows["rps_mean"], color=colour, marker=app_marker(app), label=app)
+            ci = rows["rps_ci_low"].notna().to_numpy()
+            low, high, mean = rows["rps_ci_low"], rows["rps_ci_high"], rows["rps_mean"]
+            if ci.any():
+                yerr = np.vstack([(mean - low)[ci], (high - mean)[ci]])
+                ax.errorbar(x[ci], mean[ci], yerr=yerr, fmt="none", ecolor=colour, capsize=4, lw=1.2)
+            single = (rows["n"] == 1).to_numpy()
+            if single.any():
+                ax.plot(
+                    x[single],
+                    mean[single],
+                    ls="none",
+                    marker=app_marker(app),
+                    mfc="white",
+                    mec=colour,
+                    zorder=3,
+                )
+            top = max(top, float(np.nanmax(np.fmax(mean, high.fillna(0)))))
+        ax.set_ylim(0, top * 1.15 if top > 0 else 1)
+        ax.set_ylabel("throughput (req/s)")
+        ax.set_title(panel_title(scenario, db_ms))
+        ax.grid(alpha=0.3)
+    hollow = Line2D([], [], ls="none", marker="o", mfc="white", mec="0.3", label="1 valid repeat (no CI)")
+    _app_legend(fig, apps, [hollow] if (data["n"] == 1).any() else [])
+    fig.suptitle("Throughput vs load: mean of valid repeats, error bars = 95% CI")
+    return Chart(
+        _save(fig, out_dir / "throughput.png"),
+        "Throughput vs load",
+        "Mean requests/s over the valid repeats of each point; error bars are the 95% t interval "
+        "(none where only one repeat is valid: hollow marker). The y axis starts at 0.",
+    )
+
+
+def latency_chart(result: Analysis, out_dir: Path) -> Chart | None:
+    cols = list(PERCENTILE_STYLES)
+    data = result.summary[(result.summary["n"] > 0) & result.summary[cols].notna().any(axis=1)]
+    keys = _panels(data)
+    if not keys:
+        return None
+    apps = ordered_apps(data["app"])
+    fig, axes = _figure(len(keys))
+    for ax, (scenario, db_ms) in zip(axes, keys, strict=True):
+        panel = data[(data["scenario"] == scenario) & (data["db_ms"] == db_ms)]
+        _load_axis(ax, panel["load"], str(panel["mode"].iloc[0]))
+        for i, app in enumerate(apps):
+            rows = panel[panel["app"] == app].sort_values("load")
+            x = _dodge(ax, rows["load"], i, len(apps))
+            for col, (_, style) in PERCENTILE_STYLES.items():
+                ax.plot(x, rows[col], color=app_colour(app), ls=style, marker=app_marker(app), ms=4)
+        values = panel[cols].to_numpy(dtype=float)
+        log = bool(np.nanmin(values) > 0 and np.nanmax(values) / np.nanmin(values) > 20)
+        if log:
+            _log_latency_axis(ax)
+        else:
+            ax.set_ylim(bottom=0)
+        ax.set_ylabel("latency (ms)" + (", log scale" if log else ""))
+        ax.set_title(panel_title(scenario, db_ms))
+        ax.grid(alpha=0.3)
+    styles = [Line2D([], [], color="0.3", ls=style, label=name) for name, style in PERCENTILE_STYLES.values()]
+    _app_legend(fig, apps, styles)
+    fig.suptitle("Latency percentiles vs load: histograms merged over valid repeats")
+    return Chart(
+        _save(fig, out_dir / "latency.png"),
+        "Latency percentiles vs load",
+        "p50 (dotted), p95 (dashed) and p99 (solid) of all requests of the valid repeats, from their "
+        "HdrHistograms merged (percentiles are never averaged).",
+    )
+
+
+def _history_path(run_dir: Path, point_id: str) -> Path:
+    return run_dir / "points" / point_id / "locust_stats_history.csv"
+
+
+def pick_timeline(data: RunData) -> pd.DataFrame:
+    """The points to show over time: one configuration, one point per app that has Locust history;
+    the configuration with the most apps, all valid, at the highest load, lowest repeat."""
+    pts = data.points
+    has = pts[[bool(p) and _history_path(data.run_dir, p).exists() for p in pts["point_id"]]]
+    if has.empty:
+        return has
+    keys = ["scenario", "mode", "load", "db_ms", "repeat"]
+
+    def score(group: pd.DataFrame) -> tuple[int, bool, float, float, int]:
+        first = group.iloc[0]
+        rank = scenario_rank(str(first["scenario"]))[0]
+        return len(group), bool(group["valid"].all()), float(first["load"]), -float(first["repeat"]), -rank
+
+    best = max((g for _, g in has.groupby(keys, dropna=False)), key=score)
+    order = ordered_apps(best["app"])
+    return best.set_index("app").loc[order].reset_index()
+
+
+def timeline_chart(data: RunData, out_dir: Path) -> Chart | None:
+    chosen = pick_timeline(data)
+    if chosen.empty:
+        return None
+    histories = [read_locust_history(_history_path(data.run_dir, p)) for p in chosen["point_id"]]
+    n = len(chosen)
+    fig = Figure(figsize=(5.2 * n, 6.6), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    grid = fig.subplots(2, n, squeeze=False, sharex="col", sharey="row")
+    shaded = False
+    for col, ((_, point), hist) in enumerate(zip(chosen.iterrows(), histories, strict=True)):
+        app = str(point["app"])
+        rps_ax, lat_ax = grid[0][col], grid[1][col]
+        t0 = float(hist["t"].min()) if not hist.empty else 0.0
+        x = hist["t"] - t0
+        rps_ax.plot(x, hist.get("Requests/s"), color=app_colour(app), marker=".", label=app)
+        for name, style in PERCENTILE_STYLES.values():
+            column = name.removeprefix("p") + "%"
+            if column in hist.columns:
+                lat_ax.plot(x, hist[column], color=app_colour(app), ls=style, marker=".", label=name)
+        start, end = float(point["window_start"]), float(point["window_end"])
+        for ax in (rps_ax, lat_ax):
+            if math.isfinite(start):
+                ax.axvspan(min(0.0, start - t0), start - t0, color=WARMUP_SHADE, zorder=0)
+                shaded = True
+            if math.isfinite(end):
+                ax.axvline(end - t0, color="0.4", ls="-.", lw=1)
+            ax.grid(alpha=0.3)
+        rps_ax.set_title(f"{app}: {panel_title(str(point['scenario']), float(point['db_ms']))}\n"
+                         f"{point['load']:g} {'req/s target' if point['mode'] == 'open' else 'users'}, "
+                         f"repeat {point['repeat']:g}", fontsize=10)  # fmt: skip
+        lat_ax.set_xlabel("time since Locust started (s)")
+    for row, columns in ((0, ["Requests/s"]), (1, ["50%", "95%", "99%"])):
+        peaks = [h[c].max() for h in histories for c in columns if c in h.columns and h[c].notna().any()]
+        grid[row][0].set_ylim(0, max(peaks, default=1.0) * 1.08 or 1.0)
+    grid[0][0].set_ylabel("throughput (req/s)")
+    grid[1][0].set_ylabel("latency (ms)")
+    extra: list[Line2D | Patch] = [
+        Line2D([], [], color="0.3", ls=style, label=name) for name, style in PERCENTILE_STYLES.values()
+    ]
+    if shaded:
+        extra.append(Patch(color=WARMUP_SHADE, label="warm-up (discarded)"))
+        extra.append(Line2D([], [], color="0.4", ls="-.", label="window end"))
+    _app_legend(fig, ordered_apps(chosen["app"]), extra)
+    fig.suptitle("Over time: Locust's per-second history of one point per app")
+    return Chart(
+        _save(fig, out_dir / "timeline.png"),
+        "Throughput and latency over time",
+        "Locust's current requests/s and rolling percentiles (rounded by Locust), Aggregated row. The shaded "
+        "warm-up precedes the measurement window and is not counted.",
+    )
+
+
+def crossover_chart(result: Analysis, out_dir: Path) -> Chart | None:
+    if result.headline.empty:
+        return None
+    data = result.headline[(result.headline["scenario"] == "slow_db") & result.headline["ratio"].notna()]
+    if data.empty:
+        return None
+    fig = Figure(figsize=(7.5, 5.0), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    levels = sorted(data["db_ms"].unique())
+    span = max(levels[-1] - levels[0], 1.0)
+    pairs = list(data.groupby(["pair_rank", "pair", "sync_app", "async_app"], sort=True))
+    same_load = data["load"].nunique() == 1
+    unit = "req/s" if (data["mode"] == "open").all() else "users"
+    bounds = [1.0]
+    for i, ((_, label, sync, async_), rows) in enumerate(pairs):
+        rows = rows.sort_values("db_ms")
+        colour = PAIR_COLOURS.get((str(sync), str(async_)), "0.3")
+        x = rows["db_ms"].to_numpy(dtype=float) + (i - (len(pairs) - 1) / 2) * span * 0.015
+        ax.plot(
+            x,
+            rows["ratio"],
+            color=colour,
+            marker="o",
+            label=f"{async_} / {sync} ({str(label).split(':')[0]})",
+        )
+        ci = rows["ratio_low"].notna().to_numpy()
+        if ci.any():
+            yerr = np.vstack(
+                [(rows["ratio"] - rows["ratio_low"])[ci], (rows["ratio_high"] - rows["ratio"])[ci]]
+            )
+            ax.errorbar(x[ci], rows["ratio"][ci], yerr=yerr, fmt="none", ecolor=colour, capsize=5)
+        if not same_load:
+            for xi, (_, row) in zip(x, rows.iterrows(), strict=True):
+                ax.annotate(f"{row['load']:g} {unit}", (xi, row["ratio"]), textcoords="offset points",
+                            xytext=(6, -12), fontsize=7, color="0.35")  # fmt: skip
+        bounds += [*rows["ratio"], *rows["ratio_low"].dropna(), *rows["ratio_high"].dropna()]
+    ax.axhline(1.0, color="0.2", lw=1)
+    low, high = min(bounds), max(bounds)
+    pad = (high - low) * 0.15 or 0.1
+    ax.set_ylim(low - pad, high + pad)
+    ax.set_xticks(levels, [f"{v:g}" for v in levels])
+    ax.set_xlim(levels[0] - span * 0.08, levels[-1] + span * 0.08)
+    ax.text(0.01, 0.99, "above 1: async faster", transform=ax.transAxes, va="top", fontsize=8, color="0.35")
+    ax.text(0.01, 0.01, "below 1: sync faster", transform=ax.transAxes, va="bottom", fontsize=8, color="0.35")
+    ax.set_xlabel("simulated database latency per request (ms, SELECT SLEEP)")
+    ax.set_ylabel("throughput ratio async / sync (x)")
+    at = f", {data['load'].iloc[0]:g} {unit}" if same_load else ""
+    ax.set_title(f"Crossover: async/sync throughput vs database latency (slow_db{at})")
+    ax.grid(alpha=0.3)
+    fig.legend(loc="outside lower center", ncol=1, frameon=False)
+    return Chart(
+        _save(fig, out_dir / "crossover.png"),
+        "Crossover: async/sync throughput vs database latency",
+        "Ratio of mean throughputs at the headline load of each level; error bars are the 95% log-ratio t "
+        "interval. Above the line at 1.0 async serves more requests per second.",
+    )
+
+
+def _grouped_bars(
+    ax: Axes, categories: Sequence[str], apps: Sequence[str], values: dict[tuple[str, str], float], fmt: str
+) -> None:
+    width = 0.8 / max(len(apps), 1)
+    for i, app in enumerate(apps):
+        xs, hs = [], []
+        for j, cat in enumerate(categories):
+            v = values.get((app, cat), math.nan)
+            if math.isfinite(v):
+                xs.append(j + (i - (len(apps) - 1) / 2) * width)
+                hs.append(v)
+        bars = ax.bar(xs, hs, width * 0.95, color=app_colour(app), label=app)
+        ax.bar_label(bars, labels=[format(h, fmt) for h in hs], fontsize=7, padding=2)
+    ax.set_xticks(range(len(categories)), categories)
+    top = max((v for v in values.values() if math.isfinite(v)), default=1.0)
+    ax.set_ylim(0, top * 1.18 or 1)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def _bars_cols(categories: Sequence[str]) -> int:
+    return 2 if len(categories) <= 4 else 1
+
+
+def _bars_width(categories: Sequence[str], apps: Sequence[str]) -> float:
+    """Panel width (inches) that leaves every category label room: ~1.3 in per group of bars."""
+    return max(4.6, len(categories) * max(1.3, 0.45 * len(apps)))
+
+
+def _category(scenario: str, db_ms: float, suffix: str = "") -> str:
+    return panel_title(scenario, db_ms).replace(", ", "\n") + suffix
+
+
+def failures_chart(data: RunData, out_dir: Path) -> Chart | None:
+    pts = data.points
+    if pts.empty:
+        return None
+    apps = ordered_apps(pts["app"])
+    keys = _panels(pts)
+    cats = [_category(s, d) for s, d in keys]
+    failed: dict[tuple[str, str], float] = {}
+    invalid: dict[tuple[str, str], float] = {}
+    for (app, scenario, db_ms), g in pts.groupby(["app", "scenario", "db_ms"]):
+        cat = _category(str(scenario), float(str(db_ms)))
+        failed[(str(app), cat)] = float(g["failures"].fillna(0).sum())
+        invalid[(str(app), cat)] = float((~g["valid"]).sum())
+    if not any(failed.values()) and not any(invalid.values()):
+        fig = Figure(figsize=(6.0, 2.4), dpi=DPI, layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.subplots()
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"No failures or invalid points\n({len(pts)} points, {len(apps)} apps)",
+                ha="center", va="center", fontsize=14)  # fmt: skip
+        fig.suptitle("Failures and invalid points")
+    else:
+        fig, (left, right) = _figure(2, width=_bars_width(cats, apps), cols=_bars_cols(cats))
+        _grouped_bars(left, cats, apps, failed, ".0f")
+        left.set_title("failed requests (all points)")
+        left.set_ylabel("failed requests (count)")
+        _grouped_bars(right, cats, apps, invalid, ".0f")
+        right.set_title("invalid points (excluded from statistics)")
+        right.set_ylabel("invalid points (count)")
+        for ax in (left, right):
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        _app_legend(fig, apps, bars=True)
+        fig.suptitle("Failures and invalid points per app and scenario")
+    return Chart(
+        _save(fig, out_dir / "failures.png"),
+        "Failures and invalid points",
+        "Failed requests summed over every point (valid or not), and the points excluded as invalid; "
+        "the reasons are listed below.",
+    )
+
+
+RESOURCE_METRICS: tuple[tuple[str, str, str], ...] = (
+    ("app_cpu_mean", "app CPU, mean", "CPU (% of one core)"),
+    ("db_cpu_mean", "database CPU, mean", "CPU (% of one core)"),
+    ("locust_cpu_max", "Locust CPU, max", "CPU (% of one core)"),
+    ("app_rss_max_mb", "app memory (RSS), max", "RSS (MB)"),
+)
+
+
+def resources_chart(data: RunData, out_dir: Path, loadgen_limit: float = 90.0) -> Chart | None:
+    pts = data.points[data.points["valid"]]
+    metrics = [m for m in RESOURCE_METRICS if pts[m[0]].notna().any()]
+    if pts.empty or not metrics:
+        return None
+    apps = ordered_apps(pts["app"])
+    top_rows = []
+    for _, g in pts.groupby(["scenario", "db_ms"]):
+        top_rows.append(g[g["load"] == g["load"].max()])
+    top = pd.concat(top_rows)
+    keys = _panels(top)
+    unit = {str(m): ("req/s" if m == "open" else "users") for m in top["mode"]}
+
+    def cat(scenario: str, db_ms: float, g: pd.DataFrame) -> str:
+        return _category(scenario, db_ms, f"\n{g['load'].max():g} {unit[str(g['mode'].iloc[0])]}")
+
+    labels = {
+        (s, d): cat(s, d, top[(top["scenario"] == s) & (top["db_ms"] == d)]) for s, d in keys
+    }  # fmt: skip
+    cats = [labels[k] for k in keys]
+    fig, axes = _figure(len(metrics), width=_bars_width(cats, apps), height=3.8, cols=_bars_cols(cats))
+    for ax, (col, title, ylabel) in zip(axes, metrics, strict=True):
+        means = top.groupby(["app", "scenario", "db_ms"])[col].mean()
+        values = {(str(a), labels[(str(s), float(d))]): float(v) for (a, s, d), v in means.items()}
+        _grouped_bars(ax, cats, apps, values, ".0f")
+        if col == "locust_cpu_max":
+            ax.axhline(loadgen_limit, color="#B00020", ls="--", lw=1)
+            ax.set_ylim(0, max(ax.get_ylim()[1], loadgen_limit * 1.12))
+            ax.text(0.99, loadgen_limit, f"invalid above {loadgen_limit:.0f}%", transform=ax.get_yaxis_transform(),
+                    ha="right", va="bottom", fontsize=7, color="#B00020")  # fmt: skip
+        ax.set_title(title)
+        ax.set_ylabel(ylabel)
+    _app_legend(fig, apps, bars=True)
+    fig.suptitle("Resources at the highest load of each scenario (mean over valid repeats)")
+    return Chart(
+        _save(fig, out_dir / "resources.png"),
+        "CPU and memory",
+        "psutil samples taken over each measurement window (100% = one core), averaged over the valid "
+        "repeats at the highest load of each scenario.",
+    )
+
+
+CHARTS: tuple[tuple[str, Callable[[RunData, Analysis, Path], Chart | None]], ...] = (
+    ("throughput.png", lambda d, a, o: throughput_chart(a, o)),
+    ("latency.png", lambda d, a, o: latency_chart(a, o)),
+    ("crossover.png", lambda d, a, o: crossover_chart(a, o)),
+    ("timeline.png", lambda d, a, o: timeline_chart(d, o)),
+    ("resources.png", lambda d, a, o: resources_chart(d, o)),
+    ("failures.png", lambda d, a, o: failures_chart(d, o)),
+)
+
+
+def draw_all(data: RunData, result: Analysis, out_dir: Path) -> list[Chart]:
+    """Every chart with data, in report order; a stale PNG of a skipped chart is removed."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    charts = []
+    for name, draw in CHARTS:
+        chart = draw(data, result, out_dir)
+        if chart is None:
+            (out_dir / name).unlink(missing_ok=True)
+        else:
+            charts.append(chart)
+    return charts

@@ -1,0 +1,160 @@
+"""bench.report on the committed fixture run (a copy): files, PNG resolution, verdicts, and a real headless
+Chromium that must decode every embedded chart."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bench.analysis import analyse, load_run
+from bench.report import build_report, report_command
+from shared.config import REPO_ROOT
+
+FIXTURE = Path(__file__).parent / "fixtures" / "run-small"
+SCREENSHOT = REPO_ROOT / "results" / "report-screenshot.png"
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    """A private copy of the fixture run, for tests that change it."""
+    return Path(shutil.copytree(FIXTURE, tmp_path / FIXTURE.name))
+
+
+@pytest.fixture(scope="module")
+def built_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One report built from a copy of the fixture, shared by the tests that only read it."""
+    return Path(shutil.copytree(FIXTURE, tmp_path_factory.mktemp("report") / FIXTURE.name))
+
+
+@pytest.fixture(scope="module")
+def built(built_dir: Path) -> tuple[Path, Path]:
+    return build_report(built_dir)
+
+
+def test_report_files_exist(built_dir: Path, built: tuple[Path, Path]) -> None:
+    html_path, md_path = built
+    assert html_path == built_dir / "report.html" and html_path.stat().st_size > 0
+    assert md_path == built_dir / "report.md" and md_path.stat().st_size > 0
+    names = {p.name for p in (built_dir / "charts").glob("*.png")}
+    expected = {"throughput.png", "latency.png", "failures.png"}
+    points = load_run(built_dir).points
+    if (points["scenario"] == "slow_db").any():
+        expected.add("crossover.png")
+    if list(built_dir.glob("points/*/locust_stats_history.csv")):
+        expected.add("timeline.png")
+    assert expected <= names
+
+
+def test_charts_are_png_at_150_dpi(built_dir: Path, built: tuple[Path, Path]) -> None:
+    for png in (built_dir / "charts").glob("*.png"):
+        with Image.open(png) as img:
+            assert img.format == "PNG"
+            dpi = img.info.get("dpi")
+            assert dpi is not None and min(dpi) >= 149.5, (png.name, dpi)
+            assert img.width >= 900 and img.height >= 300, (png.name, img.size)
+
+
+def test_markdown_has_every_verdict_and_links_charts(built_dir: Path, built: tuple[Path, Path]) -> None:
+    md = built[1].read_text()
+    result = analyse(load_run(built_dir).points)
+    verdicts = result.headline["verdict"].tolist()
+    assert verdicts
+    for text in verdicts:
+        assert text in md
+    for png in (built_dir / "charts").glob("*.png"):
+        assert f"(charts/{png.name})" in md
+    assert md.index("## Verdicts") < md.index("## Charts")
+    assert not result.invalid.empty  # the fixture has at least one invalid point
+    for _, row in result.invalid.iterrows():
+        assert row["point_id"] in md and row["invalid_reasons"].split(";")[0] in md
+
+
+def test_html_opens_with_verdicts_and_is_self_contained(built_dir: Path, built: tuple[Path, Path]) -> None:
+    page = built[0].read_text()
+    body = page[page.index("<body") :]
+    assert body.index('id="verdicts"') < body.index("<img")
+    assert 'src="data:image/png;base64,' in page
+    assert not re.search(r"""(src|href)=["']?(https?:|//|charts/)""", page)
+    assert ".venv/bin/python -m bench run" in page
+    for reasons in analyse(load_run(built_dir).points).invalid["invalid_reasons"]:
+        assert html.escape(reasons.split(";")[0]) in page
+
+
+def test_incomplete_run_is_marked_and_text_is_escaped(run_dir: Path) -> None:
+    meta_path = run_dir / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    complete = build_report(run_dir)[0].read_text()
+    assert "Incomplete run" not in complete
+    done = int(meta["points_planned"]) - 1
+    meta.update(complete=False, points_done=done, cpu_model="<script>alert(1)</script> & Co")
+    meta_path.write_text(json.dumps(meta))
+    html_path, md_path = build_report(run_dir)
+    page = html_path.read_text()
+    notice = f"Incomplete run: {done} of {meta['points_planned']}"
+    assert notice in page and notice in md_path.read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co" in page
+    assert "<script>alert(1)" not in page
+
+
+def test_empty_run_still_reports(tmp_path: Path) -> None:
+    run_dir = tmp_path / "20250101-000000-empty"
+    run_dir.mkdir()
+    (run_dir / "meta.json").write_text(
+        json.dumps({"run_id": run_dir.name, "complete": False, "command": "x"})
+    )
+    html_path, _ = build_report(run_dir)
+    assert 'id="verdicts"' in html_path.read_text()
+    assert not list((run_dir / "charts").glob("*.png"))
+
+
+def test_report_command_prints_paths(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report_command(run_dir)
+    out = capsys.readouterr().out
+    assert "report.html" in out and "report.md" in out
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser", "/usr/bin/chromium"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.fail("chromium not found: `make test` installs it (scripts/bootstrap: apt-get install chromium)")
+
+
+@pytest.mark.browser
+def test_chromium_renders_every_chart(tmp_path: Path, built: tuple[Path, Path]) -> None:
+    chromium = _chromium()
+    url = built[0].resolve().as_uri()
+    base = [
+        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
+    ]  # fmt: skip
+    dom = subprocess.run(
+        [*base, "--dump-dom", url], capture_output=True, text=True, timeout=90, check=True
+    ).stdout
+    body = re.search(r"<body[^>]*>", dom)
+    assert body, dom[:500]
+    loaded = re.search(r'data-images-loaded="(\d+)"', body.group(0))
+    total = re.search(r'data-images-total="(\d+)"', body.group(0))
+    assert loaded and total, body.group(0)
+    assert int(total.group(1)) > 0 and loaded.group(1) == total.group(1)
+    assert 'id="verdicts"' in dom
+
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [*base, "--hide-scrollbars", f"--screenshot={shot}", "--window-size=1280,4000", url],
+        capture_output=True,
+        timeout=90,
+        check=True,
+    )
+    with Image.open(shot) as img:
+        assert img.size == (1280, 4000)
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    shutil.copyfile(shot, SCREENSHOT)
