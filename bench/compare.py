@@ -162,10 +162,9 @@ def read_run(run_dir: Path) -> RunData:
         raise CompareError(f"{run_dir} has no points.csv")
     run = RunData(run_dir, load_calibration(run_dir))
     with table.open(newline="") as f:
-        for row in csv.DictReader(f):
-            if row.get("valid") != "True":
-                run.skipped += 1
-                continue
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        try:
             key = Key(
                 row["app"],
                 row["scenario"],
@@ -174,16 +173,21 @@ def read_run(run_dir: Path) -> RunData:
                 float(row["target_rps"]) if row.get("target_rps") else None,
             )
             lg = read_loadgen(run_dir / "points" / row["point_id"])
-            samples = window_samples(lg.per_second, lg.window)
-            if len(samples) == 0:
-                run.skipped += 1
-                continue
-            run.repeats.setdefault(key, []).append(samples)
-            if lg.hdr is not None:
-                if key in run.hdr:
-                    run.hdr[key].add(lg.hdr)
-                else:
-                    run.hdr[key] = lg.hdr
+        except (KeyError, ValueError, OSError) as exc:  # a damaged row or loadgen file: left out, counted
+            if not {"app", "scenario", "users", "db_ms", "point_id"} <= set(row):
+                raise CompareError(f"{table} lacks the points.csv columns (results/README.md)") from exc
+            run.skipped += 1
+            continue
+        samples = window_samples(lg.per_second, lg.window)
+        if row.get("valid") != "True" or len(samples) == 0:
+            run.skipped += 1
+            continue
+        run.repeats.setdefault(key, []).append(samples)
+        if lg.hdr is not None:
+            if key in run.hdr:
+                run.hdr[key].add(lg.hdr)
+            else:
+                run.hdr[key] = lg.hdr
     return run
 
 
@@ -285,7 +289,7 @@ def compare_runs(
     base_runs = [read_run(p) for p in _as_list(baseline)]
     cur_runs = [read_run(p) for p in _as_list(current)]
     notes: list[str] = []
-    uncalibrated = [r.path.name for r in base_runs + cur_runs if r.calibration is None]
+    uncalibrated = sorted({str(r.path) for r in base_runs + cur_runs if r.calibration is None})
     normalise = not uncalibrated
     if uncalibrated:
         notes.append(f"not normalised by calibration (none in {', '.join(uncalibrated)}): raw requests/s")
@@ -300,7 +304,7 @@ def compare_runs(
             notes.append(f"only in {side}, not compared: {', '.join(only)}")
     skipped = sum(r.skipped for r in base_runs + cur_runs)
     if skipped:
-        notes.append(f"{skipped} invalid or empty point(s) left out")
+        notes.append(f"{skipped} invalid, empty or unreadable point(s) left out")
 
     raw_base, raw_cur = _pool(base_runs, False)[0], _pool(cur_runs, False)[0]
 
@@ -347,29 +351,33 @@ _STYLE = {"regression": "bold red", "improvement": "green", "no change": ""}
 
 
 def render(cmp: Comparison, console: Console) -> None:
-    """One screen: a row per key, then the notes and the flagged keys in plain words."""
-    unit = "normalised by calibration" if cmp.normalised else "raw requests/s (no calibration)"
-    table = Table(
-        title=f"perf gate: {', '.join(p.name for p in cmp.current)} vs {', '.join(p.name for p in cmp.baseline)}",
-        caption=f"throughput {unit}; regression = ≤ -{cmp.min_effect:.0%}, p < {cmp.alpha:g}, CI below 0",
-        title_justify="left",
+    """One screen (fits 80 columns): a row per key, then the notes and the flagged keys in plain words."""
+    title = (
+        f"perf gate: {', '.join(p.name for p in cmp.current)} vs {', '.join(p.name for p in cmp.baseline)}"
     )
-    for name in ("app", "scenario", "load"):
-        table.add_column(name)
-    for name in ("n", "base rps", "cur rps", "Δ throughput", "95% CI", "p", "Δ p99"):
-        table.add_column(name, justify="right")
-    table.add_column("verdict")
+    table = Table(
+        title=title, title_justify="left", box=None, header_style="bold underline", pad_edge=False,
+        collapse_padding=True,
+    )  # fmt: skip
+    table.add_column("key", overflow="fold", min_width=20)
+    for name in ("n", "base/s", "cur/s", "Δ thr", "95% CI", "p", "Δ p99"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True, min_width=6)
+    short = {"slower": "SLOWER", "faster": "faster", "within noise": "noise"}
     for r in cmp.rows:
-        k = r.key
-        load = (f"rate{k.rate:g}" if k.rate else f"u{k.users}") + (f" d{k.db_ms}" if k.db_ms else "")
-        n = f"{sum(map(len, r.baseline))}/{sum(map(len, r.current))}"
-        p99 = f"{r.p99_change:+.1%}" if r.p99_change is not None else "–"
-        verdict = r.verdict if r.verdict != "no change" else f"no change ({r.reason})"
         table.add_row(
-            k.app, k.scenario, load, n, f"{r.baseline_rps:,.0f}", f"{r.current_rps:,.0f}", f"{r.effect:+.1%}",
-            f"{r.ci[0]:+.1%}..{r.ci[1]:+.1%}", f"{r.p:.2g}", p99, verdict, style=_STYLE[r.verdict],
+            r.key.label, f"{sum(map(len, r.baseline))}/{sum(map(len, r.current))}", f"{r.baseline_rps:,.0f}",
+            f"{r.current_rps:,.0f}", f"{r.effect:+.1%}", f"{r.ci[0]:+.0%}..{r.ci[1]:+.0%}", f"{r.p:.1g}",
+            f"{r.p99_change:+.0%}" if r.p99_change is not None else "–",
+            short.get(r.reason, f"<{cmp.min_effect:.0%}"), style=_STYLE[r.verdict],
         )  # fmt: skip
     console.print(table)
+    unit = "calibrated" if cmp.normalised else "NOT calibrated"
+    console.print(
+        f"throughput {unit}. SLOWER = regression: ≤ -{cmp.min_effect:.0%}, p < {cmp.alpha:g} and CI < 0; "
+        f"<{cmp.min_effect:.0%}: smaller change; noise: not significant.",
+        highlight=False,
+    )
     for note in cmp.notes:
         console.print(f"[dim]note: {note}[/]", highlight=False)
     for r in cmp.regressions + cmp.improvements:
@@ -382,7 +390,7 @@ def plot(cmp: Comparison, path: Path) -> Path:
     from matplotlib.figure import Figure  # no pyplot: no global state, Agg via savefig
 
     rows = cmp.rows
-    fig = Figure(figsize=(9, 1.2 + 0.45 * len(rows)), layout="constrained")
+    fig = Figure(figsize=(10, 1.6 + 0.45 * len(rows)), layout="constrained")
     ax = fig.add_subplot()
     rng = np.random.default_rng(0)
     colors = {"regression": "#c0392b", "improvement": "#27ae60", "no change": "#2e86c1"}
@@ -399,9 +407,9 @@ def plot(cmp: Comparison, path: Path) -> Path:
         ax.axvline(edge, color="#7f8c8d", linewidth=0.8, linestyle=":")
     ax.set_yticks(range(len(rows)), [f"{r.key.label}  {r.effect:+.1%}" for r in rows])
     ax.invert_yaxis()
-    unit = "calibrated throughput" if cmp.normalised else "throughput (not calibrated)"
-    ax.set_xlabel(f"{unit} per second, ÷ baseline median (grey = baseline, colour = current)")
-    ax.set_title(f"Perf gate: {cmp.headline}", loc="left", fontsize=11)
+    unit = "calibrated" if cmp.normalised else "not calibrated"
+    ax.set_xlabel("requests per second ÷ baseline median  (grey: baseline, colour: current)")
+    ax.set_title(f"Perf gate: {cmp.headline}\nthroughput per second, {unit}", loc="left", fontsize=11)
     ax.grid(axis="x", alpha=0.3)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150)
@@ -415,6 +423,7 @@ def compare_command(
     *,
     remeasure: Path | None = None,
     console: Console | None = None,
+    min_effect: float = 0.10,
 ) -> int:
     """Print the comparison; exit code 1 on a (confirmed, if `remeasure` is given) regression, else 0;
     2 with one line when a folder is missing or nothing is comparable. The chart is written on regression.
@@ -425,12 +434,12 @@ def compare_command(
             out.print(f"[bold red]error:[/] no run folder at {folder}", highlight=False, soft_wrap=True)
             return 2
     try:
-        first = compare_runs(baseline, current)
+        first = compare_runs(baseline, current, min_effect=min_effect)
         render(first, out)
         second = None
         if remeasure is not None and first.regressed:
             out.print(f"\nre-measure: {remeasure.name}")
-            second = compare_runs(baseline, remeasure)
+            second = compare_runs(baseline, remeasure, min_effect=min_effect)
             render(second, out)
     except CompareError as exc:
         out.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
