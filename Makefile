@@ -6,7 +6,7 @@ BENCH := $(PY) -m bench
 APP ?= sync
 
 .DEFAULT_GOAL := help
-.PHONY: help venv db db-down run-sync run-async test lint fmt clean bench bench-quick ui
+.PHONY: help venv db db-down run-sync run-async test lint fmt clean bench bench-quick bench-variants perf-check perf-baseline ui
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,6 +42,16 @@ bench: venv ## The full comparison (both apps, 5 scenarios, 3 user levels, 3 rep
 
 bench-quick: venv ## A small comparison in about 2 minutes
 	@$(BENCH) run --quick $(ARGS)
+
+VARIANTS := -a sync -a async -a sync-mysqlclient -a async-aiomysql -a async-blocking -a sync-naive
+bench-variants: venv ## Fairness variants: driver pairs, the async anti-pattern, the naive sync dependency (~7 min)
+	@$(BENCH) run $(VARIANTS) -s read_heavy -s slow_db --db-ms 20 --sweep-users 64 --repeats 2 --label variants $(ARGS)
+
+perf-check: venv ## Regression gate: short suite vs results/baseline (~1.5 min; re-measures once before failing)
+	@$(BENCH) perf-check $(ARGS)
+
+perf-baseline: venv ## Refresh results/baseline from the perf suite (commit it afterwards)
+	@$(BENCH) perf-baseline $(ARGS)
 
 ui: venv ## Locust web UI on 127.0.0.1:8089 against APP=sync|async (seeded database)
 	@$(BENCH) ui --app $(APP)

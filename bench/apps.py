@@ -28,13 +28,25 @@ APPS: dict[str, AppSpec] = {
 }  # fmt: skip
 
 
+def _is_import_string(text: str) -> bool:
+    return ":" in text and all(p.replace(".", "").replace("_", "").isalnum() for p in text.split(":", 1))
+
+
 def resolve_app(name: str) -> AppSpec:
-    """A registered name, or an ASGI import string `package.module:attr` (used as its own name)."""
+    """A registered name; an ASGI import string `package.module:attr` (used as its own name); or
+    `label=package.module:attr`, which runs that app under the label (for example
+    `sync=tests.perfgate.slow_app:sync_app`, so a regression check compares it with the baseline's sync)."""
     if name in APPS:
         return APPS[name]
-    if ":" in name and all(part.replace(".", "").replace("_", "").isalnum() for part in name.split(":", 1)):
-        return AppSpec(name, name, {}, "custom ASGI app")
-    raise ValueError(f"unknown app {name!r}: use one of {', '.join(APPS)} or an import string 'module:attr'")
+    label, _, target = name.rpartition("=")
+    if _is_import_string(target) and (not label or label.replace("-", "").replace("_", "").isalnum()):
+        base = APPS.get(label)
+        env = base.env if base else {}
+        return AppSpec(label or target, target, env, f"custom ASGI app {target}")
+    raise ValueError(
+        f"unknown app {name!r}: use one of {', '.join(APPS)}, an import string 'module:attr', "
+        "or 'label=module:attr'"
+    )
 
 
 def app_kind(spec: AppSpec) -> str:

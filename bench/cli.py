@@ -93,10 +93,11 @@ def run_cmd(
         typer.Option(min=1, max=50, help="Repeats of every point (order shuffled per repeat). [default: 3]"),
     ] = None,
     duration: Annotated[
-        float | None, typer.Option(min=1, max=3600, help="Measured seconds per point. [default: 5]")
+        float | None, typer.Option(min=1, max=3600, help="Measured seconds per point. [default: 4]")
     ] = None,
     warmup: Annotated[
-        float | None, typer.Option(min=0, max=600, help="Warm-up seconds per point, discarded. [default: 2]")
+        float | None,
+        typer.Option(min=0, max=600, help="Warm-up seconds per point, discarded. [default: 1.5]"),
     ] = None,
     db_ms: Annotated[
         str | None,
@@ -112,6 +113,17 @@ def run_cmd(
         str | None,
         typer.Option(help="Open loop: target requests/s per point, comma-separated (replaces --users)."),
     ] = None,
+    recording_overhead: Annotated[
+        bool,
+        typer.Option(
+            "--recording-overhead",
+            help="Also run every point without latency recording, to measure what recording costs.",
+        ),
+    ] = False,
+    loadgen_processes: Annotated[
+        int,
+        typer.Option(min=1, max=256, help="Locust processes per point (>1: a master and N workers)."),
+    ] = 1,
     open_users: Annotated[
         int, typer.Option(min=1, max=10_000, help="Open loop: users taking the scheduled requests.")
     ] = 64,
@@ -168,7 +180,8 @@ def run_cmd(
         cfg.rates = [float(r) for r in (_ints(rate, "--rate") or [])]
         if 0 in cfg.rates:
             fail("--rate values must be positive requests/s")
-    cfg.open_users = open_users
+    cfg.open_users, cfg.recording_overhead = open_users, recording_overhead
+    cfg.loadgen_processes = loadgen_processes
     cfg.workers, cfg.pool_size, cfg.max_overflow, cfg.thread_tokens = (
         workers,
         pool_size,
@@ -205,9 +218,17 @@ def run_cmd(
     except KeyboardInterrupt:
         where = runner.run_dir or "nothing written"
         console.print(f"[yellow]interrupted[/]: every process stopped; finished points kept in {where}")
+        if runner.run_dir is not None:
+            console.print(f"report of the finished points: .venv/bin/python -m bench report {where}")
         raise typer.Exit(130) from None
     except (DatabaseError, RuntimeError) as exc:
         fail(str(exc))
+    if cfg.report:
+        from bench.report import build_report
+
+        with console.status("building the report"):
+            html, _md = build_report(run_dir)
+        console.print(f"report: {html}")
     console.print(f"[green]done[/]: results in {run_dir}")
     print(run_dir)
 
@@ -236,7 +257,7 @@ def ui_cmd(
     try:
         with signals_as_interrupts():
             runner.setup()
-            target = runner.apps[app_name]
+            target = runner.apps[resolve_app(app_name).name]
             argv = [
                 *processes.python_tool("locust"), "-f", str(REPO_ROOT / "loadtests" / "locustfile.py"),
                 "--class-picker", "--web-host", "127.0.0.1", "--web-port", str(port), "-H", target.base_url,
@@ -254,6 +275,110 @@ def ui_cmd(
         fail(str(exc))
     finally:
         processes.stop_all()
+
+
+@app.command("report")
+def report_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder, for example results/20261125-110245-bench.")],
+) -> None:
+    """(Re)build charts/, report.html and report.md of a run folder from its points.csv and raw files."""
+    from bench.report import report_command
+
+    report_command(run_dir)
+
+
+@app.command("compare")
+def compare_cmd(
+    baseline: Annotated[Path, typer.Argument(help="Baseline run folder (for example results/baseline).")],
+    current: Annotated[Path, typer.Argument(help="Current run folder.")],
+    chart: Annotated[
+        Path | None, typer.Option(help="Where to draw baseline vs current when something regressed (PNG).")
+    ] = None,
+    remeasure: Annotated[
+        Path | None,
+        typer.Option(help="A second current run: fail only if it confirms the first one's regression."),
+    ] = None,
+    min_effect: Annotated[
+        float, typer.Option(min=0.01, max=0.9, help="Smallest throughput drop that counts (0.10 = 10%).")
+    ] = 0.10,
+) -> None:
+    """Compare two runs point by point; exit 1 on a significant throughput regression, 0 otherwise."""
+    from bench.compare import compare_command
+
+    raise typer.Exit(compare_command(baseline, current, chart, remeasure=remeasure, min_effect=min_effect))
+
+
+PERF_SUITE = {"scenarios": ["read_heavy"], "users": [16], "repeats": 3, "duration_s": 8.0, "warmup_s": 2.0}
+BASELINE = Path("results/baseline")
+BASELINE_FILES = ("meta.json", "points.csv", "calibration.json", "points/*/loadgen-*.json")
+
+
+def _perf_run(apps: list[str], label: str, out: Path) -> Path:
+    from bench.runner import RunConfig, Runner, signals_as_interrupts
+
+    cfg = RunConfig(apps=apps, label=label, out_root=out, report=False, **PERF_SUITE)  # type: ignore[arg-type]
+    try:
+        with signals_as_interrupts():
+            return Runner(cfg).run()
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: every process stopped")
+        raise typer.Exit(130) from None
+    except (DatabaseError, RuntimeError) as exc:
+        fail(str(exc))
+
+
+PerfApps = Annotated[
+    list[str] | None,
+    typer.Option("--app", "-a", help="Apps of the suite, as in `bench run`. [default: sync, async]"),
+]
+
+
+@app.command("perf-check")
+def perf_check_cmd(
+    apps: PerfApps = None,
+    baseline: Annotated[Path, typer.Option(help="The committed baseline run.")] = BASELINE,
+    min_effect: Annotated[float, typer.Option(min=0.01, max=0.9, help="Smallest drop that counts.")] = 0.10,
+) -> None:
+    """Run the short fixed suite (~1.5 min) and compare it with the baseline; on a regression, run it
+    once more and fail (exit 1) only if the re-measure confirms it."""
+    from bench.compare import compare_command
+    from bench.results import RESULTS_ROOT
+
+    if not (baseline / "points.csv").exists():
+        fail(f"no baseline at {baseline}: create one with `make perf-baseline`")
+    apps = apps or ["sync", "async"]
+    first = _perf_run(apps, "perf-check", RESULTS_ROOT)
+    chart = first / "charts" / "perf-gate.png"
+    code = compare_command(baseline, first, chart, console=console, min_effect=min_effect)
+    if code == 1:
+        console.print("[yellow]regression flagged: re-measuring once before failing[/]")
+        second = _perf_run(apps, "perf-recheck", RESULTS_ROOT)
+        code = compare_command(
+            baseline, first, chart, remeasure=second, console=console, min_effect=min_effect
+        )
+    console.print(f"perf-check: {'[red]FAILED' if code == 1 else '[green]passed'}[/] (run: {first})")
+    raise typer.Exit(code)
+
+
+@app.command("perf-baseline")
+def perf_baseline_cmd(
+    apps: PerfApps = None,
+    baseline: Annotated[Path, typer.Option(help="Where to write the baseline.")] = BASELINE,
+) -> None:
+    """Run the perf suite and make it the baseline (only the files the gate reads: a few hundred KB)."""
+    import shutil
+
+    from bench.results import RESULTS_ROOT
+
+    run = _perf_run(apps or ["sync", "async"], "perf-baseline", RESULTS_ROOT)
+    if baseline.exists():
+        shutil.rmtree(baseline)
+    for pattern in BASELINE_FILES:
+        for src in run.glob(pattern):
+            dst = baseline / src.relative_to(run)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+    console.print(f"baseline written to {baseline} (from {run}); commit it")
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from shared.config import REPO_ROOT
 RESULTS_ROOT = REPO_ROOT / "results"
 POINT_COLUMNS = [
     "run_id", "point_id", "app", "variant", "driver", "scenario", "users", "db_ms", "repeat", "order", "mode",
-    "target_rps", "warmup_s", "duration_s", "requests", "failures", "rps", "p50_ms", "p90_ms", "p95_ms",
+    "recorded", "target_rps", "warmup_s", "duration_s", "requests", "failures", "rps", "p50_ms", "p90_ms", "p95_ms",
     "p99_ms", "max_ms", "mean_ms", "p99_uncorrected_ms", "late", "locust_cpu_max", "locust_cpu_mean",
     "app_cpu_mean", "app_rss_max_mb", "db_cpu_mean", "db_rss_max_mb", "threads_connected_max",
     "com_select", "com_insert", "com_update", "com_delete", "com_commit", "com_rollback", "questions",

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from bench import database, processes
+from bench import calibrate, database, processes
 from bench.apps import AppSpec, resolve_app
 from bench.processes import ManagedProcess, Pinning
 from bench.results import (
@@ -59,11 +59,14 @@ class RunConfig:
     scenarios: list[str] = field(default_factory=lambda: list(SCENARIOS))
     users: list[int] = field(default_factory=lambda: [4, 16, 64])
     repeats: int = 3
-    duration_s: float = 5.0
-    warmup_s: float = 2.0
+    duration_s: float = 4.0
+    warmup_s: float = 1.5
     db_ms: list[int] = field(default_factory=lambda: [0, 5, 20, 50])
     sweep_users: list[int] | None = None  # slow_db's user levels; default: the middle of `users`
     rates: list[float] = field(default_factory=list)  # open-loop target req/s; empty = closed loop
+    recording_overhead: bool = False  # also run every point without latency recording
+    calibration_samples: int = 10  # 0: skip the machine calibration
+    loadgen_processes: int = 1  # >1: Locust --processes N (one master, N workers) for bigger machines
     open_users: int = 64  # open loop: users that take the scheduled requests (more than ever in flight)
     workers: int = 1
     pool_size: int = 10
@@ -88,12 +91,14 @@ class Point:
     db_ms: int
     repeat: int
     rate: float | None = None
+    record: bool = True  # False: the load generator only counts requests (to measure recording's cost)
 
     @property
     def point_id(self) -> str:
         scen = Path(self.scenario).stem if self.scenario.endswith(".py") else self.scenario
         load = f"rate{self.rate:g}" if self.rate else f"u{self.users}"
-        return f"{self.app.replace(':', '.')}__{scen}__{load}__d{self.db_ms}__r{self.repeat}"
+        norec = "" if self.record else "__norec"
+        return f"{self.app.replace(':', '.')}__{scen}__{load}__d{self.db_ms}__r{self.repeat}{norec}"
 
 
 def locustfile(scenario: str) -> Path:
@@ -111,7 +116,7 @@ def plan_points(cfg: RunConfig) -> list[Point]:
     points: list[Point] = []
     for repeat in range(1, cfg.repeats + 1):
         block: list[Point] = []
-        for app in cfg.apps:
+        for app in (resolve_app(a).name for a in cfg.apps):
             for scenario in cfg.scenarios:
                 db_levels = cfg.db_ms if scenario == "slow_db" else [0]
                 if cfg.rates:
@@ -119,6 +124,8 @@ def plan_points(cfg: RunConfig) -> list[Point]:
                 else:
                     levels = sweep if scenario == "slow_db" else cfg.users
                     block += [Point(app, scenario, u, d, repeat) for u in levels for d in db_levels]
+        if cfg.recording_overhead:
+            block += [replace(p, record=False) for p in block]
         random.Random(cfg.shuffle_seed + repeat).shuffle(block)
         points += block
     return points
@@ -145,6 +152,7 @@ class Runner:
         self.cfg = cfg
         self.settings = Settings()
         self.pinning = Pinning.plan(cfg.pin)
+        self.specs = {spec.name: spec for spec in map(resolve_app, cfg.apps)}  # label -> what to start
         self.apps: dict[str, RunningApp] = {}
         self.db_info: database.DatabaseInfo | None = None
         self.run_dir: Path | None = None
@@ -165,7 +173,7 @@ class Runner:
         return env
 
     def start_app(self, name: str) -> RunningApp:
-        spec = resolve_app(name)
+        spec = self.specs[name]
         port = processes.free_port()
         assert self.run_dir is not None
         argv = [
@@ -202,8 +210,18 @@ class Runner:
         if self.db_info.private and self.db_info.pid:
             processes.pin(self.db_info.pid, self.pinning.db)
         database.seed(self.settings, self.cfg.seed_users, self.cfg.seed_items)
-        for name in self.cfg.apps:
+        for name in self.specs:
             self.apps[name] = self.start_app(name)
+
+    def calibrate(self) -> dict[str, Any]:
+        """The machine's speed on the app's CPUs, for the regression gate's normalisation."""
+        if self.cfg.calibration_samples <= 0:
+            return {}
+        try:
+            return calibrate.measure(list(self.pinning.app) or None, samples=self.cfg.calibration_samples)
+        except calibrate.CalibrationError as exc:
+            self.meta.setdefault("warnings", []).append(f"calibration failed: {exc}")
+            return {}
 
     # --- one point ---------------------------------------------------------------------------------
 
@@ -224,7 +242,8 @@ class Runner:
             "BENCH_SEED_ITEMS": str(cfg.seed_items),
             "BENCH_DB_MS": str(point.db_ms),
             "BENCH_MODE": "open" if point.rate else "closed",
-            "BENCH_RATE": f"{point.rate or 0:g}",
+            "BENCH_RATE": f"{(point.rate or 0) / cfg.loadgen_processes:g}",  # per Locust process
+            "BENCH_RECORD": "1" if point.record else "0",
         }
         users = cfg.open_users if point.rate else point.users
         argv = [
@@ -233,6 +252,8 @@ class Runner:
             "-H", app.base_url, "--csv", str(pdir / "locust"), "--csv-full-history", "--only-summary",
             "--stop-timeout", "2", "--loglevel", "WARNING", "--exit-code-on-error", "0",
         ]  # fmt: skip
+        if cfg.loadgen_processes > 1:
+            argv += ["--processes", str(cfg.loadgen_processes)]
         locust = processes.spawn(
             "locust", argv, env=env, cpus=self.pinning.loadgen, log_path=pdir / "locust.log"
         )
@@ -313,6 +334,7 @@ class Runner:
             "repeat": point.repeat,
             "order": order,
             "mode": "open" if point.rate else "closed",
+            "recorded": point.record,
             "target_rps": point.rate,
             "warmup_s": cfg.warmup_s,
             "duration_s": round(window, 3),
@@ -363,7 +385,10 @@ class Runner:
         }
         write_json(self.run_dir / "meta.json", self.meta)
         interrupted = False
+        calibration: dict[str, Any] = {}
         try:
+            with _status("calibrating the machine (a fixed CPU loop on the app's CPUs)"):
+                calibration["before"] = self.calibrate()
             with _status("starting the database, seeding, starting the apps"):
                 self.setup()
             assert self.db_info is not None
@@ -385,6 +410,10 @@ class Runner:
                 processes.pin(self.db_info.pid, sorted(os.sched_getaffinity(0)))
             if self.db_info is not None and self.db_info.started:
                 database.stop_database()
+            if not interrupted and calibration.get("before"):
+                calibration["after"] = self.calibrate()
+            if calibration:
+                write_json(self.run_dir / calibrate.CALIBRATION_FILE, calibration)
             self.meta["finished_at"] = now_iso()
             self.meta["complete"] = not interrupted and self.meta["points_done"] == len(points)
             write_json(self.run_dir / "meta.json", self.meta)

@@ -33,8 +33,9 @@ def check_statements(
     counters: dict[str, int],
     in_flight: int,
 ) -> WorkCheck | None:
-    """None when the scenario declares nothing (a user's own locustfile) or a route is undeclared."""
-    if not declared or any(name not in declared for name in by_name):
+    """None when there is nothing to judge: the scenario declares nothing (a user's own locustfile), a
+    route is undeclared, or requests were not broken down by route (a point run without recording)."""
+    if not declared or not by_name or any(name not in declared for name in by_name):
         return None
     requests = sum(c.get("requests", 0) for c in by_name.values())
     expected = dict.fromkeys(KINDS, 0.0)

@@ -54,6 +54,7 @@ class Params:
     seed_items = int(_env_float("BENCH_SEED_ITEMS", 3))
     db_ms = int(_env_float("BENCH_DB_MS", 0))
     mode = os.environ.get("BENCH_MODE", "closed")
+    record = os.environ.get("BENCH_RECORD", "1") != "0"  # 0: count requests only (to measure our cost)
     rate = _env_float("BENCH_RATE", 0.0)
 
 
@@ -92,22 +93,25 @@ class Recorder:
         start, end = Params.window
         if not start <= done < end:
             return
+        key = f"{request_type} {name}"
+        self.requests += 1
+        if exception is not None:
+            self.failures += 1
+            if len(self.failure_samples) < MAX_FAILURE_SAMPLES:
+                self.failure_samples.append(f"{key}: {exception}"[:300])
+        if not Params.record:
+            return
         due = context.get("due")
         corrected_ms = response_time + max(0.0, (start_time - due) * 1000) if due else response_time
         self.hdr.record_value(max(1, round(corrected_ms * 1000)))
         if self.hdr_uncorrected is not None:
             self.hdr_uncorrected.record_value(max(1, round(response_time * 1000)))
         second = self.per_second[int(done - start)]
-        key = f"{request_type} {name}"
-        self.requests += 1
         second["requests"] += 1
         self.by_name[key]["requests"] += 1
         if exception is not None:
-            self.failures += 1
             second["failures"] += 1
             self.by_name[key]["failures"] += 1
-            if len(self.failure_samples) < MAX_FAILURE_SAMPLES:
-                self.failure_samples.append(f"{key}: {exception}"[:300])
 
     def payload(self, expected: dict[str, dict[str, float]]) -> dict[str, Any]:
         start, end = Params.window

@@ -1,0 +1,135 @@
+"""The harness end to end: real MariaDB, real uvicorn apps, real Locust; and its interruption."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from bench.results import POINT_COLUMNS
+from shared.config import REPO_ROOT
+
+pytestmark = pytest.mark.e2e
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def bench_env() -> dict[str, str]:
+    """The harness seeds and writes the test database, never the one a user benchmarks."""
+    return {**os.environ, "DB_NAME": "app_test", "PYTHONUNBUFFERED": "1"}
+
+
+def bench(*args: str, out: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "bench",
+        "run",
+        "--seed-users",
+        "200",
+        "--out",
+        str(out),
+        "--no-report",
+        *args,
+    ]
+
+
+def only_run_dir(out: Path) -> Path:
+    runs = [p for p in out.iterdir() if p.is_dir()]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def test_run_writes_the_contract_and_flags_an_induced_failure(tmp_path: Path) -> None:
+    args = bench(
+        "-a", "sync", "-a", "async", "-s", "read_heavy", "-s", str(FIXTURES / "missing_route.py"),
+        "--users", "2,4", "--repeats", "1", "--duration", "2", "--warmup", "0.5", "--pool-size", "4",
+        out=tmp_path,
+    )  # fmt: skip
+    proc = subprocess.run(args, cwd=REPO_ROOT, env=bench_env(), capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = only_run_dir(tmp_path)
+
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["complete"] is True and meta["points_done"] == meta["points_planned"] == 8
+    assert set(meta["limits"]) == {"sync", "async"}
+    for kind, limits in meta["limits"].items():
+        assert limits["app"] == kind and limits["pool_size"] == 4 and limits["max_overflow"] == 0
+        assert limits["workers"] == 1
+    assert meta["limits"]["sync"]["thread_tokens"] == 4  # tokens = pool + overflow unless told otherwise
+    assert meta["database"]["version"] and meta["pinning"] and meta["git_sha"]
+
+    with (run / "points.csv").open() as f:
+        reader = csv.DictReader(f)
+        assert reader.fieldnames == POINT_COLUMNS
+        rows = list(reader)
+    assert len(rows) == 8
+    assert {(r["app"], r["users"]) for r in rows} == {(a, u) for a in ("sync", "async") for u in ("2", "4")}
+
+    good = [r for r in rows if r["scenario"] == "read_heavy"]
+    bad = [r for r in rows if r["scenario"] == "missing_route"]
+    for r in good:
+        assert r["valid"] == "True", r["invalid_reasons"]
+        assert int(r["requests"]) > 0 and float(r["rps"]) > 0 and r["failures"] == "0"
+        assert 0 < float(r["p50_ms"]) <= float(r["p99_ms"]) <= float(r["max_ms"])
+        assert r["statements_check"].startswith("select 2.00/req ok") or "select 1.9" in r["statements_check"]
+        assert float(r["locust_cpu_max"]) > 0 and float(r["app_cpu_mean"]) > 0
+        assert r["pool_size"] == "4" and r["workers"] == "1"
+        pdir = run / "points" / r["point_id"]
+        for name in ("locust_stats.csv", "locust_stats_history.csv", "telemetry.csv", "counters.json"):
+            assert (pdir / name).exists(), name
+        assert len(list(pdir.glob("loadgen-*.json"))) == 1
+    for r in bad:
+        assert r["valid"] == "False" and "failures" in r["invalid_reasons"], r
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupting_a_run_leaves_no_process_and_an_incomplete_meta(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    args = bench(
+        "-a", "sync", "-a", "async", "-s", "slow_db", "--db-ms", "5", "--sweep-users", "2",
+        "--repeats", "5", "--duration", "2", "--warmup", "0.5", out=tmp_path,
+    )  # fmt: skip
+    proc = subprocess.Popen(args, cwd=REPO_ROOT, env=bench_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    seen: set[int] = set()
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:  # wait until one point is done and the next one is running
+            seen |= {p.pid for p in _descendants(proc.pid)}
+            runs = list(tmp_path.glob("*/points.csv"))
+            if runs and any("locust" in " ".join(p.cmdline()) for p in _descendants(proc.pid)):
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the run did not reach its second point in time")
+        seen |= {p.pid for p in _descendants(proc.pid)}
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted" in err
+    alive = [
+        pid for pid in seen if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ]
+    assert not alive, f"left running: {alive}"
+    meta = json.loads((only_run_dir(tmp_path) / "meta.json").read_text())
+    assert meta["complete"] is False and 1 <= meta["points_done"] < meta["points_planned"]
+    assert meta["finished_at"]
