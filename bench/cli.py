@@ -308,76 +308,55 @@ def compare_cmd(
     raise typer.Exit(compare_command(baseline, current, chart, remeasure=remeasure, min_effect=min_effect))
 
 
-PERF_SUITE = {"scenarios": ["read_heavy"], "users": [16], "repeats": 3, "duration_s": 8.0, "warmup_s": 2.0}
-BASELINE = Path("results/baseline")
-BASELINE_FILES = ("meta.json", "points.csv", "calibration.json", "points/*/loadgen-*.json")
-
-
-def _perf_run(apps: list[str], label: str, out: Path) -> Path:
-    from bench.runner import RunConfig, Runner, signals_as_interrupts
-
-    cfg = RunConfig(apps=apps, label=label, out_root=out, report=False, **PERF_SUITE)  # type: ignore[arg-type]
-    try:
-        with signals_as_interrupts():
-            return Runner(cfg).run()
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: every process stopped")
-        raise typer.Exit(130) from None
-    except (DatabaseError, RuntimeError) as exc:
-        fail(str(exc))
-
-
 PerfApps = Annotated[
     list[str] | None,
     typer.Option("--app", "-a", help="Apps of the suite, as in `bench run`. [default: sync, async]"),
 ]
+BASELINE_DIR = Path("results/baseline")
 
 
 @app.command("perf-check")
 def perf_check_cmd(
     apps: PerfApps = None,
-    baseline: Annotated[Path, typer.Option(help="The committed baseline run.")] = BASELINE,
+    baseline: Annotated[Path, typer.Option(help="The committed baseline run.")] = BASELINE_DIR,
     min_effect: Annotated[float, typer.Option(min=0.01, max=0.9, help="Smallest drop that counts.")] = 0.10,
 ) -> None:
     """Run the short fixed suite (~1.5 min) and compare it with the baseline; on a regression, run it
     once more and fail (exit 1) only if the re-measure confirms it."""
-    from bench.compare import compare_command
-    from bench.results import RESULTS_ROOT
+    from bench import perfgate
+    from bench.compare import CompareError
 
     if not (baseline / "points.csv").exists():
         fail(f"no baseline at {baseline}: create one with `make perf-baseline`")
-    apps = apps or ["sync", "async"]
-    first = _perf_run(apps, "perf-check", RESULTS_ROOT)
-    chart = first / "charts" / "perf-gate.png"
-    code = compare_command(baseline, first, chart, console=console, min_effect=min_effect)
-    if code == 1:
-        console.print("[yellow]regression flagged: re-measuring once before failing[/]")
-        second = _perf_run(apps, "perf-recheck", RESULTS_ROOT)
-        code = compare_command(
-            baseline, first, chart, remeasure=second, console=console, min_effect=min_effect
-        )
-    console.print(f"perf-check: {'[red]FAILED' if code == 1 else '[green]passed'}[/] (run: {first})")
-    raise typer.Exit(code)
+    try:
+        result = perfgate.check(baseline, apps or perfgate.DEFAULT_APPS, console, min_effect)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: every process stopped")
+        raise typer.Exit(130) from None
+    except CompareError as exc:
+        fail(str(exc))
+    except (DatabaseError, RuntimeError) as exc:
+        fail(str(exc))
+    verdict = "[red]FAILED: regression confirmed by the re-measure" if result.failed else "[green]passed"
+    console.print(f"perf-check {verdict}[/] (run: {result.first_run})")
+    raise typer.Exit(1 if result.failed else 0)
 
 
 @app.command("perf-baseline")
 def perf_baseline_cmd(
     apps: PerfApps = None,
-    baseline: Annotated[Path, typer.Option(help="Where to write the baseline.")] = BASELINE,
+    baseline: Annotated[Path, typer.Option(help="Where to write the baseline.")] = BASELINE_DIR,
 ) -> None:
-    """Run the perf suite and make it the baseline (only the files the gate reads: a few hundred KB)."""
-    import shutil
+    """Run the perf suite and make it the baseline (only the files the gate reads); commit it afterwards."""
+    from bench import perfgate
 
-    from bench.results import RESULTS_ROOT
-
-    run = _perf_run(apps or ["sync", "async"], "perf-baseline", RESULTS_ROOT)
-    if baseline.exists():
-        shutil.rmtree(baseline)
-    for pattern in BASELINE_FILES:
-        for src in run.glob(pattern):
-            dst = baseline / src.relative_to(run)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst)
+    try:
+        run = perfgate.write_baseline(apps or perfgate.DEFAULT_APPS, baseline)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: every process stopped; baseline unchanged")
+        raise typer.Exit(130) from None
+    except (DatabaseError, RuntimeError) as exc:
+        fail(str(exc))
     console.print(f"baseline written to {baseline} (from {run}); commit it")
 
 
