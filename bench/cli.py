@@ -321,7 +321,7 @@ def perf_check_cmd(
     baseline: Annotated[Path, typer.Option(help="The committed baseline run.")] = BASELINE_DIR,
     min_effect: Annotated[float, typer.Option(min=0.01, max=0.9, help="Smallest drop that counts.")] = 0.10,
 ) -> None:
-    """Run the short fixed suite (~1.5 min) and compare it with the baseline; on a regression, run it
+    """Run the short fixed suite (~2 min) and compare it with the baseline; on a regression, run it
     once more and fail (exit 1) only if the re-measure confirms it."""
     from bench import perfgate
     from bench.compare import CompareError

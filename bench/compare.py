@@ -8,8 +8,10 @@ Decision rule, for each (app, scenario, users, db_ms) key with valid points in b
 2. Effect = median(current) / median(baseline) - 1, with a 95% bootstrap CI (2000 resamples, fixed seed;
    repeats are resampled, then seconds within each, so noise between repeats widens the interval).
 3. One-sided Mann-Whitney U test of "current < baseline" (and "current > baseline" for improvements).
-4. "regression" when effect <= -min_effect AND p < alpha AND the CI's upper bound < 0; "improvement" is
-   the mirror image; anything else is "no change" (below the threshold, or within noise).
+4. "regression" when effect <= -min_effect/2 AND p < alpha AND the CI's upper bound < 0; "improvement" is
+   the mirror image; anything else is "no change" (too small, or within noise). `min_effect` (10%) is the
+   drop the gate must catch; flagging at half of it splits the noise margin between misses and false
+   alarms (flagging at exactly 10% would miss half of all true 10% drops). Drops under 5% never fail.
 5. The gate fails only if a re-measured current run flags the same key again (`decide_with_remeasure`).
 p99 latency (from the merged HdrHistograms) is reported next to throughput; it does not decide.
 Seconds of one repeat are not independent, so the test's p is optimistic: the threshold, the repeat-level
@@ -34,6 +36,7 @@ from bench.calibrate import load_calibration
 from bench.results import read_loadgen
 
 BOOTSTRAP_RESAMPLES = 2000
+FLAG_FRACTION = 0.5  # a key is flagged when its estimated change passes this fraction of min_effect
 BOOTSTRAP_SEED = 20261124
 TRIM_MIN_SECONDS = 5
 
@@ -255,12 +258,13 @@ def judge(
     low, high = (float(v) for v in np.percentile(ratios, [2.5, 97.5])) if len(ratios) else (-1.0, 1.0)
     p_slower = _p_value(cur, base, "less")
     p_faster = _p_value(cur, base, "greater")
-    if effect <= -min_effect and p_slower < alpha and high < 0:
+    flag_at = min_effect * FLAG_FRACTION
+    if effect <= -flag_at and p_slower < alpha and high < 0:
         verdict, reason = "regression", "slower"
-    elif effect >= min_effect and p_faster < alpha and low > 0:
+    elif effect >= flag_at and p_faster < alpha and low > 0:
         verdict, reason = "improvement", "faster"
-    elif abs(effect) < min_effect:
-        verdict, reason = "no change", f"below the {min_effect:.0%} threshold"
+    elif abs(effect) < flag_at:
+        verdict, reason = "no change", f"below the {flag_at:.0%} flag line"
     else:
         verdict, reason = "no change", "within noise"
     return KeyResult(
@@ -369,13 +373,14 @@ def render(cmp: Comparison, console: Console) -> None:
             r.key.label, f"{sum(map(len, r.baseline))}/{sum(map(len, r.current))}", f"{r.baseline_rps:,.0f}",
             f"{r.current_rps:,.0f}", f"{r.effect:+.1%}", f"{r.ci[0]:+.0%}..{r.ci[1]:+.0%}", f"{r.p:.1g}",
             f"{r.p99_change:+.0%}" if r.p99_change is not None else "–",
-            short.get(r.reason, f"<{cmp.min_effect:.0%}"), style=_STYLE[r.verdict],
+            short.get(r.reason, f"<{cmp.min_effect * FLAG_FRACTION:.0%}"), style=_STYLE[r.verdict],
         )  # fmt: skip
     console.print(table)
     unit = "calibrated" if cmp.normalised else "NOT calibrated"
     console.print(
-        f"throughput {unit}. SLOWER = regression: ≤ -{cmp.min_effect:.0%}, p < {cmp.alpha:g} and CI < 0; "
-        f"<{cmp.min_effect:.0%}: smaller change; noise: not significant.",
+        f"throughput {unit}. SLOWER = regression: ≤ -{cmp.min_effect * FLAG_FRACTION:.0%} (to catch "
+        f"{cmp.min_effect:.0%} drops), p < {cmp.alpha:g} and CI < 0; <{cmp.min_effect * FLAG_FRACTION:.0%}: "
+        "smaller change; noise: not significant.",
         highlight=False,
     )
     for note in cmp.notes:

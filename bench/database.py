@@ -406,10 +406,12 @@ def seed(settings: Settings, users: int, items_per_user: int) -> None:
 
 def reset_to_seed(settings: Settings, users: int, items_per_user: int) -> None:
     """Undo what a writing scenario did: it adds rows, deletes only rows it added, and edits users'
-    email and is_active."""
+    email and is_active. Row-level statements only, with short lock waits: no ALTER TABLE, whose metadata
+    lock would wait forever behind a stalled app's open transaction. New ids simply keep growing."""
     conn = _app_connect(settings)
     try:
         with conn.cursor() as cur:
+            cur.execute("SET SESSION innodb_lock_wait_timeout = 15, SESSION lock_wait_timeout = 15")
             cur.execute("DELETE FROM items WHERE id > %s", (users * items_per_user,))
             cur.execute("DELETE FROM users WHERE id > %s", (users,))
             cur.execute("UPDATE users SET is_active = 1 WHERE is_active = 0")
@@ -417,8 +419,6 @@ def reset_to_seed(settings: Settings, users: int, items_per_user: int) -> None:
                 "UPDATE users SET email = CONCAT('user', id, '@example.com') "
                 "WHERE email <> CONCAT('user', id, '@example.com')"
             )
-            cur.execute("ALTER TABLE users AUTO_INCREMENT = %s", (users + 1,))
-            cur.execute("ALTER TABLE items AUTO_INCREMENT = %s", (users * items_per_user + 1,))
         conn.commit()
     finally:
         conn.close()

@@ -435,6 +435,10 @@ class Runner:
                 progress.update(task, description=point.point_id)
                 row = self.run_point(point, order)
                 append_point(self.run_dir, row)
+                if not row["valid"] and not row["requests"]:
+                    # A stalled app (a deadlocked variant) holds connections and open transactions:
+                    # stop it now; ensure_app starts a fresh one for its next point.
+                    self.apps[point.app].proc.stop()
                 database.reset_to_seed(self.settings, self.cfg.seed_users, self.cfg.seed_items)
                 self.meta["points_done"] = order
                 write_json(self.run_dir / "meta.json", self.meta)

@@ -13,6 +13,7 @@ Both reuse sync_app's crud, lifespan and system routes; only the route signature
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -22,7 +23,6 @@ from shared import models, schemas
 from shared.config import get_settings
 from shared.web import NOT_FOUND, build_app
 from sync_app import crud
-from sync_app.deps import SessionDep
 from sync_app.main import lifespan
 from sync_app.routes import system
 
@@ -59,21 +59,31 @@ def io_sleep(*, db: NaiveSessionDep, ms: schemas.SleepMs = 0) -> schemas.Slept:
 blocking = APIRouter(tags=["blocking"])
 
 
+@contextmanager
+def blocking_session(request: Request) -> Iterator[Session]:
+    """Opened and closed inside the async route, as code written this way does: every step blocks."""
+    with request.app.state.sessionmaker() as session:
+        yield session
+
+
 @blocking.get("/users/{user_id}", response_model=schemas.User, responses=NOT_FOUND)
-async def get_user_blocking(*, db: SessionDep, user_id: schemas.UserId) -> models.User:
-    return crud.get_user(db, user_id)  # blocks the event loop for the whole query
+async def get_user_blocking(*, request: Request, user_id: schemas.UserId) -> models.User:
+    with blocking_session(request) as db:
+        return crud.get_user(db, user_id)  # blocks the event loop for the whole query
 
 
 @blocking.get("/users", response_model=list[schemas.User])
 async def list_users_blocking(
-    *, db: SessionDep, skip: schemas.Skip = 0, limit: schemas.Limit = 10
+    *, request: Request, skip: schemas.Skip = 0, limit: schemas.Limit = 10
 ) -> Sequence[models.User]:
-    return crud.list_users(db, skip=skip, limit=limit)
+    with blocking_session(request) as db:
+        return crud.list_users(db, skip=skip, limit=limit)
 
 
 @blocking.get("/io/sleep", response_model=schemas.Slept)
-async def io_sleep_blocking(*, db: SessionDep, ms: schemas.SleepMs = 0) -> schemas.Slept:
-    crud.sleep(db, ms)
+async def io_sleep_blocking(*, request: Request, ms: schemas.SleepMs = 0) -> schemas.Slept:
+    with blocking_session(request) as db:
+        crud.sleep(db, ms)
     return schemas.Slept(slept_ms=ms)
 
 

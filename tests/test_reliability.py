@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 from sqlalchemy import Engine
 
+import async_app.main
 from shared.config import Settings
 from sync_app.variants import create_variant
 from tests.conftest import Client, SyncClient, make_client
@@ -34,3 +36,22 @@ def test_naive_variant_deadlocks_until_the_pool_timeout(settings: Settings, db_e
         codes = burst(c)
         assert 503 in codes, codes
         assert set(codes) <= {200, 503}, codes
+
+
+def test_the_async_anti_pattern_serves_one_request_at_a_time(settings: Settings, db_engine: Engine) -> None:
+    """async def routes on the blocking Session: 6 concurrent 100 ms queries take 6 x 100 ms, because
+    each one stalls the event loop; the proper async app overlaps them."""
+    timings = {}
+    for name, app in (
+        ("blocking", create_variant("blocking")),
+        ("async", async_app.main.create_app(settings)),
+    ):
+        app.state.settings = settings
+        for c in make_client("async", app):
+            c.request("GET", "/healthz")  # connect first
+            start = time.perf_counter()
+            codes = [r.status_code for r in c.concurrently([("GET", "/io/sleep?ms=100", {})] * 6)]
+            timings[name] = time.perf_counter() - start
+            assert codes == [200] * 6
+    assert timings["blocking"] >= 0.6, timings
+    assert timings["async"] < 0.45, timings
