@@ -7,8 +7,8 @@ from typing import Any
 
 from locust import task
 
-from loadtests.common import Params, expect, recorder, user_ok
-from loadtests.read_heavy import PAGE, page_ok
+from loadtests.common import expect, recorder, user_ok
+from loadtests.read_heavy import Reads
 from loadtests.write_heavy import WriteMixin
 
 expect({
@@ -20,7 +20,7 @@ expect({
 })  # fmt: skip
 
 
-class MixedCrud(WriteMixin):
+class MixedCrud(WriteMixin, Reads):
     def on_start(self) -> None:
         self.signed_up: list[int] = []
         self.seq = 0
@@ -28,19 +28,11 @@ class MixedCrud(WriteMixin):
 
     @task(40)
     def get_user(self) -> None:
-        uid = self.seeded_user()
-        self.call("GET", f"/users/{uid}", name="/users/{id}", status=200, check=user_ok(uid))
+        self.read_user()
 
     @task(10)
     def list_users(self) -> None:
-        skip = self.rng.randint(0, max(Params.seed_users - PAGE, 0))
-        self.call(
-            "GET",
-            f"/users?skip={skip}&limit={PAGE}",
-            name="/users?skip&limit",
-            status=200,
-            check=page_ok(skip),
-        )
+        self.read_page()
 
     @task(10)
     def list_items(self) -> None:

@@ -23,19 +23,26 @@ def page_ok(skip: int) -> Any:
     return check
 
 
-class ReadHeavy(BenchUser):
-    @task(9)
-    def get_user(self) -> None:
+class Reads(BenchUser):
+    """The read requests, shared by read_heavy and mixed_crud (each weights them as its own tasks)."""
+
+    abstract = True
+
+    def read_user(self) -> None:
         uid = self.seeded_user()
         self.call("GET", f"/users/{uid}", name="/users/{id}", status=200, check=user_ok(uid))
 
+    def read_page(self) -> None:
+        skip = self.rng.randint(0, max(Params.seed_users - PAGE, 0))
+        url = f"/users?skip={skip}&limit={PAGE}"
+        self.call("GET", url, name="/users?skip&limit", status=200, check=page_ok(skip))
+
+
+class ReadHeavy(Reads):
+    @task(9)
+    def get_user(self) -> None:
+        self.read_user()
+
     @task(1)
     def list_users(self) -> None:
-        skip = self.rng.randint(0, max(Params.seed_users - PAGE, 0))
-        self.call(
-            "GET",
-            f"/users?skip={skip}&limit={PAGE}",
-            name="/users?skip&limit",
-            status=200,
-            check=page_ok(skip),
-        )
+        self.read_page()
