@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+BASE_PREFIX = "base:"  # `base:sync`: the registered app `sync`, started from the baseline commit's source
 
 
 @dataclass(frozen=True)
@@ -11,6 +14,7 @@ class AppSpec:
     target: str  # uvicorn import string
     env: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    root: Path | None = None  # the source tree to start it from (None: this repository)
 
 
 APPS: dict[str, AppSpec] = {
@@ -32,10 +36,19 @@ def _is_import_string(text: str) -> bool:
     return ":" in text and all(p.replace(".", "").replace("_", "").isalnum() for p in text.split(":", 1))
 
 
-def resolve_app(name: str) -> AppSpec:
-    """A registered name; an ASGI import string `package.module:attr` (used as its own name); or
+def resolve_app(name: str, base_root: Path | None = None) -> AppSpec:
+    """A registered name; an ASGI import string `package.module:attr` (used as its own name);
     `label=package.module:attr`, which runs that app under the label (for example
-    `sync=tests.perfgate.slow_app:sync_app`, so a regression check compares it with the baseline's sync)."""
+    `sync=tests.perfgate.slow_app:sync_app`, so a regression check compares it with the baseline's sync);
+    or `base:NAME`, the registered app NAME started from `base_root` (the regression gate's baseline code)."""
+    if name.startswith(BASE_PREFIX):
+        spec = APPS.get(name.removeprefix(BASE_PREFIX))
+        if spec is None or base_root is None:
+            raise ValueError(
+                f"{name!r}: 'base:' takes a registered app ({', '.join(APPS)}) and needs the baseline's "
+                "source tree (bench perf-check provides it)"
+            )
+        return replace(spec, name=name, root=base_root, description=f"{spec.description} (baseline code)")
     if name in APPS:
         return APPS[name]
     label, _, target = name.rpartition("=")

@@ -289,8 +289,15 @@ def report_cmd(
 
 @app.command("compare")
 def compare_cmd(
-    baseline: Annotated[Path, typer.Argument(help="Baseline run folder (for example results/baseline).")],
-    current: Annotated[Path, typer.Argument(help="Current run folder.")],
+    baseline: Annotated[
+        Path,
+        typer.Argument(
+            help="Baseline run folder, or a perf-check run alone (its base: apps are the baseline)."
+        ),
+    ],
+    current: Annotated[
+        Path | None, typer.Argument(help="Current run folder (omit for a perf-check run).")
+    ] = None,
     chart: Annotated[
         Path | None, typer.Option(help="Where to draw baseline vs current when something regressed (PNG).")
     ] = None,
@@ -302,7 +309,8 @@ def compare_cmd(
         float, typer.Option(min=0.01, max=0.9, help="Smallest throughput drop that counts (0.10 = 10%).")
     ] = 0.10,
 ) -> None:
-    """Compare two runs point by point; exit 1 on a significant throughput regression, 0 otherwise."""
+    """Compare two runs point by point (or the two sides of one perf-check run); exit 1 on a significant
+    throughput regression, 0 otherwise."""
     from bench.compare import compare_command
 
     raise typer.Exit(compare_command(baseline, current, chart, remeasure=remeasure, min_effect=min_effect))
@@ -318,24 +326,34 @@ BASELINE_DIR = Path("results/baseline")
 @app.command("perf-check")
 def perf_check_cmd(
     apps: PerfApps = None,
-    baseline: Annotated[Path, typer.Option(help="The committed baseline run.")] = BASELINE_DIR,
+    baseline: Annotated[
+        Path, typer.Option(help="The committed baseline (its commit is the baseline code).")
+    ] = (BASELINE_DIR),
+    base_ref: Annotated[
+        str | None,
+        typer.Option(help="Measure this commit as the baseline code instead (e.g. the merge base)."),
+    ] = None,
     min_effect: Annotated[float, typer.Option(min=0.01, max=0.9, help="Smallest drop that counts.")] = 0.10,
+    repeats: Annotated[
+        int | None,
+        typer.Option(min=1, max=50, help="Repeats per app (fewer: quicker, catches only bigger drops)."),
+    ] = None,
 ) -> None:
-    """Run the short fixed suite (~2 min) and compare it with the baseline; on a regression, run it
-    once more and fail (exit 1) only if the re-measure confirms it."""
+    """Run the short fixed suite (~3 min): the current apps and the baseline commit's apps, interleaved
+    in one run. On a regression, run it once more and fail (exit 1) only if the re-measure confirms it."""
     from bench import perfgate
     from bench.compare import CompareError
 
-    if not (baseline / "points.csv").exists():
+    if base_ref is None and not (baseline / "meta.json").exists():
         fail(f"no baseline at {baseline}: create one with `make perf-baseline`")
     try:
-        result = perfgate.check(baseline, apps or perfgate.DEFAULT_APPS, console, min_effect)
+        result = perfgate.check(
+            baseline, apps or perfgate.DEFAULT_APPS, console, min_effect, base_ref=base_ref
+        )
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: every process stopped")
         raise typer.Exit(130) from None
-    except CompareError as exc:
-        fail(str(exc))
-    except (DatabaseError, RuntimeError) as exc:
+    except (CompareError, DatabaseError, RuntimeError, ValueError) as exc:  # PerfGateError is a RuntimeError
         fail(str(exc))
     verdict = "[red]FAILED: regression confirmed by the re-measure" if result.failed else "[green]passed"
     console.print(f"perf-check {verdict}[/] (run: {result.first_run})")
@@ -355,7 +373,7 @@ def perf_baseline_cmd(
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: every process stopped; baseline unchanged")
         raise typer.Exit(130) from None
-    except (DatabaseError, RuntimeError) as exc:
+    except (DatabaseError, RuntimeError) as exc:  # PerfGateError (uncommitted code) is a RuntimeError
         fail(str(exc))
     console.print(f"baseline written to {baseline} (from {run}); commit it")
 

@@ -1,33 +1,117 @@
-"""The regression gate's fixed suite: run it, compare it with the baseline, re-measure once, or make it
-the baseline. The decision itself is bench/compare.py; this module only orchestrates runs."""
+"""The regression gate's fixed suite: run it, compare, re-measure once, or make it the baseline.
+
+`results/baseline/` names the baseline *code* (its commit, `git_sha` in meta.json) and keeps what that
+code measured when it was recorded. A check does not trust those old numbers: this machine's speed drifts
+by 15-30% within an hour and by ±10% from one 10-second point to the next, more than the 10% the gate
+must catch. Instead it extracts the baseline commit's product code (`git archive`, into
+.run/perf-base/<sha>/) and runs it *at the same time* as the current code: `base:sync` and `sync` share
+the app's CPU (the kernel splits it evenly between the two process groups), each loaded by its own Locust
+over the same seconds, so whatever slows the machine in a second slows both. The decision is
+bench/compare.py (`compare_within`, paired per second); this module only orchestrates runs.
+"""
 
 from __future__ import annotations
 
+import io
+import json
 import shutil
+import subprocess
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 
-from bench.compare import Comparison, compare_runs, decide_with_remeasure, plot, render
-from bench.results import RESULTS_ROOT
+from bench.apps import APPS, BASE_PREFIX
+from bench.compare import Comparison, compare_within, decide_with_remeasure, plot, read_run, render
+from bench.results import RESULTS_ROOT, git_state
 from bench.runner import RunConfig, Runner, signals_as_interrupts
+from shared.config import REPO_ROOT, RUN_DIR
 
-# Short and fixed: both apps, read_heavy at 16 users, 4 repeats of 8 s (6 per-second samples each after
-# trimming the edges): about 2 minutes here, including the calibration. The baseline is measured once
-# with 10 repeats, so its own noise weighs little in every later comparison.
-SUITE = {"scenarios": ["read_heavy"], "users": [16], "repeats": 4, "duration_s": 8.0, "warmup_s": 2.0}
-BASELINE_REPEATS = 10
+# Short and fixed: both apps, each paired with its baseline code, read_heavy at 16 users each: ~2 min.
+SUITE = {"scenarios": ["read_heavy"], "users": [16], "repeats": 6, "duration_s": 6.0, "warmup_s": 1.5}
+BASELINE_REPEATS = 6
 DEFAULT_APPS = ["sync", "async"]
 BASELINE = RESULTS_ROOT / "baseline"
 BASELINE_FILES = ("meta.json", "points.csv", "calibration.json", "points/*/loadgen-*.json")
+PRODUCT_DIRS = ("shared", "sync_app", "async_app")  # what the apps import: the code under test
+CHECKOUTS = RUN_DIR / "perf-base"
 
 
-def run_suite(apps: list[str], label: str, out: Path = RESULTS_ROOT, repeats: int | None = None) -> Path:
-    cfg = RunConfig(apps=apps, label=label, out_root=out, report=False)
+class PerfGateError(RuntimeError):
+    """The baseline's code cannot be found or started; the message says how to fix it."""
+
+
+def baseline_sha(baseline: Path) -> str:
+    try:
+        sha = json.loads((baseline / "meta.json").read_text())["git_sha"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise PerfGateError(
+            f"{baseline}/meta.json has no git_sha: refresh it with `make perf-baseline`"
+        ) from exc
+    if not sha:
+        raise PerfGateError(f"{baseline} was recorded outside git: refresh it with `make perf-baseline`")
+    return str(sha)
+
+
+def checkout(ref: str) -> tuple[str, Path]:
+    """The product code of commit `ref`, extracted once into .run/perf-base/<sha>/ (no git worktree)."""
+    resolved = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+        cwd=REPO_ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    if resolved.returncode != 0:
+        raise PerfGateError(
+            f"the baseline commit {ref[:12]} is not in this clone: `git fetch --unshallow` "
+            "(or run `make perf-baseline` on this commit)"
+        )
+    sha = resolved.stdout.strip()
+    root = CHECKOUTS / sha
+    if root.is_dir():
+        return sha, root
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", sha, *PRODUCT_DIRS], cwd=REPO_ROOT, capture_output=True
+    )
+    if archive.returncode != 0:
+        detail = archive.stderr.decode(errors="replace").strip().splitlines()[-1:]
+        raise PerfGateError(f"cannot extract {', '.join(PRODUCT_DIRS)} at {sha[:12]}: {' '.join(detail)}")
+    tmp = root.with_name(f"{sha}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(tmp, filter="data")
+    tmp.rename(root)
+    return sha, root
+
+
+def suite_apps(apps: list[str]) -> list[str]:
+    """The current apps and, for each, the same registered app from the baseline code (`base:` + label)."""
+    labels = [a.rpartition("=")[0] or a for a in apps]
+    unknown = [label for label in labels if label not in APPS]
+    if unknown:
+        raise PerfGateError(
+            f"{', '.join(unknown)}: the gate compares registered apps ({', '.join(APPS)}); "
+            "run a custom app under one of their labels, e.g. sync=my.module:app"
+        )
+    return [*apps, *(BASE_PREFIX + label for label in labels)]
+
+
+def run_suite(
+    apps: list[str],
+    label: str,
+    base: tuple[str, Path] | None = None,
+    repeats: int | None = None,
+    out: Path = RESULTS_ROOT,
+) -> Path:
+    """One run of the suite; with `base` (sha, source tree), the baseline code runs interleaved."""
+    cfg = RunConfig(apps=suite_apps(apps) if base else apps, label=label, out_root=out, report=False)
     for key, value in SUITE.items():
         setattr(cfg, key, value)
     cfg.repeats = repeats or cfg.repeats
+    cfg.calibration_samples = 0 if base else cfg.calibration_samples  # the baseline code is the reference
+    if base:
+        cfg.base_sha, cfg.base_root = base
+        cfg.paired = True
     with signals_as_interrupts():
         return Runner(cfg).run()
 
@@ -42,18 +126,29 @@ class CheckResult:
 
 
 def check(
-    baseline: Path, apps: list[str], console: Console, min_effect: float = 0.10, chart: bool = True
+    baseline: Path,
+    apps: list[str],
+    console: Console,
+    min_effect: float = 0.10,
+    chart: bool = True,
+    base_ref: str | None = None,
+    repeats: int | None = None,
 ) -> CheckResult:
-    """Run the suite and compare; if that flags a regression, run it again and fail only if the
-    re-measure flags the same key."""
-    run = run_suite(apps, "perf-check")
-    first = compare_runs(baseline, run, min_effect=min_effect)
+    """Run the suite (current and baseline code interleaved) and compare; if that flags a regression, run
+    it again and fail only if the re-measure flags the same key."""
+    base = checkout(base_ref or baseline_sha(baseline))
+    console.print(
+        f"baseline code: {base[0][:12]} ({base[1]}); current code: {git_state()['git_sha']}", highlight=False
+    )
+    run = run_suite(apps, "perf-check", base, repeats)
+    first = compare_within(run, min_effect=min_effect)
+    first.notes.append(drift_note(baseline, run))
     render(first, console)
     result = CheckResult(False, run, first)
     if first.regressed:
         console.print("[yellow]regression flagged: re-measuring once before failing[/]")
-        result.second_run = run_suite(apps, "perf-recheck")
-        result.second = compare_runs(baseline, result.second_run, min_effect=min_effect)
+        result.second_run = run_suite(apps, "perf-recheck", base, repeats)
+        result.second = compare_within(result.second_run, min_effect=min_effect)
         render(result.second, console)
     result.failed = decide_with_remeasure(first, result.second)
     shown = result.second or first
@@ -62,9 +157,40 @@ def check(
     return result
 
 
+def drift_note(baseline: Path, run: Path) -> str:
+    """How far the machine moved since the baseline was recorded: the baseline code then vs now."""
+
+    def base_medians(path: Path) -> dict[str, float]:
+        data = read_run(path)
+        return {
+            k.app.removeprefix(BASE_PREFIX): float(np.median(np.concatenate(v)))
+            for k, v in data.repeats.items()
+            if k.app.startswith(BASE_PREFIX)
+        }
+
+    try:
+        then, now = base_medians(baseline), base_medians(run)
+    except Exception:  # noqa: BLE001 - informational only
+        return "machine drift since the baseline was recorded: unknown"
+    parts = [f"{app} {now[app] / then[app] - 1:+.0%}" for app in sorted(then) if app in now and then[app] > 0]
+    return (
+        f"baseline code now vs when recorded ({baseline.name}): {', '.join(parts) or 'no common points'} "
+        "(the machine's drift: why both sides run at the same time)"
+    )
+
+
 def write_baseline(apps: list[str], baseline: Path = BASELINE) -> Path:
-    """Run the suite and keep only what the gate reads (a few hundred KB) as the baseline."""
-    run = run_suite(apps, "perf-baseline", repeats=BASELINE_REPEATS)
+    """Run the suite (the current commit paired with itself) and keep what the gate reads (a few hundred
+    KB) as the baseline. The product code must be committed: the baseline is that commit, which every
+    later check measures again, side by side with the code under test."""
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", *PRODUCT_DIRS], cwd=REPO_ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    if dirty:
+        raise PerfGateError(
+            f"uncommitted changes in {', '.join(PRODUCT_DIRS)}: commit them first (the baseline is a commit)"
+        )
+    run = run_suite(apps, "perf-baseline", checkout("HEAD"), BASELINE_REPEATS)  # paired with itself: an A/A
     if baseline.exists():
         shutil.rmtree(baseline)
     for pattern in BASELINE_FILES:

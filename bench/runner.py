@@ -31,7 +31,7 @@ from rich.progress import (
 )
 
 from bench import calibrate, database, processes
-from bench.apps import AppSpec, resolve_app
+from bench.apps import BASE_PREFIX, AppSpec, resolve_app
 from bench.processes import ManagedProcess, Pinning
 from bench.results import (
     RESULTS_ROOT,
@@ -78,6 +78,9 @@ class RunConfig:
     pin: bool = True
     shuffle_seed: int = 20261124
     label: str = "bench"
+    base_root: Path | None = None  # source tree of the `base:` apps (the regression gate's baseline code)
+    base_sha: str | None = None  # the commit it holds
+    paired: bool = False  # run each app at the same time as its `base:` app, sharing the app's CPUs
     out_root: Path = RESULTS_ROOT
     report: bool = True
     argv: list[str] = field(default_factory=lambda: list(sys.argv))
@@ -92,6 +95,7 @@ class Point:
     repeat: int
     rate: float | None = None
     record: bool = True  # False: the load generator only counts requests (to measure recording's cost)
+    partner: str | None = None  # an app loaded at the same time, with its own Locust (the gate's baseline)
 
     @property
     def point_id(self) -> str:
@@ -116,14 +120,24 @@ def plan_points(cfg: RunConfig) -> list[Point]:
     points: list[Point] = []
     for repeat in range(1, cfg.repeats + 1):
         block: list[Point] = []
-        for app in (resolve_app(a).name for a in cfg.apps):
+        names = [resolve_app(a, cfg.base_root).name for a in cfg.apps]
+        for app in names:
+            partner = BASE_PREFIX + app if cfg.paired and BASE_PREFIX + app in names else None
+            if cfg.paired and partner is None:
+                continue  # a `base:` app: measured as the partner of its current app
             for scenario in cfg.scenarios:
                 db_levels = cfg.db_ms if scenario == "slow_db" else [0]
                 if cfg.rates:
-                    block += [Point(app, scenario, 1, d, repeat, r) for r in cfg.rates for d in db_levels]
+                    block += [
+                        Point(app, scenario, 1, d, repeat, r, partner=partner)
+                        for r in cfg.rates
+                        for d in db_levels
+                    ]
                 else:
                     levels = sweep if scenario == "slow_db" else cfg.users
-                    block += [Point(app, scenario, u, d, repeat) for u in levels for d in db_levels]
+                    block += [
+                        Point(app, scenario, u, d, repeat, partner=partner) for u in levels for d in db_levels
+                    ]
         if cfg.recording_overhead:
             block += [replace(p, record=False) for p in block]
         random.Random(cfg.shuffle_seed + repeat).shuffle(block)
@@ -152,7 +166,7 @@ class Runner:
         self.cfg = cfg
         self.settings = Settings()
         self.pinning = Pinning.plan(cfg.pin)
-        self.specs = {spec.name: spec for spec in map(resolve_app, cfg.apps)}  # label -> what to start
+        self.specs = {s.name: s for s in (resolve_app(a, cfg.base_root) for a in cfg.apps)}  # label -> app
         self.apps: dict[str, RunningApp] = {}
         self.db_info: database.DatabaseInfo | None = None
         self.run_dir: Path | None = None
@@ -162,6 +176,7 @@ class Runner:
 
     def app_env(self, spec: AppSpec) -> dict[str, str]:
         env = {
+            **self.db_env(),
             "POOL_SIZE": str(self.cfg.pool_size),
             "MAX_OVERFLOW": str(self.cfg.max_overflow),
             "WEB_CONCURRENCY": str(self.cfg.workers),
@@ -170,7 +185,19 @@ class Runner:
         }
         if self.cfg.thread_tokens is not None:
             env["THREAD_TOKENS"] = str(self.cfg.thread_tokens)
+        if spec.root is not None:
+            env["PYTHONPATH"] = str(spec.root)
         return env
+
+    def db_env(self) -> dict[str, str]:
+        """The database settings, explicit: an app started from another source tree has no .run/db.env."""
+        s = self.settings
+        if s.database_url is not None:
+            return {"DATABASE_URL": s.database_url.get_secret_value()}
+        return {
+            "DB_HOST": s.db_host, "DB_PORT": str(s.db_port), "DB_USER": s.db_user,
+            "DB_PASSWORD": s.db_password.get_secret_value(), "DB_NAME": s.db_name,
+        }  # fmt: skip
 
     def start_app(self, name: str) -> RunningApp:
         spec = self.specs[name]
@@ -184,8 +211,9 @@ class Runner:
         log = self.run_dir / "logs" / f"app-{spec.name.replace(':', '.')}.log"
         log.parent.mkdir(exist_ok=True)
         proc = processes.spawn(
-            f"app {spec.name}", argv, env=self.app_env(spec), cpus=self.pinning.app, log_path=log
-        )
+            f"app {spec.name}", argv, env=self.app_env(spec), cpus=self.pinning.app, log_path=log,
+            cwd=spec.root or REPO_ROOT,
+        )  # fmt: skip
         processes.wait_healthy(f"http://127.0.0.1:{port}", proc)
         limits = httpx.get(f"http://127.0.0.1:{port}/limits", timeout=5).json()
         return RunningApp(spec, port, proc, limits)
@@ -225,15 +253,65 @@ class Runner:
 
     # --- one point ---------------------------------------------------------------------------------
 
-    def run_point(self, point: Point, order: int) -> dict[str, Any]:
+    def run_point(self, point: Point, order: int) -> list[dict[str, Any]]:
+        """One point: a row; a paired point: a row for the app and one for its partner (same window)."""
         assert self.run_dir is not None and self.db_info is not None
-        app = self.ensure_app(point.app)
-        pdir = self.run_dir / "points" / point.point_id
-        pdir.mkdir(parents=True, exist_ok=True)
         cfg = self.cfg
+        sides = [(point, self.ensure_app(point.app))]
+        if point.partner:
+            sides.append((replace(point, app=point.partner, partner=None), self.ensure_app(point.partner)))
         launch = time.time()
         start = launch + LOCUST_STARTUP_S + cfg.warmup_s
         end = start + cfg.duration_s
+        dirs = [self.run_dir / "points" / p.point_id for p, _ in sides]
+        locusts = [
+            self.launch_locust(p, app, d, launch, start, end) for (p, app), d in zip(sides, dirs, strict=True)
+        ]
+        db_pid = self.db_info.pid
+        counters = DbCounters(self.settings)
+        roles: dict[str, Callable[[], list[int]]] = {
+            f"app{i or ''}": app.proc.pids for i, (_, app) in enumerate(sides)
+        }
+        roles["db"] = lambda: [db_pid] if db_pid else []
+        roles["locust"] = lambda: [pid for locust in locusts for pid in locust.pids()]
+        sampler = Sampler(roles, db=counters)
+        sampler.start()
+        try:
+            _sleep_until(start)
+            before = counters.read()
+            own_before = counters.own_queries
+            _sleep_until(end)
+            after = counters.read()
+            delta = CounterDelta(before, after, counters.own_queries - own_before)
+            for locust in locusts:
+                try:
+                    locust.popen.wait(timeout=max(1.0, end + cfg.warmup_s + 30 - time.time()))
+                except Exception:
+                    locust.stop()
+        finally:
+            sampler.stop()
+            for locust in locusts:
+                locust.stop()
+            counters.close()
+        sampler.write_csv(dirs[0] / "telemetry.csv")
+        write_json(dirs[0] / "counters.json", {"before": before, "after": after, "delta": delta.delta})
+        tele = sampler.summary(start, end)
+        rows = []
+        for i, ((p, app), pdir) in enumerate(zip(sides, dirs, strict=True)):
+            own = (
+                {k.replace(f"app{i}_", "app_"): v for k, v in tele.items() if k.startswith(f"app{i}_")}
+                if i
+                else {}
+            )
+            side_tele = {**{k: v for k, v in tele.items() if not k.startswith("app1_")}, **own}
+            rows.append(self.point_row(p, order, pdir, app, side_tele, delta, start, end, others=dirs))
+        return rows
+
+    def launch_locust(
+        self, point: Point, app: RunningApp, pdir: Path, launch: float, start: float, end: float
+    ) -> ManagedProcess:
+        cfg = self.cfg
+        pdir.mkdir(parents=True, exist_ok=True)
         env = {
             "BENCH_OUT_DIR": str(pdir),
             "BENCH_WINDOW_START": f"{start:.3f}",
@@ -254,34 +332,9 @@ class Runner:
         ]  # fmt: skip
         if cfg.loadgen_processes > 1:
             argv += ["--processes", str(cfg.loadgen_processes)]
-        locust = processes.spawn(
+        return processes.spawn(
             "locust", argv, env=env, cpus=self.pinning.loadgen, log_path=pdir / "locust.log"
         )
-        db_pid = self.db_info.pid
-        counters = DbCounters(self.settings)
-        sampler = Sampler(
-            {"app": app.proc.pids, "db": lambda: [db_pid] if db_pid else [], "locust": locust.pids},
-            db=counters,
-        )
-        sampler.start()
-        try:
-            _sleep_until(start)
-            before = counters.read()
-            own_before = counters.own_queries
-            _sleep_until(end)
-            after = counters.read()
-            delta = CounterDelta(before, after, counters.own_queries - own_before)
-            try:
-                locust.popen.wait(timeout=cfg.duration_s + cfg.warmup_s + 30)
-            except Exception:
-                locust.stop()
-        finally:
-            sampler.stop()
-            locust.stop()
-            counters.close()
-        sampler.write_csv(pdir / "telemetry.csv")
-        write_json(pdir / "counters.json", {"before": before, "after": after, "delta": delta.delta})
-        return self.point_row(point, order, pdir, app, sampler, delta, start, end)
 
     def point_row(
         self,
@@ -289,14 +342,17 @@ class Runner:
         order: int,
         pdir: Path,
         app: RunningApp,
-        sampler: Sampler,
+        tele: dict[str, Any],
         delta: CounterDelta,
         start: float,
         end: float,
+        others: list[Path] | None = None,
     ) -> dict[str, Any]:
+        """`others`: every point folder loaded in the same window (a pair): the database's counters
+        cover all of them, so the work check adds up their requests."""
         cfg = self.cfg
         lg = read_loadgen(pdir)
-        tele = sampler.summary(start, end)
+        together = [read_loadgen(d) for d in others or [pdir]]
         acked = len(lg.acked["users"]) + len(lg.acked["items"])
         present = database.count_existing(
             self.settings, "users", lg.acked["users"]
@@ -317,7 +373,13 @@ class Runner:
         if not app.proc.alive():
             reasons.append("app_crashed")
         users = cfg.open_users if point.rate else point.users
-        work = check_statements(lg.by_name, lg.expected_statements, delta.delta, in_flight=users)
+        by_name: dict[str, dict[str, int]] = {}
+        for other in together:
+            for name, counts in other.by_name.items():
+                agg = by_name.setdefault(name, {"requests": 0, "failures": 0})
+                agg["requests"] += counts["requests"]
+                agg["failures"] += counts["failures"]
+        work = check_statements(by_name, lg.expected_statements, delta.delta, in_flight=users * len(together))
         if work is not None and not work.ok and not lg.failures:
             reasons.append(f"db_counters({', '.join(work.problems)})")
         uncorrected = percentiles_ms(lg.hdr_uncorrected)["p99_ms"] if lg.hdr_uncorrected else None
@@ -432,20 +494,24 @@ class Runner:
         with Progress(*columns, console=console, transient=False) as progress:
             task = progress.add_task("points", total=len(points))
             for order, point in enumerate(points, 1):
-                progress.update(task, description=point.point_id)
-                row = self.run_point(point, order)
-                append_point(self.run_dir, row)
-                if not row["valid"] and not row["requests"]:
-                    # A stalled app (a deadlocked variant) holds connections and open transactions:
-                    # stop it now; ensure_app starts a fresh one for its next point.
-                    self.apps[point.app].proc.stop()
+                progress.update(task, description=point.point_id + (" + partner" if point.partner else ""))
+                rows = self.run_point(point, order)
+                for row in rows:
+                    append_point(self.run_dir, row)
+                    if not row["valid"] and not row["requests"]:
+                        # A stalled app (a deadlocked variant) holds connections and open transactions:
+                        # stop it now; ensure_app starts a fresh one for its next point.
+                        self.apps[row["app"]].proc.stop()
                 database.reset_to_seed(self.settings, self.cfg.seed_users, self.cfg.seed_items)
                 self.meta["points_done"] = order
                 write_json(self.run_dir / "meta.json", self.meta)
-                if not row["valid"]:
-                    progress.console.print(f"[yellow]invalid[/] {point.point_id}: {row['invalid_reasons']}")
-                if on_point is not None:
-                    on_point(point, row)
+                for row in rows:
+                    if not row["valid"]:
+                        progress.console.print(
+                            f"[yellow]invalid[/] {row['point_id']}: {row['invalid_reasons']}"
+                        )
+                    if on_point is not None:
+                        on_point(point, row)
                 progress.advance(task)
 
 

@@ -13,14 +13,19 @@ from rich.console import Console
 from bench.calibrate import CALIBRATION_FILE, load_calibration
 from bench.compare import (
     Comparison,
+    FloatArray,
+    Key,
     compare_command,
     compare_runs,
+    compare_within,
     decide_with_remeasure,
+    judge_paired,
     window_samples,
 )
 from bench.results import append_point
 
-SECONDS = 10  # window length: 8 samples per repeat after trimming
+SECONDS = 10  # window length: 10 samples per repeat
+KEY = Key("sync", "read_heavy", 16, 0)
 
 
 def make_run(
@@ -35,6 +40,7 @@ def make_run(
     seed: int = 1,
     apps: tuple[str, ...] = ("sync",),
     invalid_rps: float | None = None,
+    rps_of: dict[str, float] | None = None,
 ) -> Path:
     """A run folder per results/README.md: points.csv, points/<id>/loadgen-1.json, calibration.json.
 
@@ -46,7 +52,7 @@ def make_run(
     if calibration is not None:
         cal = {"score": calibration, "samples": [calibration] * 5, "cpus": [1]}
         (run / CALIBRATION_FILE).write_text(json.dumps({"before": cal, "after": cal}))
-    rows = [(app, r, rps, True) for app in apps for r in range(1, repeats + 1)]
+    rows = [(app, r, (rps_of or {}).get(app, rps), True) for r in range(1, repeats + 1) for app in apps]
     if invalid_rps is not None:
         rows.append((apps[0], repeats + 1, invalid_rps, False))
     for app, repeat, level, valid in rows:
@@ -154,14 +160,61 @@ def test_invalid_points_are_left_out(tmp_path: Path) -> None:
     (base / "points" / "sync__read_heavy__u16__d0__r3" / "loadgen-1.json").write_text("{truncated")
     cmp = compare_runs(base, cur)
     assert only_row(cmp)[0] == "no change"
-    assert sum(map(len, cmp.rows[0].baseline)) == 2 * (SECONDS - 2)  # the damaged point is left out
-    assert sum(map(len, cmp.rows[0].current)) == 3 * (SECONDS - 2)  # the invalid point too
+    assert sum(map(len, cmp.rows[0].baseline)) == 2 * SECONDS  # the damaged point is left out
+    assert sum(map(len, cmp.rows[0].current)) == 3 * SECONDS  # the invalid point too
     assert any("2 invalid, empty or unreadable" in note for note in cmp.notes)
 
 
-def test_window_samples_trim_long_windows_and_fill_empty_seconds() -> None:
-    assert window_samples({0: 5, 1: 10, 3: 10, 4: 7}, (0.0, 5.0)).tolist() == [10, 0, 10]
+def test_window_samples_keep_every_second_and_fill_empty_ones() -> None:
+    assert window_samples({0: 5, 1: 10, 3: 10, 4: 7}, (0.0, 5.0)).tolist() == [5, 10, 0, 10, 7]
     assert window_samples({0: 5, 1: 10}, (0.0, 3.0)).tolist() == [5, 10, 0]
+
+
+def test_one_interleaved_run_compares_its_base_apps_with_the_current_ones(tmp_path: Path) -> None:
+    """`base:sync` is the baseline side, `sync` the current one: a 20% drop is caught without any
+    calibration, and an unchanged app is not; such a run is read alone by `bench compare RUN`."""
+    apps = ("base:sync", "base:async", "sync", "async")
+    run = make_run(tmp_path, "interleaved", 1000, calibration=None, apps=apps, rps_of={"sync": 800})
+
+    cmp = compare_within(run)
+    verdicts = {r.key.app: r.verdict for r in cmp.rows}
+    assert verdicts == {"sync": "regression", "async": "no change"}
+    assert not cmp.normalised and cmp.interleaved and any("at the same time" in n for n in cmp.notes)
+    out = io.StringIO()
+    assert compare_command(run, None, None, console=Console(file=out, width=120)) == 1
+    assert "current vs base: apps in interleaved" in out.getvalue()
+
+
+def machine(seed: int, seconds: int = 36, swing: float = 0.25) -> tuple[FloatArray, np.random.Generator]:
+    """Per-second speed of a noisy machine (±25% from second to second), shared by both sides."""
+    rng = np.random.default_rng(seed)
+    return 1 + rng.uniform(-swing, swing, seconds), rng
+
+
+def paired(seed: int, drop: float) -> tuple[list[FloatArray], list[FloatArray]]:
+    """Six repeats of 6 s; both apps get the machine's speed of each second, plus 3% noise of their own."""
+    speed, rng = machine(seed)
+    base = 220 * speed * (1 + rng.normal(0, 0.03, speed.size))
+    cur = 220 * (1 - drop) * speed * (1 + rng.normal(0, 0.03, speed.size))
+    return np.split(base.round(), 6), np.split(cur.round(), 6)
+
+
+def test_paired_seconds_see_a_10_percent_drop_through_25_percent_machine_noise() -> None:
+    """The gate's own case: the machine swings ±25% from second to second, more than the drop, but both
+    sides of a second swing together, so their ratio shows it."""
+    for seed in range(10):
+        base, cur = paired(seed, 0.10)
+        row = judge_paired(KEY, base, cur)
+        assert row.verdict == "regression" and -0.12 < row.effect < -0.08, (seed, row.text)
+        assert row.ci[0] < -0.10 < row.ci[1] or abs(row.effect + 0.10) < 0.01
+
+
+def test_paired_seconds_of_unchanged_code_are_no_change() -> None:
+    verdicts = {judge_paired(KEY, *paired(seed, 0.0)).verdict for seed in range(20)}
+    assert verdicts == {"no change"}
+    base, cur = paired(1, 0.03)
+    row = judge_paired(KEY, base, cur)  # real but small: below the flag line, whatever p says
+    assert (row.verdict, row.reason) == ("no change", "below the 5% flag line") and row.p_slower < 0.01
 
 
 def test_a_regression_fails_only_when_the_remeasure_flags_it_too(tmp_path: Path) -> None:

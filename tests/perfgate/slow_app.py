@@ -2,7 +2,8 @@
 
     PERFGATE_BURN_US=300 bench run --app tests.perfgate.slow_app:sync_app ...
 
-`PERFGATE_BURN_US` (microseconds, default 0) is read when the app is built. The burn is a busy loop on
+`PERFGATE_BURN_US` (microseconds, default 0) is read when the app is built; `sync_app_us150` (any
+number) burns that many instead, so one run can hold several levels. The burn is a busy loop on
 the event loop, before the request reaches the app, so every route (/healthz and /limits included) pays
 it, and /limits still reports the wrapped app's own limits. Product code is untouched. Each app is built
 on first access, so a process serving `sync_app` never imports the async app's drivers.
@@ -31,21 +32,22 @@ class BurnCPU:
         await self.app(scope, receive, send)
 
 
-def wrap(app: ASGIApp) -> BurnCPU:
-    return BurnCPU(app, float(os.environ.get("PERFGATE_BURN_US", "0") or 0))
+def wrap(app: ASGIApp, burn_us: float | None = None) -> BurnCPU:
+    return BurnCPU(app, float(os.environ.get("PERFGATE_BURN_US", "0") or 0) if burn_us is None else burn_us)
 
 
 _built: dict[str, BurnCPU] = {}
 
 
 def __getattr__(name: str) -> BurnCPU:
-    """`sync_app` and `async_app`, built on first access (uvicorn does getattr(module, attr))."""
-    if name not in ("sync_app", "async_app"):
+    """`sync_app`, `async_app` (and `..._us<N>`), built on first access (uvicorn does getattr(module, attr))."""
+    kind, _, burn = name.partition("_app")
+    if kind not in ("sync", "async") or not (burn == "" or (burn[:3] == "_us" and burn[3:].isdigit())):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     if name not in _built:
-        if name == "sync_app":
+        if kind == "sync":
             from sync_app.main import create_app
         else:
             from async_app.main import create_app
-        _built[name] = wrap(create_app())
+        _built[name] = wrap(create_app(), float(burn[3:]) if burn else None)
     return _built[name]
