@@ -47,10 +47,10 @@ VARIANTS := -a sync -a async -a sync-mysqlclient -a async-aiomysql -a async-bloc
 bench-variants: venv ## Fairness variants: driver pairs, the async anti-pattern, the naive sync dependency (~7 min)
 	@$(BENCH) run $(VARIANTS) -s read_heavy -s slow_db --db-ms 20 --sweep-users 64 --repeats 2 --label variants $(ARGS)
 
-perf-check: venv ## Regression gate: current vs baseline commit, interleaved (~3 min; re-measures once before failing)
+perf-check: venv ## Regression gate: current vs baseline commit, side by side (~2 min; re-measures once before failing)
 	@$(BENCH) perf-check $(ARGS)
 
-perf-baseline: venv ## Make the current commit the baseline (runs the suite, ~1.5 min; commit results/baseline)
+perf-baseline: venv ## Make the current commit the baseline (runs the suite, ~2 min; commit results/baseline)
 	@$(BENCH) perf-baseline $(ARGS)
 
 ui: venv ## Locust web UI on 127.0.0.1:8089 against APP=sync|async (seeded database)

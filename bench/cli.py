@@ -339,8 +339,9 @@ def perf_check_cmd(
         typer.Option(min=1, max=50, help="Repeats per app (fewer: quicker, catches only bigger drops)."),
     ] = None,
 ) -> None:
-    """Run the short fixed suite (~3 min): the current apps and the baseline commit's apps, interleaved
-    in one run. On a regression, run it once more and fail (exit 1) only if the re-measure confirms it."""
+    """Run the short fixed suite (~2 min): each current app at the same time as the same app from the
+    baseline commit, sharing its CPU. On a regression, run it once more and fail (exit 1) only if the
+    re-measure confirms it."""
     from bench import perfgate
     from bench.compare import CompareError
 

@@ -512,20 +512,37 @@ def plot(cmp: Comparison, path: Path) -> Path:
     rng = np.random.default_rng(0)
     colors = {"regression": "#c0392b", "improvement": "#27ae60", "no change": "#2e86c1"}
     for i, r in enumerate(rows):
+        color = colors[r.verdict]
+        if cmp.interleaved:  # one strip: each second's current / baseline, with the estimate and its CI
+            values = np.concatenate([(c + 1) / (b + 1) for b, c in zip(r.baseline, r.current, strict=True)])
+            ax.scatter(
+                values, i + rng.uniform(-0.15, 0.15, len(values)), s=10, color=color, alpha=0.5, linewidths=0
+            )
+            ax.plot(
+                [1 + r.ci[0], 1 + r.ci[1]], [i, i], color=color, linewidth=5, alpha=0.6, solid_capstyle="butt"
+            )
+            ax.plot([1 + r.effect] * 2, [i - 0.25, i + 0.25], color=color, linewidth=2.5)
+            continue
         ref = float(np.median(np.concatenate(r.baseline)))
-        for offset, samples, color in ((-0.18, r.baseline, "#7f8c8d"), (0.18, r.current, colors[r.verdict])):
+        for offset, samples, shade in ((-0.18, r.baseline, "#7f8c8d"), (0.18, r.current, color)):
             values = np.concatenate(samples) / ref
             y = i + offset + rng.uniform(-0.07, 0.07, len(values))
-            ax.scatter(values, y, s=10, color=color, alpha=0.6, linewidths=0)
+            ax.scatter(values, y, s=10, color=shade, alpha=0.6, linewidths=0)
             med = float(np.median(values))
-            ax.plot([med, med], [i + offset - 0.15, i + offset + 0.15], color=color, linewidth=2.5)
+            ax.plot([med, med], [i + offset - 0.15, i + offset + 0.15], color=shade, linewidth=2.5)
     ax.axvline(1.0, color="#7f8c8d", linewidth=0.8)
     for edge in (1 - cmp.min_effect, 1 + cmp.min_effect):
         ax.axvline(edge, color="#7f8c8d", linewidth=0.8, linestyle=":")
+    if cmp.interleaved:
+        ax.axvline(1 - cmp.min_effect * FLAG_FRACTION, color="#c0392b", linewidth=0.8, linestyle="--")
     ax.set_yticks(range(len(rows)), [f"{r.key.label}  {r.effect:+.1%}" for r in rows])
     ax.invert_yaxis()
     unit = _basis(cmp)
-    ax.set_xlabel("requests per second ÷ baseline median  (grey: baseline, colour: current)")
+    ax.set_xlabel(
+        "current ÷ baseline requests in the same second  (bar: estimate, band: 95% CI, dashed: flag line)"
+        if cmp.interleaved
+        else "requests per second ÷ baseline median  (grey: baseline, colour: current)"
+    )
     ax.set_title(f"Perf gate: {cmp.headline}\nthroughput per second, {unit}", loc="left", fontsize=11)
     ax.grid(axis="x", alpha=0.3)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -181,8 +181,9 @@ def test_one_interleaved_run_compares_its_base_apps_with_the_current_ones(tmp_pa
     assert verdicts == {"sync": "regression", "async": "no change"}
     assert not cmp.normalised and cmp.interleaved and any("at the same time" in n for n in cmp.notes)
     out = io.StringIO()
-    assert compare_command(run, None, None, console=Console(file=out, width=120)) == 1
-    assert "current vs base: apps in interleaved" in out.getvalue()
+    chart = tmp_path / "gate.png"
+    assert compare_command(run, None, chart, console=Console(file=out, width=120)) == 1
+    assert "current vs base: apps in interleaved" in out.getvalue() and chart.stat().st_size > 10_000
 
 
 def machine(seed: int, seconds: int = 36, swing: float = 0.25) -> tuple[FloatArray, np.random.Generator]:

@@ -2,8 +2,10 @@
 
     PERFGATE_BURN_US=300 bench run --app tests.perfgate.slow_app:sync_app ...
 
-`PERFGATE_BURN_US` (microseconds, default 0) is read when the app is built; `sync_app_us150` (any
-number) burns that many instead, so one run can hold several levels. The burn is a busy loop on
+`PERFGATE_BURN_US` (microseconds, default 0) is read when the app is built. `sync_app_k10` (any
+number) runs a fixed 10,000 empty loop iterations instead: a fixed amount of *work*, so the slowdown stays
+the same fraction of a request when the machine itself gets slower or faster (a fixed time would not).
+The gate's trials use these; one run can hold several levels. The burn is a busy loop on
 the event loop, before the request reaches the app, so every route (/healthz and /limits included) pays
 it, and /limits still reports the wrapped app's own limits. Product code is untouched. Each app is built
 on first access, so a process serving `sync_app` never imports the async app's drivers.
@@ -18,36 +20,39 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 
 class BurnCPU:
-    """Pure ASGI middleware: spin for `burn_us` microseconds on every HTTP request."""
+    """Pure ASGI middleware: spin for `burn_us` microseconds, or `iterations` loop turns, per HTTP request."""
 
-    def __init__(self, app: ASGIApp, burn_us: float) -> None:
+    def __init__(self, app: ASGIApp, burn_us: float = 0.0, iterations: int = 0) -> None:
         self.app = app
         self.burn_s = max(0.0, burn_us) / 1e6
+        self.iterations = range(max(0, iterations))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.burn_s > 0:
-            end = time.perf_counter() + self.burn_s
-            while time.perf_counter() < end:
+        if scope["type"] == "http":
+            if self.burn_s > 0:
+                end = time.perf_counter() + self.burn_s
+                while time.perf_counter() < end:
+                    pass
+            for _ in self.iterations:
                 pass
         await self.app(scope, receive, send)
-
-
-def wrap(app: ASGIApp, burn_us: float | None = None) -> BurnCPU:
-    return BurnCPU(app, float(os.environ.get("PERFGATE_BURN_US", "0") or 0) if burn_us is None else burn_us)
 
 
 _built: dict[str, BurnCPU] = {}
 
 
 def __getattr__(name: str) -> BurnCPU:
-    """`sync_app`, `async_app` (and `..._us<N>`), built on first access (uvicorn does getattr(module, attr))."""
+    """`sync_app`, `async_app` (and `..._k<N>`), built on first access (uvicorn does getattr(module, attr))."""
     kind, _, burn = name.partition("_app")
-    if kind not in ("sync", "async") or not (burn == "" or (burn[:3] == "_us" and burn[3:].isdigit())):
+    if kind not in ("sync", "async") or not (burn == "" or (burn[:2] == "_k" and burn[2:].isdigit())):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     if name not in _built:
         if kind == "sync":
             from sync_app.main import create_app
         else:
             from async_app.main import create_app
-        _built[name] = wrap(create_app(), float(burn[3:]) if burn else None)
+        if burn:
+            _built[name] = BurnCPU(create_app(), iterations=int(burn[2:]) * 1000)
+        else:
+            _built[name] = BurnCPU(create_app(), float(os.environ.get("PERFGATE_BURN_US", "0") or 0))
     return _built[name]
