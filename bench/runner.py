@@ -474,7 +474,7 @@ class Runner:
                 database.stop_database()
             if not interrupted and calibration.get("before"):
                 calibration["after"] = self.calibrate()
-            if calibration:
+            if calibration.get("before"):  # none measured (the gate's paired runs): no file
                 write_json(self.run_dir / calibrate.CALIBRATION_FILE, calibration)
             self.meta["finished_at"] = now_iso()
             self.meta["complete"] = not interrupted and self.meta["points_done"] == len(points)
