@@ -218,21 +218,24 @@ def _pool(
 # --- statistics ------------------------------------------------------------------------------------------
 
 
-def bootstrap_medians(repeats: list[FloatArray], rng: np.random.Generator, n: int) -> FloatArray:
-    """Medians of `n` resamples: the seconds of each repeat drawn with replacement within that repeat.
-
-    (Resampling the repeats too, a two-level bootstrap, counts the seconds' noise twice: on one four-repeat
-    run here its interval was 1.7-1.9 times as wide and left a measured 8% slowdown unflagged.)"""
-    lens = np.array([len(r) for r in repeats])
+def resample(repeats: list[FloatArray], rng: np.random.Generator, n: int) -> FloatArray:
+    """`n` bootstrap resamples, one per row: the samples of each repeat drawn with replacement within
+    that repeat. (Resampling the repeats too, a two-level bootstrap, counts the seconds' noise twice: on
+    one four-repeat run here its interval was 1.7-1.9 times as wide and left a measured 8% slowdown
+    unflagged.)"""
     flat = np.concatenate(repeats)
+    lens = [len(r) for r in repeats]
     offsets = np.cumsum(lens) - lens
-    pick = np.broadcast_to(np.arange(len(repeats)), (n, len(repeats)))
-    width = int(lens.max())
-    picked_lens = lens[pick][..., None]
-    idx = offsets[pick][..., None] + (rng.random((n, len(repeats), width)) * picked_lens).astype(np.int64)
-    values = np.where(np.arange(width) < picked_lens, flat[idx], np.nan)
-    medians: FloatArray = np.nanmedian(values.reshape(n, -1), axis=1)
-    return medians
+    draws = rng.random((n, len(repeats), max(lens)))
+    idx = np.concatenate(
+        [
+            off + (draws[:, i, :m] * m).astype(np.int64)
+            for i, (off, m) in enumerate(zip(offsets, lens, strict=True))
+        ],
+        axis=1,
+    )
+    values: FloatArray = flat[idx]
+    return values
 
 
 def _p_value(current: FloatArray, baseline: FloatArray, alternative: str) -> float:
@@ -242,76 +245,63 @@ def _p_value(current: FloatArray, baseline: FloatArray, alternative: str) -> flo
     return float(mannwhitneyu(current, baseline, alternative=alternative).pvalue)
 
 
+Stats = tuple[float, tuple[float, float], float, float]  # effect, 95% CI, p slower, p faster
+
+
+def _unpaired(baseline: list[FloatArray], current: list[FloatArray], rng: np.random.Generator) -> Stats:
+    """Two runs at different times: ratio of medians, Mann-Whitney U."""
+    base, cur = np.concatenate(baseline), np.concatenate(current)
+    med_b = float(np.median(base))
+    effect = float(np.median(cur)) / med_b - 1 if med_b > 0 else 0.0
+    boot_b = np.median(resample(baseline, rng, BOOTSTRAP_RESAMPLES), axis=1)
+    boot_c = np.median(resample(current, rng, BOOTSTRAP_RESAMPLES), axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = boot_c / boot_b - 1
+    ratios = ratios[np.isfinite(ratios)]
+    low, high = (float(v) for v in np.percentile(ratios, [2.5, 97.5])) if len(ratios) else (-1.0, 1.0)
+    return effect, (low, high), _p_value(cur, base, "less"), _p_value(cur, base, "greater")
+
+
+def _paired(baseline: list[FloatArray], current: list[FloatArray], rng: np.random.Generator) -> Stats:
+    """Both sides over the same seconds: each second's log ratio current / baseline (+1 each, so a
+    stalled second stays finite), its mean, Wilcoxon signed-rank."""
+    ratios = [np.log((c + 1) / (b + 1)) for b, c in zip(baseline, current, strict=True)]
+    flat = np.concatenate(ratios)
+    boot = resample(ratios, rng, BOOTSTRAP_RESAMPLES).mean(axis=1)
+    low, high = (float(v) for v in np.expm1(np.percentile(boot, [2.5, 97.5])))
+    if np.all(flat == 0):
+        return 0.0, (low, high), 1.0, 1.0
+    p_slower = float(wilcoxon(flat, alternative="less").pvalue)
+    return (
+        float(np.expm1(flat.mean())),
+        (low, high),
+        p_slower,
+        float(wilcoxon(flat, alternative="greater").pvalue),
+    )
+
+
 def judge(
     key: Key,
     baseline: list[FloatArray],
     current: list[FloatArray],
     *,
+    paired: bool = False,
     rps: tuple[float, float] | None = None,
     min_effect: float = 0.10,
     alpha: float = 0.01,
     p99_ms: tuple[float | None, float | None] = (None, None),
 ) -> KeyResult:
-    """The verdict for one key. `rps`: the raw median requests/s to show (default: the samples' medians)."""
-    base, cur = np.concatenate(baseline), np.concatenate(current)
-    med_b, med_c = float(np.median(base)), float(np.median(cur))
-    effect = med_c / med_b - 1 if med_b > 0 else 0.0
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    boot_b = bootstrap_medians(baseline, rng, BOOTSTRAP_RESAMPLES)
-    boot_c = bootstrap_medians(current, rng, BOOTSTRAP_RESAMPLES)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = boot_c / boot_b - 1
-    ratios = ratios[np.isfinite(ratios)]
-    low, high = (float(v) for v in np.percentile(ratios, [2.5, 97.5])) if len(ratios) else (-1.0, 1.0)
-    p_slower = _p_value(cur, base, "less")
-    p_faster = _p_value(cur, base, "greater")
-    verdict, reason = _verdict(effect, (low, high), p_slower, p_faster, min_effect, alpha)
+    """The verdict for one key. `paired`: the i-th arrays of `baseline` and `current` cover the same
+    seconds (the gate's own runs), so a slower machine in a second slows both sides alike and each
+    second's ratio is a sample; otherwise the two sides' seconds are compared as two groups.
+    `rps`: the raw median requests/s to show (default: the samples' medians)."""
+    stats = _paired if paired else _unpaired
+    effect, ci, p_slower, p_faster = stats(baseline, current, np.random.default_rng(BOOTSTRAP_SEED))
+    verdict, reason = _verdict(effect, ci, p_slower, p_faster, min_effect, alpha)
+    shown = rps or (float(np.median(np.concatenate(baseline))), float(np.median(np.concatenate(current))))
     return KeyResult(
-        key, baseline, current, *(rps or (med_b, med_c)), effect, (low, high),
-        p_slower, p_faster, p99_ms[0], p99_ms[1], verdict, reason,
-    )  # fmt: skip
-
-
-def judge_paired(
-    key: Key,
-    baseline: list[FloatArray],
-    current: list[FloatArray],
-    *,
-    rps: tuple[float, float] | None = None,
-    min_effect: float = 0.10,
-    alpha: float = 0.01,
-    p99_ms: tuple[float | None, float | None] = (None, None),
-) -> KeyResult:
-    """The verdict for one key whose two sides ran at the same time: the i-th arrays of `baseline` and
-    `current` cover the same seconds. A sample is one second's log ratio, current / baseline (+1 each,
-    so a stalled second stays finite): a slower machine in that second slows both sides alike.
-    Effect = exp(mean log ratio) - 1; CI: seconds resampled within each repeat; p: one-sided Wilcoxon
-    signed-rank test. The verdict follows the same rule as `judge`."""
-    ratios = [np.log((c + 1) / (b + 1)) for b, c in zip(baseline, current, strict=True)]
-    flat = np.concatenate(ratios)
-    effect = float(np.expm1(flat.mean()))
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    lens = [len(r) for r in ratios]
-    offsets = np.cumsum(lens) - lens
-    idx = np.concatenate(
-        [
-            off + rng.integers(0, n, size=(BOOTSTRAP_RESAMPLES, n))
-            for off, n in zip(offsets, lens, strict=True)
-        ],
-        axis=1,
+        key, baseline, current, *shown, effect, ci, p_slower, p_faster, p99_ms[0], p99_ms[1], verdict, reason
     )
-    low, high = (float(v) for v in np.expm1(np.percentile(flat[idx].mean(axis=1), [2.5, 97.5])))
-    if np.all(flat == 0):
-        p_slower = p_faster = 1.0
-    else:
-        p_slower = float(wilcoxon(flat, alternative="less").pvalue)
-        p_faster = float(wilcoxon(flat, alternative="greater").pvalue)
-    base_all, cur_all = np.concatenate(baseline), np.concatenate(current)
-    verdict, reason = _verdict(effect, (low, high), p_slower, p_faster, min_effect, alpha)
-    return KeyResult(
-        key, baseline, current, *(rps or (float(np.median(base_all)), float(np.median(cur_all)))), effect,
-        (low, high), p_slower, p_faster, p99_ms[0], p99_ms[1], verdict, reason,
-    )  # fmt: skip
 
 
 def _verdict(
@@ -419,8 +409,8 @@ def compare_data(
         return float(np.median(np.concatenate(pool[key])))
 
     rows = [
-        (judge_paired if paired else judge)(
-            key, base[key], cur[key], rps=(raw_median(raw_base, key), raw_median(raw_cur, key)),
+        judge(
+            key, base[key], cur[key], paired=paired, rps=(raw_median(raw_base, key), raw_median(raw_cur, key)),
             min_effect=min_effect, alpha=alpha,
             p99_ms=(_p99(base_hdr.get(key)), _p99(cur_hdr.get(key))),
         )
@@ -568,21 +558,19 @@ def compare_command(
         if folder is not None and not folder.is_dir():
             out.print(f"[bold red]error:[/] no run folder at {folder}", highlight=False, soft_wrap=True)
             return 2
+
+    def measure(run: Path) -> Comparison:
+        if current is None:
+            return compare_within(run, min_effect=min_effect)
+        return compare_runs(baseline, run, min_effect=min_effect)
+
     try:
-        first = (
-            compare_within(baseline, min_effect=min_effect)
-            if current is None
-            else compare_runs(baseline, current, min_effect=min_effect)
-        )
+        first = measure(current or baseline)
         render(first, out)
         second = None
         if remeasure is not None and first.regressed:
             out.print(f"\nre-measure: {remeasure.name}")
-            second = (
-                compare_within(remeasure, min_effect=min_effect)
-                if current is None
-                else compare_runs(baseline, remeasure, min_effect=min_effect)
-            )
+            second = measure(remeasure)
             render(second, out)
     except CompareError as exc:
         out.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)

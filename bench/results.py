@@ -134,9 +134,10 @@ def _merge_hdr(into: HdrHistogram | None, encoded: str | None) -> HdrHistogram |
     return into
 
 
-def read_loadgen(point_dir: Path) -> LoadgenResult:
+def read_loadgen(*point_dirs: Path) -> LoadgenResult:
+    """Every Locust process's output of one point (or of several points run together), merged."""
     out = LoadgenResult()
-    for path in sorted(point_dir.glob("loadgen-*.json")):
+    for path in sorted(p for d in point_dirs for p in d.glob("loadgen-*.json")):
         data = read_json(path)
         out.files += 1
         out.requests += int(data.get("requests", 0))

@@ -352,7 +352,7 @@ class Runner:
         cover all of them, so the work check adds up their requests."""
         cfg = self.cfg
         lg = read_loadgen(pdir)
-        together = [read_loadgen(d) for d in others or [pdir]]
+        together = read_loadgen(*others) if others else lg
         acked = len(lg.acked["users"]) + len(lg.acked["items"])
         present = database.count_existing(
             self.settings, "users", lg.acked["users"]
@@ -373,13 +373,10 @@ class Runner:
         if not app.proc.alive():
             reasons.append("app_crashed")
         users = cfg.open_users if point.rate else point.users
-        by_name: dict[str, dict[str, int]] = {}
-        for other in together:
-            for name, counts in other.by_name.items():
-                agg = by_name.setdefault(name, {"requests": 0, "failures": 0})
-                agg["requests"] += counts["requests"]
-                agg["failures"] += counts["failures"]
-        work = check_statements(by_name, lg.expected_statements, delta.delta, in_flight=users * len(together))
+        sides = len(others) if others else 1
+        work = check_statements(
+            together.by_name, lg.expected_statements, delta.delta, in_flight=users * sides
+        )
         if work is not None and not work.ok and not lg.failures:
             reasons.append(f"db_counters({', '.join(work.problems)})")
         uncorrected = percentiles_ms(lg.hdr_uncorrected)["p99_ms"] if lg.hdr_uncorrected else None

@@ -19,7 +19,7 @@ from bench.compare import (
     compare_runs,
     compare_within,
     decide_with_remeasure,
-    judge_paired,
+    judge,
     window_samples,
 )
 from bench.results import append_point
@@ -205,16 +205,16 @@ def test_paired_seconds_see_a_10_percent_drop_through_25_percent_machine_noise()
     sides of a second swing together, so their ratio shows it."""
     for seed in range(10):
         base, cur = paired(seed, 0.10)
-        row = judge_paired(KEY, base, cur)
+        row = judge(KEY, base, cur, paired=True)
         assert row.verdict == "regression" and -0.12 < row.effect < -0.08, (seed, row.text)
         assert row.ci[0] < -0.10 < row.ci[1] or abs(row.effect + 0.10) < 0.01
 
 
 def test_paired_seconds_of_unchanged_code_are_no_change() -> None:
-    verdicts = {judge_paired(KEY, *paired(seed, 0.0)).verdict for seed in range(20)}
+    verdicts = {judge(KEY, *paired(seed, 0.0), paired=True).verdict for seed in range(20)}
     assert verdicts == {"no change"}
     base, cur = paired(1, 0.03)
-    row = judge_paired(KEY, base, cur)  # real but small: below the flag line, whatever p says
+    row = judge(KEY, base, cur, paired=True)  # real but small: below the flag line, whatever p says
     assert (row.verdict, row.reason) == ("no change", "below the 5% flag line") and row.p_slower < 0.01
 
 
