@@ -43,8 +43,8 @@ bench: venv ## The full comparison (both apps, 5 scenarios, 3 user levels, 3 rep
 bench-quick: venv ## A small comparison in about 2 minutes
 	@$(BENCH) run --quick $(ARGS)
 
-VARIANTS := -a sync -a async -a sync-mysqlclient -a async-aiomysql -a async-blocking -a sync-naive
-bench-variants: venv ## Fairness variants: driver pairs, the async anti-pattern, the naive sync dependency (~7 min)
+VARIANTS := -a sync -a async -a sync-mysqlclient -a async-aiomysql -a async-blocking -a sync-naive -a sync-raw
+bench-variants: venv ## Variants: driver pairs, the async anti-pattern, the naive sync dependency, the raw ceiling (~8 min)
 	@$(BENCH) run $(VARIANTS) -s read_heavy -s slow_db --db-ms 20 --sweep-users 64 --repeats 2 --label variants $(ARGS)
 
 perf-check: venv ## Regression gate: current vs baseline commit, side by side (~2 min; re-measures once before failing)

@@ -8,11 +8,11 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from shared.config import Settings
-from shared.db_url import Driver, build_url, engine_options
+from shared.db_url import build_url, engine_options
 
 
-def make_engine(settings: Settings, driver: Driver | None = None) -> AsyncEngine:
-    driver = driver or settings.async_driver
+def make_engine(settings: Settings, driver: str | None = None) -> AsyncEngine:
+    driver = driver or settings.driver("async")
     return create_async_engine(build_url(settings, driver), **engine_options(settings, driver))
 
 

@@ -40,6 +40,13 @@ class ManagedProcess:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
+    def wait(self, timeout: float) -> int | None:
+        """Its exit code, or None if it is still running after `timeout` s."""
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     def pids(self) -> list[int]:
         """This process and its descendants (uvicorn workers, Locust workers)."""
         try:

@@ -2,9 +2,10 @@
 
 Recording. Locust rounds response times and cannot merge percentiles, so every request that *completes*
 inside the measurement window (BENCH_WINDOW_START..END, unix seconds) goes into an HdrHistogram of
-microseconds (3 significant digits), counted per second and per request name. Requests completing
-before the window are the warm-up and are dropped. The file is written once, when Locust quits, by
-each Locust process that sent requests (so master/worker runs give one file per worker).
+microseconds (3 significant digits), counted per request name. Requests completing before the window
+are the warm-up and are left out of every total. Every second, warm-up included (negative seconds), also
+gets its own count and histogram, for the report's timeline. The file is written once, when Locust quits,
+by each Locust process that sent requests (so master/worker runs give one file per worker).
 
 Load. Closed loop (default): each user sends its next request when the previous one is answered.
 Open loop (BENCH_MODE=open, BENCH_RATE=req/s for this process): requests are due on a fixed schedule
@@ -20,6 +21,7 @@ Parameters come from the environment (set by `bench run`) or the command line (`
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import time
@@ -81,6 +83,7 @@ class Recorder:
         self.failures = 0
         self.late = 0
         self.per_second: dict[int, Counter[str]] = defaultdict(Counter)
+        self.second_hdr: dict[int, HdrHistogram] = {}
         self.by_name: dict[str, Counter[str]] = defaultdict(Counter)
         self.failure_samples: list[str] = []
         self.acked: dict[str, set[int]] = {"users": set(), "items": set()}
@@ -91,7 +94,18 @@ class Recorder:
     ) -> None:  # fmt: skip
         done = start_time + response_time / 1000
         start, end = Params.window
-        if not start <= done < end:
+        if done >= end:
+            return
+        due = context.get("due")
+        corrected_ms = response_time + max(0.0, (start_time - due) * 1000) if due else response_time
+        if Params.record and start > 0:  # every second, warm-up too (negative t)
+            t = math.floor(done - start)
+            self.per_second[t]["requests"] += 1
+            self.per_second[t]["failures"] += exception is not None
+            if t not in self.second_hdr:
+                self.second_hdr[t] = HdrHistogram(*HDR_RANGE_US, 3)
+            self.second_hdr[t].record_value(max(1, round(corrected_ms * 1000)))
+        if done < start:
             return
         key = f"{request_type} {name}"
         self.requests += 1
@@ -101,20 +115,16 @@ class Recorder:
                 self.failure_samples.append(f"{key}: {exception}"[:300])
         if not Params.record:
             return
-        due = context.get("due")
-        corrected_ms = response_time + max(0.0, (start_time - due) * 1000) if due else response_time
         self.hdr.record_value(max(1, round(corrected_ms * 1000)))
         if self.hdr_uncorrected is not None:
             self.hdr_uncorrected.record_value(max(1, round(response_time * 1000)))
-        second = self.per_second[int(done - start)]
-        second["requests"] += 1
         self.by_name[key]["requests"] += 1
         if exception is not None:
-            second["failures"] += 1
             self.by_name[key]["failures"] += 1
 
     def payload(self, expected: dict[str, dict[str, float]]) -> dict[str, Any]:
         start, end = Params.window
+        first = min(self.per_second, default=0)
         last = int(end - start) if end != float("inf") else max(self.per_second, default=-1) + 1
         return {
             "pid": os.getpid(),
@@ -134,8 +144,9 @@ class Recorder:
                     "t": t,
                     "requests": self.per_second[t]["requests"],
                     "failures": self.per_second[t]["failures"],
+                    "hdr": self.second_hdr[t].encode().decode() if t in self.second_hdr else None,
                 }
-                for t in range(max(last, 0))
+                for t in range(min(first, 0), max(last, 0))
             ],
             "late": self.late,
             "acked": {k: sorted(v) for k, v in self.acked.items()},

@@ -6,15 +6,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from shared.dialects import DIALECTS, Dialect, dialect_for_scheme
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = REPO_ROOT / ".run"
-DB_ENV_FILE = RUN_DIR / "db.env"
+DB_ENV_FILE = RUN_DIR / "db.env"  # the private server's address and the app user's password, mode 600
 
-SyncDriver = Literal["pymysql", "mysqlclient"]
-AsyncDriver = Literal["asyncmy", "aiomysql"]
+Family = Literal["sync", "async"]
 
 
 class Settings(BaseSettings):
@@ -22,8 +24,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=DB_ENV_FILE, extra="ignore", frozen=True)
 
-    # Database: DATABASE_URL wins when given; otherwise the parts (the private MariaDB's by default).
+    # Database: DATABASE_URL wins when given (its scheme names the backend); otherwise the parts (the
+    # private server's by default). DB_NAME is never stored in .run/db.env: each user of the server
+    # (the benchmark, the tests) names its own database.
     database_url: SecretStr | None = None
+    backend: str = "mariadb"
     db_host: str = "127.0.0.1"
     db_port: int = Field(3307, ge=1, le=65535)
     db_user: str = "app"
@@ -40,14 +45,38 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1, le=64, validation_alias=AliasChoices("web_concurrency", "workers"))
     event_loop: Literal["uvloop", "asyncio", "auto"] = "auto"
 
-    # Which driver each app uses.
-    sync_driver: SyncDriver = "pymysql"
-    async_driver: AsyncDriver = "asyncmy"
+    # Which driver each app uses (default: the backend's, see shared/dialects.py).
+    sync_driver: str | None = None
+    async_driver: str | None = None
 
     # Argon2 cost (pwdlib / argon2-cffi parameters).
     argon2_time_cost: int = Field(2, ge=1, le=10)
     argon2_memory_cost: int = Field(19_456, ge=1024, le=1_048_576)  # KiB (OWASP minimum: 19 MiB)
     argon2_parallelism: int = Field(1, ge=1, le=16)
+
+    @model_validator(mode="after")
+    def _known_backend_and_drivers(self) -> Settings:
+        dialect = self.dialect  # raises on an unknown backend or URL scheme
+        families: tuple[Family, ...] = ("sync", "async")
+        for family in families:
+            driver = self.driver(family)
+            if driver not in dialect.drivers:
+                raise ValueError(
+                    f"{family}_driver {driver!r} does not fit {dialect.name}: use one of {', '.join(dialect.drivers)}"
+                )
+        return self
+
+    @property
+    def dialect(self) -> Dialect:
+        if self.database_url is not None:
+            return dialect_for_scheme(make_url(self.database_url.get_secret_value()).drivername)
+        if self.backend not in DIALECTS:
+            raise ValueError(f"unknown backend {self.backend!r}: use one of {', '.join(DIALECTS)}")
+        return DIALECTS[self.backend]
+
+    def driver(self, family: Family) -> str:
+        chosen = self.sync_driver if family == "sync" else self.async_driver
+        return chosen or (self.dialect.sync_default if family == "sync" else self.dialect.async_default)
 
     @property
     def effective_thread_tokens(self) -> int:

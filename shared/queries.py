@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Delete, Select, TextClause, delete, select, text
+from sqlalchemy import Delete, Select, TextClause, bindparam, delete, select, text
 from sqlalchemy.orm import selectinload
 
+from shared.dialects import db_sleep
 from shared.models import Item, User
 
 PING: TextClause = text("SELECT 1")
-SLEEP: TextClause = text("SELECT SLEEP(:s)")
+SLEEP: Select[tuple[float]] = select(db_sleep(bindparam("s")))  # SLEEP(s) on MariaDB
 
 
 def user_by_id(user_id: int) -> Select[User]:

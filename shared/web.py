@@ -15,12 +15,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from shared.config import Settings
+from shared.dialects import violation
 from shared.schemas import ErrorDetail, Limits
 
 log = logging.getLogger("app")
-
-MYSQL_DUPLICATE_KEY = 1062
-MYSQL_NO_REFERENCED_ROW = 1452
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorDetail, "description": "Not found"}}
 CONFLICT: dict[int | str, dict[str, Any]] = {
@@ -42,18 +40,12 @@ class EmailTaken(Exception):
     pass
 
 
-def mysql_errno(exc: DBAPIError) -> int | None:
-    """The server's error number, for every driver (all put it first in args)."""
-    args = getattr(exc.orig, "args", ())
-    return args[0] if args and isinstance(args[0], int) else None
-
-
 def integrity_error(exc: IntegrityError, *, user_id: int | None) -> Exception:
     """Map a constraint violation to the API's error: 409 for a taken email, 404 for a gone owner."""
-    errno = mysql_errno(exc)
-    if errno == MYSQL_DUPLICATE_KEY:
+    kind = violation(exc)
+    if kind == "duplicate_key":
         return EmailTaken()
-    if errno == MYSQL_NO_REFERENCED_ROW and user_id is not None:
+    if kind == "missing_parent" and user_id is not None:
         return NotFound("User", user_id)
     return exc
 

@@ -4,11 +4,11 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings
-from shared.db_url import Driver, build_url, engine_options
+from shared.db_url import build_url, engine_options
 
 
-def make_engine(settings: Settings, driver: Driver | None = None) -> Engine:
-    driver = driver or settings.sync_driver
+def make_engine(settings: Settings, driver: str | None = None) -> Engine:
+    driver = driver or settings.driver("sync")
     return create_engine(build_url(settings, driver), **engine_options(settings, driver))
 
 

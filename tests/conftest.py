@@ -8,6 +8,7 @@ AnyIO blocking portal runs in a thread, so one suite of plain test functions cov
 from __future__ import annotations
 
 import asyncio
+import importlib
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,9 +25,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 
-import async_app.main
-import sync_app.main
-from bench.database import create_schema, ensure_database, settings_for, test_database_name
+from bench.backends import backend_for
+from bench.backends.base import TEST_DATABASE
+from bench.catalog import APP_BY_NAME, APPS, AppEntry
 from shared.config import Settings
 from shared.db_url import build_url, connect_args
 
@@ -99,20 +100,19 @@ async def _async_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture(scope="session")
 def base_settings() -> Settings:
-    """The configured server (private MariaDB by default), started if it is not running."""
-    ensure_database()
-    return Settings()
+    """The configured server (the private MariaDB by default, started if it is not running), pointed at
+    the test database: tests never write to the one `make bench` measures in."""
+    backend = backend_for("mariadb")
+    backend.ensure(Settings())
+    return backend.settings(Settings(), TEST_DATABASE)
 
 
 @pytest.fixture(scope="session")
 def settings(base_settings: Settings) -> Settings:
-    """Settings pointing at the separate test database, with small, explicit limits."""
-    s = settings_for(base_settings, test_database_name(base_settings))
-    s = s.model_copy(
+    """The test database with small, explicit limits."""
+    return base_settings.model_copy(
         update={"pool_size": 5, "max_overflow": 0, "pool_timeout": 10.0, "argon2_memory_cost": 8192}
     )
-    create_schema(s)
-    return s
 
 
 @pytest.fixture(scope="session")
@@ -142,32 +142,33 @@ def make_client(kind: str, app: FastAPI) -> Iterator[Client]:
             yield AsyncClient(portal, ac, app)
 
 
-APP_FACTORIES: dict[str, Callable[[Settings], FastAPI]] = {
-    "sync": sync_app.main.create_app,
-    "async": async_app.main.create_app,
-}
+def factory(entry: AppEntry) -> Callable[[Settings], FastAPI]:
+    """The catalog entry's app factory, imported (`module:function`)."""
+    module, _, name = entry.factory.partition(":")
+    made: Callable[[Settings], FastAPI] = getattr(importlib.import_module(module), name)
+    return made
 
 
-# Each app with its default driver, and with the other driver of its like-for-like pair.
-CLIENT_PARAMS = [
-    pytest.param(("sync", {}), id="sync"),
-    pytest.param(("async", {}), id="async"),
-    pytest.param(("sync", {"sync_driver": "mysqlclient"}), id="sync-mysqlclient"),
-    pytest.param(("async", {"async_driver": "aiomysql"}), id="async-aiomysql"),
-]
+def build(entry: AppEntry, settings: Settings) -> FastAPI:
+    return factory(entry)(settings.model_copy(update=dict(entry.settings)))
 
 
-@pytest.fixture(params=CLIENT_PARAMS)
+# Every catalog app that serves the whole API (the proper apps on each of their drivers).
+CONTRACT_APPS = [pytest.param(entry, id=entry.name) for entry in APPS if entry.contract]
+
+
+@pytest.fixture(params=CONTRACT_APPS)
 def client(request: pytest.FixtureRequest, settings: Settings, db_engine: Engine) -> Iterator[Client]:
-    kind, overrides = request.param
-    if overrides.get("sync_driver") == "mysqlclient":
+    entry: AppEntry = request.param
+    if entry.settings.get("sync_driver") == "mysqlclient":
         pytest.importorskip("MySQLdb", reason="mysqlclient is not installed (needs libmariadb-dev)")
-    yield from make_client(kind, APP_FACTORIES[kind](settings.model_copy(update=overrides)))
+    yield from make_client(entry.family, build(entry, settings))
 
 
 @pytest.fixture
 def client_factory(settings: Settings) -> Callable[[str, Settings], Iterator[Client]]:
-    return lambda kind, s: make_client(kind, APP_FACTORIES[kind](s))
+    """`client_factory("sync", settings)`: the proper sync (or async) app with other settings."""
+    return lambda kind, s: make_client(kind, build(APP_BY_NAME[kind], s))
 
 
 def closed_port() -> int:

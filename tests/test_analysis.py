@@ -10,19 +10,10 @@ import pandas as pd
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from bench.analysis import (
-    analyse,
-    compare_pairs,
-    headline,
-    invalid_points,
-    mean_ci,
-    merge_histograms,
-    ratio_ci,
-    summarize,
-    tidy_points,
-    verdict,
-)
-from bench.results import percentiles_ms
+from bench.analyse.stats import mean_ci, ratio_ci, verdict
+from bench.analyse.summary import analyse, compare_pairs, headline, invalid_points, summarize
+from bench.store.loadgen import merge_histograms, percentiles_ms
+from bench.store.run import tidy_points
 
 SYNC_RPS = [500.0, 510.0, 490.0]
 

@@ -10,19 +10,13 @@ import numpy as np
 from hdrh.histogram import HdrHistogram
 from rich.console import Console
 
-from bench.calibrate import CALIBRATION_FILE, load_calibration
-from bench.compare import (
-    Comparison,
-    FloatArray,
-    Key,
-    compare_command,
-    compare_runs,
-    compare_within,
-    decide_with_remeasure,
-    judge,
-    window_samples,
-)
-from bench.results import append_point
+from bench.gate.compare import compare_command
+from bench.gate.flow import decide
+from bench.gate.samples import Key
+from bench.gate.stats import Comparison, compare_runs, compare_within, judge
+from bench.measure.calibrate import CALIBRATION_FILE, load_calibration
+from bench.store.loadgen import FloatArray, window_samples
+from bench.store.rows import append_row
 
 SECONDS = 10  # window length: 10 samples per repeat
 KEY = Key("sync", "read_heavy", 16, 0)
@@ -72,7 +66,7 @@ def make_run(
             "late": 0, "acked": {"users": [], "items": []}, "failure_samples": [],
         }  # fmt: skip
         (pdir / "loadgen-1.json").write_text(json.dumps(loadgen))
-        append_point(
+        append_row(
             run,
             {"run_id": name, "point_id": point_id, "app": app, "scenario": "read_heavy", "users": 16,
              "db_ms": 0, "repeat": repeat, "mode": "closed", "rps": counts.mean(), "valid": valid,
@@ -223,10 +217,10 @@ def test_a_regression_fails_only_when_the_remeasure_flags_it_too(tmp_path: Path)
     slow = compare_runs(base, make_run(tmp_path, "slow", 800, seed=2))
     slow_again = compare_runs(base, make_run(tmp_path, "slow2", 790, seed=3))
     fine = compare_runs(base, make_run(tmp_path, "fine", 1000, seed=4))
-    assert decide_with_remeasure(slow, fine) is False  # flagged once, not twice: pass
-    assert decide_with_remeasure(slow, slow_again) is True
-    assert decide_with_remeasure(fine, slow) is False  # the first run decides whether to re-measure
-    assert decide_with_remeasure(slow, None) is True
+    assert decide(slow, fine) is False  # flagged once, not twice: pass
+    assert decide(slow, slow_again) is True
+    assert decide(fine, slow) is False  # the first run decides whether to re-measure
+    assert decide(slow, None) is True
 
 
 def test_compare_command_exit_codes(tmp_path: Path) -> None:

@@ -241,7 +241,7 @@ def test_limits_report_the_effective_settings(client: Client) -> None:
     settings: Settings = client.app.state.settings
     body = client.request("GET", "/limits").json()
     assert body["app"] == client.kind and body["variant"] == "proper"
-    assert body["driver"] == (settings.sync_driver if client.kind == "sync" else settings.async_driver)
+    assert body["driver"] == settings.driver(client.kind)  # type: ignore[arg-type]
     assert body["pool_size"] == 5 and body["max_overflow"] == 0 and body["pool_timeout"] == 10.0
     assert body["thread_tokens"] == 5  # defaults to the pool's capacity: threads never queue for connections
     assert body["workers"] == 1 and body["event_loop"] in ("asyncio", "uvloop") and body["pid"] > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bench.results import POINT_COLUMNS
+from bench.store.rows import POINT_COLUMNS
 from shared.config import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
@@ -88,6 +89,51 @@ def test_run_writes_the_contract_and_flags_an_induced_failure(tmp_path: Path) ->
         assert len(list(pdir.glob("loadgen-*.json"))) == 1
     for r in bad:
         assert r["valid"] == "False" and "failures" in r["invalid_reasons"], r
+    check_documented(run)
+    assert meta["database"]["name"] == "app_test" and meta["database"]["backend"] == "mariadb"
+
+
+README = REPO_ROOT / "results" / "README.md"
+
+
+def documented(section: str) -> set[str]:
+    """The names in the first column of the table under `## <section>` in results/README.md (a cell may
+    name several: `a`, `b`)."""
+    text = README.read_text().split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    names: set[str] = set()
+    for line in text.splitlines():
+        if line.startswith("| `"):
+            names |= set(re.findall(r"`([^`]+)`", line.split("|")[1]))
+    return names
+
+
+def check_documented(run: Path) -> None:
+    """Every file, column and key a real run writes is in results/README.md, and everything it documents
+    is written (meta.json's optional `warnings` aside)."""
+    meta = json.loads((run / "meta.json").read_text())
+    assert set(meta) <= documented("meta.json") and documented("meta.json") - set(meta) <= {"warnings"}
+    with (run / "points.csv").open() as f:
+        assert set(next(csv.reader(f))) == documented("points.csv")
+    pdir = next(p for p in (run / "points").iterdir() if "read_heavy" in p.name)
+    loadgen = json.loads(next(pdir.glob("loadgen-*.json")).read_text())
+    assert set(loadgen) == documented("loadgen-<pid>.json")
+    assert {k for second in loadgen["per_second"] for k in second} == {"t", "requests", "failures", "hdr"}
+    assert min(s["t"] for s in loadgen["per_second"]) < 0  # the warm-up's seconds are recorded too
+    with (pdir / "telemetry.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert set(rows[0]) == documented("telemetry.csv")
+    assert {r["role"] for r in rows} <= {"app", "partner", "db", "locust"}
+    counters = json.loads((pdir / "counters.json").read_text())
+    paragraph = set(
+        re.findall(r"`(\w+)`", README.read_text().split("## counters.json\n", 1)[1].split("\n## ")[0])
+    )
+    written = set(counters) | set(counters["before"]) | set(counters["delta"])
+    assert written <= paragraph and {"before", "after", "delta", "connections"} <= written
+    layout = README.read_text().split("## Layout of a run folder", 1)[1].split("\n## ")[0]
+    for path in run.rglob("*"):
+        name = path.name if path.parent != run / "points" else "<point-id>/"
+        generic = re.sub(r"loadgen-\d+", "loadgen-<pid>", re.sub(r"app-.*\.log", "app-<app>.log", name))
+        assert generic in layout or path.is_dir(), f"{path.relative_to(run)} is not in results/README.md"
 
 
 def _descendants(pid: int) -> list[psutil.Process]:

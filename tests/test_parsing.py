@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.results import percentiles_ms, read_loadgen
-from bench.workcheck import check_statements
+from bench.measure.workcheck import check_statements
+from bench.store.loadgen import percentiles_ms, read_loadgen
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -42,7 +42,7 @@ DECLARED: dict[str, dict[str, float]] = {
 
 def test_counters_matching_the_declared_work_pass() -> None:
     by_name = {"GET /users/{id}": {"requests": 1000}, "PATCH /users/{id}": {"requests": 100}}
-    counters = {"Com_select": 2203, "Com_update": 100, "Com_commit": 99, "Com_insert": 0}
+    counters = {"select": 2203, "update": 100, "commit": 99, "insert": 0}
     work = check_statements(by_name, DECLARED, counters, in_flight=4)
     assert work is not None and work.ok, work
     assert work.expected["select"] == 2200 and "select 2.00/req ok" in work.summary
@@ -50,7 +50,7 @@ def test_counters_matching_the_declared_work_pass() -> None:
 
 def test_an_n_plus_one_query_and_a_silent_no_op_are_caught() -> None:
     by_name = {"GET /users/{id}": {"requests": 1000}, "PATCH /users/{id}": {"requests": 100}}
-    counters = {"Com_select": 3200, "Com_update": 0, "Com_commit": 100}
+    counters = {"select": 3200, "update": 0, "commit": 100}
     work = check_statements(by_name, DECLARED, counters, in_flight=4)
     assert work is not None and not work.ok
     assert any(p.startswith("select 3200") for p in work.problems)
@@ -58,5 +58,5 @@ def test_an_n_plus_one_query_and_a_silent_no_op_are_caught() -> None:
 
 
 def test_undeclared_routes_are_not_judged() -> None:
-    assert check_statements({"GET /x": {"requests": 5}}, DECLARED, {"Com_select": 0}, 1) is None
-    assert check_statements({"GET /x": {"requests": 5}}, {}, {"Com_select": 0}, 1) is None
+    assert check_statements({"GET /x": {"requests": 5}}, DECLARED, {"select": 0}, 1) is None
+    assert check_statements({"GET /x": {"requests": 5}}, {}, {"select": 0}, 1) is None

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.apps import resolve_app
-from bench.perfgate import BASELINE, PRODUCT_DIRS, PerfGateError, baseline_sha, checkout, suite_apps
-from bench.results import RESULTS_ROOT
+from bench.catalog import resolve_app
+from bench.config import RESULTS_ROOT
+from bench.gate.perfcheck import BASELINE, PRODUCT_DIRS, PerfGateError, baseline_sha, checkout, suite_apps
 from shared.config import REPO_ROOT
 
 SLOW_APPS = ["-a", "sync=tests.perfgate.slow_app:sync_app", "-a", "async=tests.perfgate.slow_app:async_app"]
@@ -48,8 +48,13 @@ def test_the_baseline_code_is_the_product_code_of_that_commit(tmp_path: Path) ->
     shown = subprocess.run(["git", "show", f"{sha}:shared/config.py"], cwd=REPO_ROOT, capture_output=True)
     assert (root / "shared" / "config.py").read_bytes() == shown.stdout
     spec = resolve_app("base:sync", root)
-    assert (spec.name, spec.target, spec.root) == ("base:sync", "sync_app.main:app", root)
-    with pytest.raises(ValueError, match="registered app"):
+    assert (spec.name, spec.target, spec.factory, spec.root) == (
+        "base:sync",
+        "sync_app.main:create_app",
+        True,
+        root,
+    )
+    with pytest.raises(ValueError, match="catalog app"):
         resolve_app("base:sync")  # no source tree given
     with pytest.raises(PerfGateError, match="not in this clone"):
         checkout("0" * 40)
@@ -59,7 +64,7 @@ def test_the_suite_pairs_every_app_with_its_baseline_code() -> None:
     assert suite_apps(["sync", "async"]) == ["sync", "async", "base:sync", "base:async"]
     slow = ["sync=tests.perfgate.slow_app:sync_app"]
     assert suite_apps(slow) == [*slow, "base:sync"]
-    with pytest.raises(PerfGateError, match="registered apps"):
+    with pytest.raises(PerfGateError, match="catalog apps"):
         suite_apps(["tests.perfgate.slow_app:sync_app"])
 
 

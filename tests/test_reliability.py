@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterator
 from sqlalchemy import Engine
 
 import async_app.main
+import variants.blocking
+import variants.naive
 from shared.config import Settings
-from sync_app.variants import create_variant
 from tests.conftest import Client, SyncClient, make_client
 
 TIGHT = {"pool_size": 2, "max_overflow": 0, "thread_tokens": 2, "pool_timeout": 2.0}
@@ -29,8 +30,7 @@ def test_sync_app_survives_more_in_flight_requests_than_pool_plus_tokens(
 def test_naive_variant_deadlocks_until_the_pool_timeout(settings: Settings, db_engine: Engine) -> None:
     """The same burst against the naive dependency: threads wait on connections held by requests
     that wait for a thread. Only the pool timeout breaks the cycle, as 503s (never 500s)."""
-    app = create_variant("naive")
-    app.state.settings = settings.model_copy(update=TIGHT)
+    app = variants.naive.create_app(settings.model_copy(update=TIGHT))
     for c in make_client("sync", app):
         assert isinstance(c, SyncClient)
         codes = burst(c)
@@ -43,10 +43,9 @@ def test_the_async_anti_pattern_serves_one_request_at_a_time(settings: Settings,
     each one stalls the event loop; the proper async app overlaps them."""
     timings = {}
     for name, app in (
-        ("blocking", create_variant("blocking")),
+        ("blocking", variants.blocking.create_app(settings)),
         ("async", async_app.main.create_app(settings)),
     ):
-        app.state.settings = settings
         for c in make_client("async", app):
             c.request("GET", "/healthz")  # connect first
             start = time.perf_counter()

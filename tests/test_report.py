@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bench.analysis import analyse, load_run
-from bench.report import build_report, report_command
+from bench.analyse.report import build_report, report_command
+from bench.analyse.summary import analyse
+from bench.store.run import load_run
 from shared.config import REPO_ROOT
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run-small"

@@ -26,4 +26,4 @@ async def io_sleep(*, db: SessionDep, ms: schemas.SleepMs = 0) -> schemas.Slept:
 
 @router.get("/limits", response_model=schemas.Limits)
 async def get_limits(*, request: Request, settings: SettingsDep) -> schemas.Limits:
-    return limits(request.app, kind="async", driver=settings.async_driver)
+    return limits(request.app, kind="async", driver=settings.driver("async"))

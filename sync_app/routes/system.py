@@ -26,4 +26,4 @@ def io_sleep(*, db: SessionDep, ms: schemas.SleepMs = 0) -> schemas.Slept:
 
 @router.get("/limits", response_model=schemas.Limits)
 def get_limits(*, request: Request, settings: SettingsDep) -> schemas.Limits:
-    return limits(request.app, kind="sync", driver=settings.sync_driver)
+    return limits(request.app, kind="sync", driver=settings.driver("sync"))

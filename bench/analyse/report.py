@@ -19,8 +19,17 @@ from typing import Any
 import pandas as pd
 from rich.console import Console
 
-from bench.analysis import CONFIDENCE, Analysis, RunData, analyse, load_run, workload
-from bench.plots import DPI, Chart, draw_all
+from bench.analyse.plots import DPI, Chart, draw_all
+from bench.analyse.stats import CONFIDENCE
+from bench.analyse.summary import Analysis, analyse
+from bench.catalog import SCENARIO_BY_NAME
+from bench.store.rows import workload as _workload
+from bench.store.run import Run, RunFolderError, load_run
+
+
+def workload(scenario: str, mode: str, load: float, db_ms: float) -> str:
+    entry = SCENARIO_BY_NAME.get(scenario)
+    return _workload(scenario, mode, load, db_ms, sweeps_db_ms=entry is not None and entry.sweeps_db_ms)
 
 
 @dataclass
@@ -304,7 +313,7 @@ def _img(chart: Chart) -> str:
     return f'<img src="{uri}" width="{width}" alt="{_esc(chart.title)}">'
 
 
-def render_html(data: RunData, result: Analysis, charts: Sequence[Chart]) -> str:
+def render_html(data: Run, result: Analysis, charts: Sequence[Chart]) -> str:
     meta = data.meta
     run_id = meta.get("run_id") or data.run_dir.name
     notice = incomplete_notice(meta)
@@ -316,6 +325,7 @@ def render_html(data: RunData, result: Analysis, charts: Sequence[Chart]) -> str
         '<section id="verdicts">',
         f"<h1>Sync or async? Run {_esc(run_id)}</h1>",
         f'<p class="banner">{_esc(notice)}</p>' if notice else "",
+        *(f'<p class="banner">Damaged point, left out: {_esc(problem)}</p>' for problem in data.problems),
         html_table(verdict_table(result, apps)),
         f'<p class="note">{_esc(METHOD.format(level=f"{CONFIDENCE:.0%} confidence interval"))}</p>',
         "</section>",
@@ -356,13 +366,14 @@ def render_html(data: RunData, result: Analysis, charts: Sequence[Chart]) -> str
     return "\n".join(p for p in parts if p)
 
 
-def render_md(data: RunData, result: Analysis, charts: Sequence[Chart], run_dir: Path) -> str:
+def render_md(data: Run, result: Analysis, charts: Sequence[Chart], run_dir: Path) -> str:
     meta = data.meta
     run_id = meta.get("run_id") or data.run_dir.name
     notice = incomplete_notice(meta)
     parts = [f"# Sync or async? Run {run_id}", ""]
     if notice:
         parts += [f"> **{notice}**", ""]
+    parts += [f"> **Damaged point, left out:** {problem}\n" for problem in data.problems]
     parts += ["## Verdicts", "", md_table(verdict_table(result, sorted(set(data.points["app"])))), ""]
     parts += [METHOD.format(level=f"{CONFIDENCE:.0%} confidence interval"), "", "## Charts", ""]
     for chart in charts:
@@ -386,15 +397,15 @@ def render_md(data: RunData, result: Analysis, charts: Sequence[Chart], run_dir:
 
 def build_report(run_dir: Path) -> tuple[Path, Path]:
     """Write charts/*.png, report.html and report.md into `run_dir`; return (report.html, report.md)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "points.csv").exists() and not (run_dir / "meta.json").exists():
-        raise FileNotFoundError(f"{run_dir} is not a run folder (no points.csv, no meta.json)")
-    data = load_run(run_dir)
+    return write_report(load_run(Path(run_dir)))
+
+
+def write_report(data: Run) -> tuple[Path, Path]:
     result = analyse(data.points)
-    charts = draw_all(data, result, run_dir / "charts")
-    html_path, md_path = run_dir / "report.html", run_dir / "report.md"
+    charts = draw_all(data, result, data.run_dir / "charts")
+    html_path, md_path = data.run_dir / "report.html", data.run_dir / "report.md"
     html_path.write_text(render_html(data, result, charts), encoding="utf-8")
-    md_path.write_text(render_md(data, result, charts, run_dir), encoding="utf-8")
+    md_path.write_text(render_md(data, result, charts, data.run_dir), encoding="utf-8")
     return html_path, md_path
 
 
@@ -404,12 +415,15 @@ def report_command(run_dir: Path) -> None:
     RUN_DIR is a run folder such as results/20251125-120000-bench. report.html is self-contained
     (charts embedded) and opens with the verdict: sync or async for each workload, and by how much.
     """
-    console = Console()
+    console, errors = Console(), Console(stderr=True)
     try:
-        html_path, md_path = build_report(run_dir)
-    except FileNotFoundError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        data = load_run(run_dir)
+        html_path, md_path = write_report(data)
+    except RunFolderError as exc:
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
+    for problem in data.problems:
+        errors.print(f"[yellow]warning:[/] {problem}", highlight=False, soft_wrap=True)
     for label, path in (
         ("report", html_path),
         ("markdown", md_path),

@@ -7,7 +7,7 @@ must catch. Instead it extracts the baseline commit's product code (`git archive
 .run/perf-base/<sha>/) and runs it *at the same time* as the current code: `base:sync` and `sync` share
 the app's CPU (the kernel splits it evenly between the two process groups), each loaded by its own Locust
 over the same seconds, so whatever slows the machine in a second slows both. The decision is
-bench/compare.py (`compare_within`, paired per second); this module only orchestrates runs.
+bench/gate/stats.py (`compare_within`, paired per second); this module only orchestrates runs.
 """
 
 from __future__ import annotations
@@ -17,22 +17,25 @@ import json
 import shutil
 import subprocess
 import tarfile
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from rich.console import Console
 
-from bench.apps import APPS, BASE_PREFIX
-from bench.compare import Comparison, compare_within, decide_with_remeasure, plot, read_run, render
-from bench.results import RESULTS_ROOT, git_state
-from bench.runner import RunConfig, Runner, signals_as_interrupts
+from bench.catalog import APP_BY_NAME, BASE_PREFIX, app_names
+from bench.config import RESULTS_ROOT, Matrix, Output, Pairing, RunConfig
+from bench.gate.flow import Decision, confirm
+from bench.gate.render import plot, render
+from bench.gate.samples import read_samples
+from bench.gate.stats import Comparison, compare_within
+from bench.measure.matrix import run as run_matrix
+from bench.store.rundir import git_state
 from shared.config import REPO_ROOT, RUN_DIR
 
 # Short and fixed: both apps, each paired with its baseline code, read_heavy at 16 users each: ~2 min.
-SUITE = {"scenarios": ["read_heavy"], "users": [16], "repeats": 6, "duration_s": 6.0, "warmup_s": 1.5}
+SUITE = Matrix(scenarios=("read_heavy",), users=(16,), repeats=6, duration_s=6.0, warmup_s=1.5)
 BASELINE_REPEATS = 6
-DEFAULT_APPS = ["sync", "async"]
 BASELINE = RESULTS_ROOT / "baseline"
 BASELINE_FILES = ("meta.json", "points.csv", "calibration.json", "points/*/loadgen-*.json")
 PRODUCT_DIRS = ("shared", "sync_app", "async_app")  # what the apps import: the code under test
@@ -87,10 +90,10 @@ def checkout(ref: str) -> tuple[str, Path]:
 def suite_apps(apps: list[str]) -> list[str]:
     """The current apps and, for each, the same registered app from the baseline code (`base:` + label)."""
     labels = [a.rpartition("=")[0] or a for a in apps]
-    unknown = [label for label in labels if label not in APPS]
+    unknown = [label for label in labels if label not in APP_BY_NAME]
     if unknown:
         raise PerfGateError(
-            f"{', '.join(unknown)}: the gate compares registered apps ({', '.join(APPS)}); "
+            f"{', '.join(unknown)}: the gate compares catalog apps ({app_names()}); "
             "run a custom app under one of their labels, e.g. sync=my.module:app"
         )
     return [*apps, *(BASE_PREFIX + label for label in labels)]
@@ -103,26 +106,15 @@ def run_suite(
     repeats: int | None = None,
     out: Path = RESULTS_ROOT,
 ) -> Path:
-    """One run of the suite; with `base` (sha, source tree), the baseline code runs interleaved."""
-    cfg = RunConfig(apps=suite_apps(apps) if base else apps, label=label, out_root=out, report=False)
-    for key, value in SUITE.items():
-        setattr(cfg, key, value)
-    cfg.repeats = repeats or cfg.repeats
-    cfg.calibration_samples = 0 if base else cfg.calibration_samples  # the baseline code is the reference
-    if base:
-        cfg.base_sha, cfg.base_root = base
-        cfg.paired = True
-    with signals_as_interrupts():
-        return Runner(cfg).run()
-
-
-@dataclass
-class CheckResult:
-    failed: bool
-    first_run: Path
-    first: Comparison
-    second_run: Path | None = None
-    second: Comparison | None = None
+    """One run of the suite; with `base` (sha, source tree), the baseline code runs paired with it."""
+    matrix = replace(SUITE, apps=tuple(suite_apps(apps) if base else apps), repeats=repeats or SUITE.repeats)
+    cfg = RunConfig(
+        matrix=matrix,
+        # the baseline code is the reference: no calibration needed when it runs alongside
+        output=Output(label=label, out_root=out, report=False, calibration_samples=0 if base else 10),
+        pairing=Pairing(base_root=base[1], base_sha=base[0], paired=True) if base else Pairing(),
+    )
+    return run_matrix(cfg)
 
 
 def check(
@@ -133,35 +125,36 @@ def check(
     chart: bool = True,
     base_ref: str | None = None,
     repeats: int | None = None,
-) -> CheckResult:
-    """Run the suite (current and baseline code interleaved) and compare; if that flags a regression, run
-    it again and fail only if the re-measure flags the same key."""
+) -> Decision:
+    """Run the suite (current and baseline code paired) and compare; if that flags a regression, run it
+    again and fail only if the re-measure flags the same key (bench/gate/flow.py)."""
     base = checkout(base_ref or baseline_sha(baseline))
     console.print(
         f"baseline code: {base[0][:12]} ({base[1]}); current code: {git_state()['git_sha']}", highlight=False
     )
-    run = run_suite(apps, "perf-check", base, repeats)
-    first = compare_within(run, min_effect=min_effect)
-    first.notes.append(drift_note(baseline, run))
-    render(first, console)
-    result = CheckResult(False, run, first)
-    if first.regressed:
-        console.print("[yellow]regression flagged: re-measuring once before failing[/]")
-        result.second_run = run_suite(apps, "perf-recheck", base, repeats)
-        result.second = compare_within(result.second_run, min_effect=min_effect)
-        render(result.second, console)
-    result.failed = decide_with_remeasure(first, result.second)
-    shown = result.second or first
-    if chart and shown.regressed:
-        console.print(f"chart: {plot(shown, run / 'charts' / 'perf-gate.png')}", highlight=False)
-    return result
+
+    def measure(label: str) -> Comparison:
+        return compare_within(run_suite(apps, label, base, repeats), min_effect=min_effect)
+
+    def show(cmp: Comparison, stage: str) -> None:
+        if stage == "first":
+            cmp.notes.append(drift_note(baseline, cmp.current[0]))
+        else:
+            console.print("[yellow]regression flagged: re-measuring once before failing[/]")
+        render(cmp, console)
+
+    decision = confirm(measure("perf-check"), lambda: measure("perf-recheck"), show)
+    if chart and decision.shown.regressed:
+        path = decision.first.current[0] / "charts" / "perf-gate.png"
+        console.print(f"chart: {plot(decision.shown, path)}", highlight=False)
+    return decision
 
 
 def drift_note(baseline: Path, run: Path) -> str:
     """How far the machine moved since the baseline was recorded: the baseline code then vs now."""
 
     def base_medians(path: Path) -> dict[str, float]:
-        data = read_run(path)
+        data = read_samples(path)
         return {
             k.app.removeprefix(BASE_PREFIX): float(np.median(np.concatenate(v)))
             for k, v in data.repeats.items()

@@ -1,13 +1,13 @@
 """Charts of one analysed run: matplotlib figures on the Agg canvas, PNG at 150 dpi, one colour per app.
 
-Every chart is drawn from the analysis tables (and, for the timeline, Locust's history of one point);
-a chart whose data is absent is skipped, never drawn empty.
+Every chart is drawn from the analysis tables (and, for the timeline, the exact per-second counts and
+histograms the load generator recorded for one point); a chart whose data is absent is skipped, never
+drawn empty. Colours, markers and the order of apps come from the catalog.
 """
 
 from __future__ import annotations
 
 import math
-import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,25 +21,14 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
-from bench.analysis import Analysis, RunData, load_label, ordered_apps, read_locust_history, scenario_rank
+from bench.analyse.summary import Analysis, load_label
+from bench.catalog import PAIRS, app_colour, app_marker, ordered_apps, scenario_rank
+from bench.measure.validity import LOADGEN_CPU_LIMIT
+from bench.store.loadgen import percentiles_ms
+from bench.store.run import Run
 
 DPI = 150
-# Okabe-Ito palette (colour-blind safe): a sync app is a blue/green, an async app an orange/red/pink.
-APP_COLOURS = {
-    "sync": "#0072B2",
-    "async": "#D55E00",
-    "sync-mysqlclient": "#56B4E9",
-    "async-aiomysql": "#E69F00",
-    "async-blocking": "#CC79A7",
-    "sync-naive": "#009E73",
-}
-APP_MARKERS = {"sync": "o", "async": "s", "sync-mysqlclient": "^", "async-aiomysql": "D"}
-OTHER_COLOURS = ("#555555", "#8C564B", "#BCBD22", "#17BECF", "#9467BD")
-PAIR_COLOURS = {
-    ("sync", "async"): "#222222",
-    ("sync-mysqlclient", "async"): APP_COLOURS["sync-mysqlclient"],
-    ("sync", "async-aiomysql"): APP_COLOURS["async-aiomysql"],
-}
+PAIR_COLOURS = {(p.sync, p.async_): p.colour for p in PAIRS}
 PERCENTILE_STYLES = {"p50_ms": ("p50", ":"), "p95_ms": ("p95", "--"), "p99_ms": ("p99", "-")}
 WARMUP_SHADE = "0.88"
 
@@ -49,14 +38,6 @@ class Chart:
     path: Path
     title: str
     caption: str
-
-
-def app_colour(app: str) -> str:
-    return APP_COLOURS.get(app) or OTHER_COLOURS[zlib.crc32(app.encode()) % len(OTHER_COLOURS)]
-
-
-def app_marker(app: str) -> str:
-    return APP_MARKERS.get(app, "v")
 
 
 def panel_title(scenario: str, db_ms: float) -> str:
@@ -217,15 +198,11 @@ def latency_chart(result: Analysis, out_dir: Path) -> Chart | None:
     )
 
 
-def _history_path(run_dir: Path, point_id: str) -> Path:
-    return run_dir / "points" / point_id / "locust_stats_history.csv"
-
-
-def pick_timeline(data: RunData) -> pd.DataFrame:
-    """The points to show over time: one configuration, one point per app that has Locust history;
+def pick_timeline(data: Run) -> pd.DataFrame:
+    """The points to show over time: one configuration, one point per app with per-second counts;
     the configuration with the most apps, all valid, at the highest load, lowest repeat."""
     pts = data.points
-    has = pts[[bool(p) and _history_path(data.run_dir, p).exists() for p in pts["point_id"]]]
+    has = pts[[lg is not None and bool(lg.seconds) for lg in pts["loadgen"]]]
     if has.empty:
         return has
     keys = ["scenario", "mode", "load", "db_ms", "repeat"]
@@ -237,59 +214,73 @@ def pick_timeline(data: RunData) -> pd.DataFrame:
 
     best = max((g for _, g in has.groupby(keys, dropna=False)), key=score)
     order = ordered_apps(best["app"])
-    return best.set_index("app").loc[order].reset_index()
+    return best.drop_duplicates("app").set_index("app").loc[order].reset_index()
 
 
-def timeline_chart(data: RunData, out_dir: Path) -> Chart | None:
+def _seconds(point: pd.Series) -> pd.DataFrame:
+    """One row per recorded second (t from the window's start; negative: warm-up): requests completed
+    and, where the point recorded per-second histograms, their p50/p95/p99."""
+    rows = []
+    for t, sec in sorted(point["loadgen"].seconds.items()):
+        pct = percentiles_ms(sec.hdr)
+        rows.append({"t": t, "requests": sec.requests, **{k: pct[k] for k in PERCENTILE_STYLES}})
+    return pd.DataFrame(rows)
+
+
+def timeline_chart(data: Run, out_dir: Path) -> Chart | None:
     chosen = pick_timeline(data)
     if chosen.empty:
         return None
-    histories = [read_locust_history(_history_path(data.run_dir, p)) for p in chosen["point_id"]]
+    series = [_seconds(p) for _, p in chosen.iterrows()]
+    has_latency = any(s[list(PERCENTILE_STYLES)].notna().any().any() for s in series)
     n = len(chosen)
-    fig = Figure(figsize=(5.2 * n, 6.6), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(5.2 * n, 6.6 if has_latency else 3.8), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
-    grid = fig.subplots(2, n, squeeze=False, sharex="col", sharey="row")
-    shaded = False
-    for col, ((_, point), hist) in enumerate(zip(chosen.iterrows(), histories, strict=True)):
+    grid = fig.subplots(2 if has_latency else 1, n, squeeze=False, sharex="col", sharey="row")
+    warmup = False
+    for col, ((_, point), sec) in enumerate(zip(chosen.iterrows(), series, strict=True)):
         app = str(point["app"])
-        rps_ax, lat_ax = grid[0][col], grid[1][col]
-        t0 = float(hist["t"].min()) if not hist.empty else 0.0
-        x = hist["t"] - t0
-        rps_ax.plot(x, hist.get("Requests/s"), color=app_colour(app), marker=".", label=app)
-        for name, style in PERCENTILE_STYLES.values():
-            column = name.removeprefix("p") + "%"
-            if column in hist.columns:
-                lat_ax.plot(x, hist[column], color=app_colour(app), ls=style, marker=".", label=name)
-        start, end = float(point["window_start"]), float(point["window_end"])
-        for ax in (rps_ax, lat_ax):
-            if math.isfinite(start):
-                ax.axvspan(min(0.0, start - t0), start - t0, color=WARMUP_SHADE, zorder=0)
-                shaded = True
-            if math.isfinite(end):
-                ax.axvline(end - t0, color="0.4", ls="-.", lw=1)
+        axes = [grid[0][col]] + ([grid[1][col]] if has_latency else [])
+        x = sec["t"] + 0.5  # a second's count is drawn at its middle
+        axes[0].plot(x, sec["requests"], color=app_colour(app), marker=".", label=app)
+        if has_latency:
+            for col_name, (name, style) in PERCENTILE_STYLES.items():
+                axes[1].plot(x, sec[col_name], color=app_colour(app), ls=style, marker=".", label=name)
+        duration = float(point["window_end"] - point["window_start"])
+        for ax in axes:
+            if (sec["t"] < 0).any():
+                ax.axvspan(float(sec["t"].min()), 0.0, color=WARMUP_SHADE, zorder=0)
+                warmup = True
+            if math.isfinite(duration):
+                ax.axvline(duration, color="0.4", ls="-.", lw=1)
             ax.grid(alpha=0.3)
-        rps_ax.set_title(f"{app}: {panel_title(str(point['scenario']), float(point['db_ms']))}\n"
-                         f"{point['load']:g} {'req/s target' if point['mode'] == 'open' else 'users'}, "
-                         f"repeat {point['repeat']:g}", fontsize=10)  # fmt: skip
-        lat_ax.set_xlabel("time since Locust started (s)")
-    for row, columns in ((0, ["Requests/s"]), (1, ["50%", "95%", "99%"])):
-        peaks = [h[c].max() for h in histories for c in columns if c in h.columns and h[c].notna().any()]
-        grid[row][0].set_ylim(0, max(peaks, default=1.0) * 1.08 or 1.0)
-    grid[0][0].set_ylabel("throughput (req/s)")
-    grid[1][0].set_ylabel("latency (ms)")
-    extra: list[Line2D | Patch] = [
-        Line2D([], [], color="0.3", ls=style, label=name) for name, style in PERCENTILE_STYLES.values()
-    ]
-    if shaded:
-        extra.append(Patch(color=WARMUP_SHADE, label="warm-up (discarded)"))
-        extra.append(Line2D([], [], color="0.4", ls="-.", label="window end"))
+        axes[0].set_title(f"{app}: {panel_title(str(point['scenario']), float(point['db_ms']))}\n"
+                          f"{point['load']:g} {'req/s target' if point['mode'] == 'open' else 'users'}, "
+                          f"repeat {point['repeat']:g}", fontsize=10)  # fmt: skip
+        axes[-1].set_xlabel("seconds since the measurement window opened")
+    peak = max((float(s["requests"].max()) for s in series if not s.empty), default=1.0)
+    grid[0][0].set_ylim(0, peak * 1.08 or 1.0)
+    grid[0][0].set_ylabel("requests completed per second")
+    extra: list[Line2D | Patch] = []
+    if has_latency:
+        grid[1][0].set_ylabel("latency (ms)")
+        top = max((float(np.nanmax(s[list(PERCENTILE_STYLES)].to_numpy(dtype=float))) for s in series
+                   if s[list(PERCENTILE_STYLES)].notna().any().any()), default=1.0)  # fmt: skip
+        grid[1][0].set_ylim(0, top * 1.08 or 1.0)
+        extra += [
+            Line2D([], [], color="0.3", ls=style, label=name) for name, style in PERCENTILE_STYLES.values()
+        ]
+    if warmup:
+        extra.append(Patch(color=WARMUP_SHADE, label="warm-up (not counted)"))
+    extra.append(Line2D([], [], color="0.4", ls="-.", label="window end"))
     _app_legend(fig, ordered_apps(chosen["app"]), extra)
-    fig.suptitle("Over time: Locust's per-second history of one point per app")
+    fig.suptitle("Over time: exact per-second counts of one point per app")
     return Chart(
         _save(fig, out_dir / "timeline.png"),
         "Throughput and latency over time",
-        "Locust's current requests/s and rolling percentiles (rounded by Locust), Aggregated row. The shaded "
-        "warm-up precedes the measurement window and is not counted.",
+        "Requests completed in each second and, below, that second's p50/p95/p99 from its own histogram, "
+        "as the load generator recorded them (exact, not Locust's rolling averages). The shaded warm-up "
+        "precedes the measurement window and is not counted.",
     )
 
 
@@ -384,7 +375,7 @@ def _category(scenario: str, db_ms: float, suffix: str = "") -> str:
     return panel_title(scenario, db_ms).replace(", ", "\n") + suffix
 
 
-def failures_chart(data: RunData, out_dir: Path) -> Chart | None:
+def failures_chart(data: Run, out_dir: Path) -> Chart | None:
     pts = data.points
     if pts.empty:
         return None
@@ -433,7 +424,7 @@ RESOURCE_METRICS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def resources_chart(data: RunData, out_dir: Path, loadgen_limit: float = 90.0) -> Chart | None:
+def resources_chart(data: Run, out_dir: Path, loadgen_limit: float = LOADGEN_CPU_LIMIT) -> Chart | None:
     pts = data.points[data.points["valid"]]
     metrics = [m for m in RESOURCE_METRICS if pts[m[0]].notna().any()]
     if pts.empty or not metrics:
@@ -475,7 +466,7 @@ def resources_chart(data: RunData, out_dir: Path, loadgen_limit: float = 90.0) -
     )
 
 
-CHARTS: tuple[tuple[str, Callable[[RunData, Analysis, Path], Chart | None]], ...] = (
+CHARTS: tuple[tuple[str, Callable[[Run, Analysis, Path], Chart | None]], ...] = (
     ("throughput.png", lambda d, a, o: throughput_chart(a, o)),
     ("latency.png", lambda d, a, o: latency_chart(a, o)),
     ("crossover.png", lambda d, a, o: crossover_chart(a, o)),
@@ -485,7 +476,7 @@ CHARTS: tuple[tuple[str, Callable[[RunData, Analysis, Path], Chart | None]], ...
 )
 
 
-def draw_all(data: RunData, result: Analysis, out_dir: Path) -> list[Chart]:
+def draw_all(data: Run, result: Analysis, out_dir: Path) -> list[Chart]:
     """Every chart with data, in report order; a stale PNG of a skipped chart is removed."""
     out_dir.mkdir(parents=True, exist_ok=True)
     charts = []

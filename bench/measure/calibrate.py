@@ -6,7 +6,7 @@ interpreter work a request handler does (integer arithmetic, dict stores), no I/
 growth, so its speed follows the CPU the app gets. The runner measures it before and after a run, on the
 app's CPUs, and stores both in `calibration.json`.
 
-`python -m bench.calibrate --cpus 2,3 --samples 10` prints the JSON that `measure()` returns.
+`python -m bench.measure.calibrate --cpus 2,3 --samples 10` prints the JSON that `measure()` returns.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 CALIBRATION_FILE = "calibration.json"
 ITERATIONS = 1_300_000  # loops per sample: about 0.2 s on the development machine
-_ROOT = Path(__file__).resolve().parents[1]
+_ROOT = Path(__file__).resolve().parents[2]
 
 
 class CalibrationError(RuntimeError):
@@ -61,7 +61,7 @@ def measure(cpus: list[int] | None, samples: int = 10, timeout: float = 120.0) -
 
     Returns {"score": median loops/s, "samples": [...], "cpus": [...], "iterations": n}.
     """
-    argv = [sys.executable, "-m", "bench.calibrate", "--samples", str(samples)]
+    argv = [sys.executable, "-m", "bench.measure.calibrate", "--samples", str(samples)]
     if cpus:
         argv += ["--cpus", ",".join(str(c) for c in cpus)]
     try:

@@ -1,0 +1,72 @@
+"""Confidence intervals and verdict wording for the report. Pure functions on numbers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats
+
+CONFIDENCE = 0.95
+MIN_REPEATS = 2
+
+
+def mean_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """(mean, low, high): Student t interval; NaN bounds with fewer than 2 values."""
+    arr = np.asarray(values, dtype=float)
+    if arr.size == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(arr.mean())
+    if arr.size < 2:
+        return mean, math.nan, math.nan
+    sem = float(stats.sem(arr))
+    if sem == 0:
+        return mean, mean, mean
+    low, high = stats.t.interval(confidence, arr.size - 1, loc=mean, scale=sem)
+    return mean, float(low), float(high)
+
+
+def ratio_ci(
+    num: Sequence[float], den: Sequence[float], confidence: float = CONFIDENCE
+) -> tuple[float, float, float]:
+    """(mean(num)/mean(den), low, high): log-ratio t interval, delta method, Welch-Satterthwaite df."""
+    a, b = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+    if a.size == 0 or b.size == 0 or a.mean() <= 0 or b.mean() <= 0:
+        return math.nan, math.nan, math.nan
+    ratio = float(a.mean() / b.mean())
+    if a.size < 2 or b.size < 2:
+        return ratio, math.nan, math.nan
+    va = float(a.var(ddof=1)) / (a.size * float(a.mean()) ** 2)  # squared relative standard errors
+    vb = float(b.var(ddof=1)) / (b.size * float(b.mean()) ** 2)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return ratio, ratio, ratio
+    df = se**4 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
+    t = float(stats.t.ppf(0.5 + confidence / 2, df))
+    return ratio, ratio * math.exp(-t * se), ratio * math.exp(t * se)
+
+
+def _pcts(main: float, low: float, high: float) -> tuple[str, str, str]:
+    """Percentages with one decimal below 10%, none above (the precision follows the main figure)."""
+    digits = 0 if abs(main) >= 10 else 1
+    return f"{main:.{digits}f}", f"{low:.{digits}f}", f"{high:.{digits}f}"
+
+
+def verdict(ratio: float, low: float, high: float, n_sync: int, n_async: int) -> str:
+    """The answer for one comparison, from the async/sync throughput ratio and its CI."""
+    if n_sync < MIN_REPEATS or n_async < MIN_REPEATS:
+        return "not enough repeats"
+    if not all(math.isfinite(v) for v in (ratio, low, high)):
+        return "no throughput to compare"
+    if low <= 1.0 <= high:
+        return "no significant difference"
+    if low > 1.0:
+        who, (x, a, b) = "async", _pcts((ratio - 1) * 100, (low - 1) * 100, (high - 1) * 100)
+    else:
+        who, (x, a, b) = "sync", _pcts((1 / ratio - 1) * 100, (1 / high - 1) * 100, (1 / low - 1) * 100)
+    return f"{who} faster by {x}% ({CONFIDENCE:.0%} CI {a}%..{b}%)"
+
+
+def winner(text: str) -> str:
+    return "async" if text.startswith("async") else "sync" if text.startswith("sync") else ""

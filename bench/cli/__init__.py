@@ -1,0 +1,26 @@
+"""The `bench` command line (typer). Wiring only: options -> small frozen configs -> one call below."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from bench.cli import db, gate, report, run
+
+app = typer.Typer(
+    help="Sync vs async FastAPI on a real database: run the benchmark, report it, gate regressions.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+for module in (run, report, gate):
+    module.register(app)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

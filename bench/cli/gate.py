@@ -1,0 +1,68 @@
+"""`bench perf-check` (the regression gate) and `bench perf-baseline`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bench.backends import DatabaseError
+from bench.catalog import DEFAULT_APPS
+from bench.cli.common import console, fail
+
+PerfApps = Annotated[
+    list[str] | None,
+    typer.Option("--app", "-a", help="Apps of the suite, as in `bench run`. [default: sync, async]"),
+]
+BASELINE_DIR = Path("results/baseline")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("perf-check")(perf_check_cmd)
+    app.command("perf-baseline")(perf_baseline_cmd)
+
+
+def perf_check_cmd(
+    apps: PerfApps = None,
+    baseline: Annotated[Path, typer.Option(help="The committed baseline (its commit is the baseline code).")] = BASELINE_DIR,
+    base_ref: Annotated[str | None, typer.Option(help="Measure this commit as the baseline code instead (e.g. the merge base).")] = None,
+    min_effect: Annotated[float, typer.Option(min=0.01, max=0.9, help="Smallest drop that counts.")] = 0.10,
+    repeats: Annotated[int | None, typer.Option(min=1, max=50, help="Repeats per app (fewer: quicker, catches only bigger drops).")] = None,
+) -> None:  # fmt: skip
+    """Run the short fixed suite (~2 min): each current app at the same time as the same app from the
+    baseline commit, sharing its CPU. On a regression, run it once more and fail (exit 1) only if the
+    re-measure confirms it."""
+    from bench.gate import perfcheck
+    from bench.gate.samples import CompareError
+
+    if base_ref is None and not (baseline / "meta.json").exists():
+        fail(f"no baseline at {baseline}: create one with `make perf-baseline`")
+    try:
+        decision = perfcheck.check(baseline, apps or list(DEFAULT_APPS), console, min_effect, base_ref=base_ref,
+                                   repeats=repeats)  # fmt: skip
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: every process stopped")
+        raise typer.Exit(130) from None
+    except (CompareError, DatabaseError, RuntimeError, ValueError) as exc:  # PerfGateError is a RuntimeError
+        fail(str(exc))
+    verdict = "[red]FAILED: regression confirmed by the re-measure" if decision.failed else "[green]passed"
+    console.print(f"perf-check {verdict}[/] (run: {decision.first.current[0]})")
+    raise typer.Exit(1 if decision.failed else 0)
+
+
+def perf_baseline_cmd(
+    apps: PerfApps = None,
+    baseline: Annotated[Path, typer.Option(help="Where to write the baseline.")] = BASELINE_DIR,
+) -> None:
+    """Run the perf suite and make it the baseline (only the files the gate reads); commit it afterwards."""
+    from bench.gate import perfcheck
+
+    try:
+        run = perfcheck.write_baseline(apps or list(DEFAULT_APPS), baseline)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: every process stopped; baseline unchanged")
+        raise typer.Exit(130) from None
+    except (DatabaseError, RuntimeError) as exc:  # PerfGateError (uncommitted code) is a RuntimeError
+        fail(str(exc))
+    console.print(f"baseline written to {baseline} (from {run}); commit it")

@@ -1,0 +1,36 @@
+"""`bench report` (the report of a run folder) and `bench compare` (two runs, or one perf-check run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report_cmd)
+    app.command("compare")(compare_cmd)
+
+
+def report_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder, for example results/20261125-110245-bench.")],
+) -> None:
+    """(Re)build charts/, report.html and report.md of a run folder from its points.csv and raw files."""
+    from bench.analyse.report import report_command
+
+    report_command(run_dir)
+
+
+def compare_cmd(
+    baseline: Annotated[Path, typer.Argument(help="Baseline run folder, or a perf-check run alone (its base: apps are the baseline).")],
+    current: Annotated[Path | None, typer.Argument(help="Current run folder (omit for a perf-check run).")] = None,
+    chart: Annotated[Path | None, typer.Option(help="Where to draw baseline vs current when something regressed (PNG).")] = None,
+    remeasure: Annotated[Path | None, typer.Option(help="A second current run: fail only if it confirms the first one's regression.")] = None,
+    min_effect: Annotated[float, typer.Option(min=0.01, max=0.9, help="Smallest throughput drop that counts (0.10 = 10%).")] = 0.10,
+) -> None:  # fmt: skip
+    """Compare two runs point by point (or the two sides of one perf-check run); exit 1 on a significant
+    throughput regression, 0 otherwise, 2 when the runs cannot be compared."""
+    from bench.gate.compare import compare_command
+
+    raise typer.Exit(compare_command(baseline, current, chart, remeasure=remeasure, min_effect=min_effect))

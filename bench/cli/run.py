@@ -1,0 +1,158 @@
+"""`bench run` (the matrix) and `bench ui` (Locust's web UI against one app)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bench.backends import DatabaseError
+from bench.catalog import app_names, locustfile, resolve_app, scenario_names
+from bench.cli.common import console, fail, ints
+from bench.config import QUICK, AppLimits, Loadgen, Matrix, Output, RunConfig, SeedData
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run_cmd)
+    app.command("ui")(ui_cmd)
+
+
+def run_cmd(
+    apps: Annotated[
+        list[str] | None,
+        typer.Option("--app", "-a", help=f"App to test, repeatable: {app_names()}, or module:attr / label=module:attr. [default: sync, async]"),
+    ] = None,
+    scenarios: Annotated[
+        list[str] | None,
+        typer.Option("--scenario", "-s", help=f"Scenario, repeatable: {scenario_names()}, or a locustfile path. [default: all]"),
+    ] = None,
+    users: Annotated[str | None, typer.Option(help="Concurrent users (closed loop), comma-separated. [default: 4,16,64]")] = None,
+    repeats: Annotated[int | None, typer.Option(min=1, max=50, help="Repeats of every point (order shuffled per repeat). [default: 3]")] = None,
+    duration: Annotated[float | None, typer.Option(min=1, max=3600, help="Measured seconds per point. [default: 4]")] = None,
+    warmup: Annotated[float | None, typer.Option(min=0, max=600, help="Warm-up seconds per point, discarded. [default: 1.5]")] = None,
+    db_ms: Annotated[str | None, typer.Option("--db-ms", help="slow_db: database latencies in ms, comma-separated. [default: 0,5,20,50]")] = None,
+    sweep_users: Annotated[str | None, typer.Option(help="slow_db: user levels for the latency sweep. [default: the middle of --users]")] = None,
+    rate: Annotated[str | None, typer.Option(help="Open loop: target requests/s per point, comma-separated (replaces --users).")] = None,
+    recording_overhead: Annotated[bool, typer.Option("--recording-overhead", help="Also run every point without latency recording, to measure what recording costs.")] = False,
+    loadgen_processes: Annotated[int, typer.Option(min=1, max=256, help="Locust processes per point (>1: a master and N workers).")] = 1,
+    open_users: Annotated[int, typer.Option(min=1, max=10_000, help="Open loop: users taking the scheduled requests.")] = 64,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="uvicorn workers per app.")] = 1,
+    pool_size: Annotated[int, typer.Option(min=1, max=500, help="DB pool size per worker, both apps.")] = 10,
+    max_overflow: Annotated[int, typer.Option(min=0, max=500, help="DB pool overflow per worker, both apps.")] = 0,
+    thread_tokens: Annotated[int | None, typer.Option(min=1, max=1000, help="AnyIO thread tokens. [default: pool size + overflow]")] = None,
+    loop: Annotated[str, typer.Option(help="Event loop: uvloop or asyncio.")] = "uvloop",
+    seed_users: Annotated[int, typer.Option(min=10, max=10_000_000, help="Seeded users (ids 1..N).")] = 10_000,
+    seed_items: Annotated[int, typer.Option(min=0, max=100, help="Seeded items per user.")] = 3,
+    pin: Annotated[bool, typer.Option(help="Pin the app and the load generator to separate CPUs.")] = True,
+    label: Annotated[str | None, typer.Option(help="Suffix of the run folder name. [default: bench]")] = None,
+    out: Annotated[Path | None, typer.Option(help="Results root folder. [default: results/]")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Small matrix (~1.5 min): read_heavy, slow_db@20ms, signup; 8,32 users; 1 repeat.")] = False,
+    report: Annotated[bool, typer.Option(help="Build report.html at the end.")] = True,
+) -> None:  # fmt: skip
+    """Run the benchmark matrix and write results/<run-id>/ (Ctrl-C keeps the finished points)."""
+    from bench.measure.matrix import MatrixRun, signals_as_interrupts
+    from bench.measure.point import point_seconds
+
+    if loop not in ("uvloop", "asyncio"):
+        fail(f"--loop must be uvloop or asyncio (got {loop!r})")
+    start = QUICK if quick else Matrix()
+    chosen: dict[str, Any] = {
+        "apps": tuple(apps) if apps else None, "scenarios": tuple(scenarios) if scenarios else None,
+        "users": ints(users, "--users", minimum=1), "repeats": repeats, "duration_s": duration, "warmup_s": warmup,
+        "db_ms": ints(db_ms, "--db-ms"), "sweep_users": ints(sweep_users, "--sweep-users", minimum=1),
+        "rates": tuple(float(r) for r in ints(rate, "--rate", minimum=1) or ()) or None,
+        "recording_overhead": recording_overhead or None,
+    }  # fmt: skip
+    matrix = replace(start, **{k: v for k, v in chosen.items() if v is not None})
+    cfg = RunConfig(
+        matrix=matrix,
+        limits=AppLimits(workers, pool_size, max_overflow, thread_tokens, loop),
+        loadgen=Loadgen(loadgen_processes, open_users),
+        seed=SeedData(seed_users, seed_items),
+        output=Output(
+            label=label or ("quick" if quick else "bench"), out_root=out or Output().out_root, report=report
+        ),
+        pin=pin,
+    )
+    try:
+        for name in matrix.apps:
+            resolve_app(name)
+        for scenario in matrix.scenarios:
+            locustfile(scenario)
+        run = MatrixRun(cfg)
+    except ValueError as exc:
+        fail(str(exc))
+    n = len(run.points)
+    if n == 0:
+        fail(
+            "nothing to run: no app of --app serves any --scenario (read-only variants serve no writing scenario)"
+        )
+    console.print(
+        f"{n} points x ~{point_seconds(cfg):.0f}s = ~{n * point_seconds(cfg) / 60:.1f} min "
+        f"(apps: {', '.join(matrix.apps)}; scenarios: {', '.join(matrix.scenarios)})"
+    )
+    try:
+        with signals_as_interrupts():
+            run_dir = run.run()
+    except KeyboardInterrupt:
+        where = run.run_dir or "nothing written"
+        console.print(f"[yellow]interrupted[/]: every process stopped; finished points kept in {where}")
+        if run.run_dir is not None:
+            console.print(f"report of the finished points: .venv/bin/python -m bench report {where}")
+        raise typer.Exit(130) from None
+    except (DatabaseError, RuntimeError) as exc:
+        fail(str(exc))
+    if cfg.output.report:
+        from bench.analyse.report import build_report
+
+        with console.status("building the report"):
+            html, _md = build_report(run_dir)
+        console.print(f"report: {html}")
+    console.print(f"[green]done[/]: results in {run_dir}")
+    print(run_dir)
+
+
+def ui_cmd(
+    app_name: Annotated[str, typer.Option("--app", "-a", help=f"App to load: {app_names()}, or module:attr.")] = "sync",
+    port: Annotated[int, typer.Option(min=1024, max=65535, help="Locust web UI port on 127.0.0.1.")] = 8089,
+    seed_users: Annotated[int, typer.Option(min=10, help="Seeded users (ids 1..N).")] = 10_000,
+) -> None:  # fmt: skip
+    """Seed the database, start one app, and open Locust's web UI with every scenario selectable."""
+    from bench import processes
+    from bench.backends import backend_for
+    from bench.measure.matrix import signals_as_interrupts
+    from bench.processes import Pinning
+    from bench.stack import Stack
+    from shared.config import REPO_ROOT, RUN_DIR, Settings
+
+    try:
+        spec = resolve_app(app_name)
+    except ValueError as exc:
+        fail(str(exc))
+    backend = backend_for(Settings().dialect.name if Settings().database_url else "mariadb")
+    try:
+        with signals_as_interrupts(), Stack(
+            backend, [spec], limits=AppLimits(), seed=SeedData(users=seed_users), pinning=Pinning.plan(False),
+            log_dir=RUN_DIR / "ui",
+        ) as stack:  # fmt: skip
+            target = stack.app(spec.name)
+            argv = [
+                *processes.python_tool("locust"), "-f", str(REPO_ROOT / "loadtests" / "locustfile.py"),
+                "--class-picker", "--web-host", "127.0.0.1", "--web-port", str(port), "-H", target.base_url,
+            ]  # fmt: skip
+            locust = processes.spawn(
+                "locust ui", argv, env={"BENCH_SEED_USERS": str(seed_users), "BENCH_DB_MS": "20"}
+            )
+            console.print(
+                f"{app_name} app on {target.base_url} (limits: {target.limits})\n"
+                f"Locust web UI: [bold]http://127.0.0.1:{port}[/]  (Ctrl-C stops everything)"
+            )
+            locust.popen.wait()
+    except KeyboardInterrupt:
+        console.print("stopping...")
+    except (DatabaseError, RuntimeError) as exc:
+        fail(str(exc))
+    finally:
+        processes.stop_all()

@@ -1,0 +1,111 @@
+"""What a run is asked to do, as small frozen values combined with `dataclasses.replace()`.
+
+`RunConfig` = the matrix (what to measure) + the apps' limits (the same for both sides) + the load
+generator + the seed data + the pairing with a baseline (the regression gate) + where the output goes.
+Presets (`QUICK`, the gate's suite) are values too.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from bench.catalog import DEFAULT_APPS, SCENARIO_BY_NAME
+from shared.config import REPO_ROOT
+
+RESULTS_ROOT = REPO_ROOT / "results"
+
+
+@dataclass(frozen=True)
+class Matrix:
+    apps: tuple[str, ...] = DEFAULT_APPS
+    scenarios: tuple[str, ...] = tuple(SCENARIO_BY_NAME)
+    users: tuple[int, ...] = (4, 16, 64)
+    repeats: int = 3
+    duration_s: float = 4.0
+    warmup_s: float = 1.5
+    db_ms: tuple[int, ...] = (0, 5, 20, 50)
+    sweep_users: tuple[int, ...] | None = None  # latency sweep's user levels; default: the middle of users
+    rates: tuple[float, ...] = ()  # open-loop target req/s; empty = closed loop
+    recording_overhead: bool = False  # also run every point without latency recording
+    shuffle_seed: int = 20261124
+
+
+@dataclass(frozen=True)
+class AppLimits:
+    """The same for every app of a run, recorded in meta.json and every row."""
+
+    workers: int = 1
+    pool_size: int = 10
+    max_overflow: int = 0
+    thread_tokens: int | None = None  # None: pool size + overflow
+    event_loop: str = "uvloop"
+
+
+@dataclass(frozen=True)
+class Loadgen:
+    processes: int = 1  # >1: Locust --processes N (one master, N workers) for bigger machines
+    open_users: int = 64  # open loop: users that take the scheduled requests (more than ever in flight)
+
+
+@dataclass(frozen=True)
+class SeedData:
+    users: int = 10_000
+    items: int = 3
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """The regression gate: each app runs at the same time as its `base:` twin from another commit."""
+
+    base_root: Path | None = None  # source tree of the `base:` apps
+    base_sha: str | None = None
+    paired: bool = False
+
+
+@dataclass(frozen=True)
+class Output:
+    label: str = "bench"
+    out_root: Path = RESULTS_ROOT
+    report: bool = True
+    calibration_samples: int = 10  # 0: skip the machine calibration
+    database: str | None = None  # the database to measure in (default: the settings' DB_NAME)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    matrix: Matrix = Matrix()
+    limits: AppLimits = AppLimits()
+    loadgen: Loadgen = Loadgen()
+    seed: SeedData = SeedData()
+    pairing: Pairing = Pairing()
+    output: Output = Output()
+    pin: bool = True
+    argv: tuple[str, ...] = field(default_factory=lambda: tuple(sys.argv))
+
+    def flat(self) -> dict[str, Any]:
+        """Every setting under its own name (meta.json `config`; the names are unique across parts)."""
+        out: dict[str, Any] = {}
+        for part in (self.matrix, self.limits, self.loadgen, self.pairing, self.output):
+            out |= asdict(part)
+        out |= {"seed_users": self.seed.users, "seed_items": self.seed.items, "pin": self.pin}
+        out["loadgen_processes"], out["open_users"] = out.pop("processes"), out["open_users"]
+        return {
+            k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
+            for k, v in out.items()
+        }
+
+
+QUICK = Matrix(
+    scenarios=("read_heavy", "slow_db", "signup"), users=(8, 32), repeats=1, duration_s=4.0, warmup_s=1.0,
+    db_ms=(20,),
+)  # fmt: skip
+
+
+def quick(cfg: RunConfig) -> RunConfig:
+    """The quick preset over whatever the user did not choose (the CLI applies it before the options)."""
+    return replace(
+        cfg, matrix=replace(QUICK, apps=cfg.matrix.apps), output=replace(cfg.output, label="quick")
+    )

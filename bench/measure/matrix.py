@@ -1,0 +1,152 @@
+"""The matrix loop: bring the stack up, run every planned point in order with a progress bar, write a
+row per point and keep meta.json current, so an interrupted run keeps what it finished."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from bench import processes
+from bench.backends import backend_for
+from bench.catalog import AppSpec, resolve_app
+from bench.config import RunConfig
+from bench.measure import calibrate
+from bench.measure.point import Point, measure, plan_points
+from bench.processes import Pinning
+from bench.stack import Stack
+from bench.store.rows import append_row
+from bench.store.rundir import environment, new_run_dir, now_iso, write_json
+from shared.config import Settings
+
+console = Console(stderr=True)
+
+
+class MatrixRun:
+    """`run()` writes results/<run-id>/; `run_dir` is known as soon as the folder exists (for Ctrl-C)."""
+
+    def __init__(self, cfg: RunConfig) -> None:
+        self.cfg = cfg
+        self.apps: list[AppSpec] = [resolve_app(a, cfg.pairing.base_root) for a in cfg.matrix.apps]
+        self.points: list[Point] = plan_points(cfg, self.apps)
+        self.pinning = Pinning.plan(cfg.pin)
+        self.run_dir: Path | None = None
+        self.meta: dict[str, Any] = {}
+
+    def _write_meta(self, **update: Any) -> None:
+        assert self.run_dir is not None
+        self.meta.update(update)
+        write_json(self.run_dir / "meta.json", self.meta)
+
+    def _calibrate(self) -> dict[str, Any]:
+        """The machine's speed on the app's CPUs, for `bench compare` across runs."""
+        if self.cfg.output.calibration_samples <= 0:
+            return {}
+        try:
+            return calibrate.measure(
+                list(self.pinning.app) or None, samples=self.cfg.output.calibration_samples
+            )
+        except calibrate.CalibrationError as exc:
+            self.meta.setdefault("warnings", []).append(f"calibration failed: {exc}")
+            return {}
+
+    def run(self) -> Path:
+        cfg = self.cfg
+        self.run_dir = new_run_dir(cfg.output.label, cfg.output.out_root)
+        backend = backend_for(Settings().dialect.name)
+        self._write_meta(
+            run_id=self.run_dir.name, command=" ".join(["bench", *cfg.argv[1:]]) if cfg.argv else "",
+            argv=list(cfg.argv), config=cfg.flat(), **environment(), pinning=self.pinning.as_dict(),
+            started_at=now_iso(), finished_at=None, complete=False, points_planned=len(self.points), points_done=0,
+        )  # fmt: skip
+        interrupted = False
+        calibration: dict[str, Any] = {}
+        try:
+            with console.status("calibrating the machine (a fixed CPU loop on the app's CPUs)"):
+                calibration["before"] = self._calibrate()
+            with console.status("starting the database, seeding, starting the apps"):
+                stack = Stack(
+                    backend, self.apps, limits=cfg.limits, seed=cfg.seed, pinning=self.pinning,
+                    log_dir=self.run_dir / "logs", database=cfg.output.database,
+                ).__enter__()  # fmt: skip
+            try:
+                assert stack.info is not None
+                info = stack.info
+                self._write_meta(
+                    database={
+                        "backend": info.backend, "name": stack.database_name, "private": info.private,
+                        "version": info.version, "max_connections": info.max_connections, "host": info.host,
+                        "port": info.port, "pid": info.pid,
+                    },
+                    limits={name: app.limits for name, app in stack.apps.items()},
+                )  # fmt: skip
+                self._run_points(stack)
+            finally:
+                stack.__exit__(None, None, None)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            processes.stop_all()
+            if not interrupted and calibration.get("before"):
+                calibration["after"] = self._calibrate()
+            if calibration.get("before"):  # none measured (the gate's paired runs): no file
+                write_json(self.run_dir / calibrate.CALIBRATION_FILE, calibration)
+            done = self.meta["points_done"]
+            self._write_meta(finished_at=now_iso(), complete=not interrupted and done == len(self.points))
+        if interrupted:
+            raise KeyboardInterrupt
+        return self.run_dir
+
+    def _run_points(self, stack: Stack) -> None:
+        assert self.run_dir is not None
+        columns = [
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        ]  # fmt: skip
+        with Progress(*columns, console=console, transient=False) as progress:
+            task = progress.add_task("points", total=len(self.points))
+            for order, point in enumerate(self.points, 1):
+                progress.update(task, description=point.point_id + (" + partner" if point.partner else ""))
+                rows = measure(stack, point, self.cfg, self.run_dir, order)
+                for row in rows:
+                    append_row(self.run_dir, row)
+                    if not row.valid and not row.requests:
+                        stack.stop_app(row.app)  # a stalled app holds connections: restarted next time
+                stack.reset()
+                self._write_meta(points_done=order)
+                for row in rows:
+                    if not row.valid:
+                        progress.console.print(f"[yellow]invalid[/] {row.point_id}: {row.invalid_reasons}")
+                progress.advance(task)
+
+
+@contextmanager
+def signals_as_interrupts() -> Iterator[None]:
+    """SIGTERM (and SIGHUP) behave like Ctrl-C: the run stops cleanly and keeps its finished points."""
+
+    def handler(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def run(cfg: RunConfig) -> Path:
+    with signals_as_interrupts():
+        return MatrixRun(cfg).run()

@@ -1,0 +1,81 @@
+"""When a point is invalid: a list of rules, each a pure function of what the point observed.
+
+An invalid point is kept and reported with its reasons, and left out of every statistic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench.measure.workcheck import WorkCheck
+
+LOADGEN_CPU_LIMIT = 90.0  # % of one core: above it, the load generator may be what limits throughput
+LATE_FRACTION = 0.01  # open loop: more late sends than this, and the load was not what was asked
+
+
+@dataclass(frozen=True)
+class Observed:
+    loadgen_files: int
+    requests: int
+    failures: int
+    missing_writes: int
+    loadgen_cpu_max: float | None
+    open_loop: bool
+    late: int
+    app_alive: bool | None  # None: an app the harness did not start (cannot tell)
+    work: WorkCheck | None
+
+
+Rule = Callable[[Observed], str | None]
+
+
+def no_output(o: Observed) -> str | None:
+    return "no_loadgen_output" if o.loadgen_files == 0 else None
+
+
+def no_requests(o: Observed) -> str | None:
+    return "no_requests" if o.loadgen_files and o.requests == 0 else None
+
+
+def failures(o: Observed) -> str | None:
+    return f"failures({o.failures})" if o.failures else None
+
+
+def lost_writes(o: Observed) -> str | None:
+    return f"missing_writes({o.missing_writes})" if o.missing_writes else None
+
+
+def busy_loadgen(o: Observed) -> str | None:
+    return f"loadgen_cpu>{LOADGEN_CPU_LIMIT:.0f}%" if (o.loadgen_cpu_max or 0) > LOADGEN_CPU_LIMIT else None
+
+
+def late_sends(o: Observed) -> str | None:
+    return f"late_sends({o.late})" if o.open_loop and o.late > LATE_FRACTION * max(o.requests, 1) else None
+
+
+def app_crashed(o: Observed) -> str | None:
+    return "app_crashed" if o.app_alive is False else None
+
+
+def wrong_work(o: Observed) -> str | None:
+    """Statement counts that disagree with the declared work (judged only when no request failed)."""
+    if o.work is None or o.work.ok or o.failures:
+        return None
+    return f"db_counters({', '.join(o.work.problems)})"
+
+
+RULES: tuple[Rule, ...] = (
+    no_output,
+    no_requests,
+    failures,
+    lost_writes,
+    busy_loadgen,
+    late_sends,
+    app_crashed,
+    wrong_work,
+)
+
+
+def invalid_reasons(observed: Observed) -> list[str]:
+    return [reason for rule in RULES if (reason := rule(observed))]

@@ -1,0 +1,115 @@
+"""The row schema of points.csv, defined once: `PointRow`'s fields are the columns, in order.
+
+The runner writes one row per point (`append_row`); the analysis, the report, the charts and the gate read
+the columns by these names. `PointKey` is the one identity of a measured configuration: it names the
+point's folder, the gate's keys and the report's workload labels.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, NamedTuple
+
+
+class PointKey(NamedTuple):
+    app: str
+    scenario: str
+    users: int
+    db_ms: int
+    rate: float | None = None  # open loop: target req/s (then `users` is the open-loop user count)
+
+    def point_id(self, repeat: int, recorded: bool = True) -> str:
+        """The point's folder name, e.g. `sync__read_heavy__u16__d0__r1`."""
+        load = f"rate{self.rate:g}" if self.rate else f"u{self.users}"
+        norec = "" if recorded else "__norec"
+        return f"{self.app.replace(':', '.')}__{self.scenario}__{load}__d{self.db_ms}__r{repeat}{norec}"
+
+    @property
+    def label(self) -> str:
+        """One line for the console: `sync read_heavy u16 d20`."""
+        load = f"rate{self.rate:g}" if self.rate else f"u{self.users}"
+        return f"{self.app} {self.scenario} {load}" + (f" d{self.db_ms}" if self.db_ms else "")
+
+
+def workload(scenario: str, mode: str, load: float, db_ms: float, sweeps_db_ms: bool = False) -> str:
+    """For a reader: '32 users', '20 ms DB, 32 users', '500 req/s'."""
+    amount = f"{load:g}" if math.isfinite(load) else "?"
+    what = f"{amount} req/s" if mode == "open" else f"{amount} users"
+    return f"{db_ms:g} ms DB, {what}" if db_ms or sweeps_db_ms else what
+
+
+@dataclass(frozen=True)
+class PointRow:
+    """One measured point. Units: seconds, requests/s, milliseconds, % of one core, MB."""
+
+    run_id: str
+    point_id: str
+    app: str
+    variant: str | None
+    driver: str | None
+    scenario: str
+    users: int
+    db_ms: int
+    repeat: int
+    order: int
+    mode: str  # closed | open
+    recorded: bool
+    target_rps: float | None
+    warmup_s: float
+    duration_s: float
+    requests: int
+    failures: int
+    rps: float | None
+    p50_ms: float | None
+    p90_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    mean_ms: float | None
+    p99_uncorrected_ms: float | None
+    late: int
+    locust_cpu_max: float | None
+    locust_cpu_mean: float | None
+    app_cpu_mean: float | None
+    app_rss_max_mb: float | None
+    db_cpu_mean: float | None
+    db_rss_max_mb: float | None
+    threads_connected_max: int | None
+    com_select: int | None
+    com_insert: int | None
+    com_update: int | None
+    com_delete: int | None
+    com_commit: int | None
+    com_rollback: int | None
+    questions: int | None
+    statements_expected: float | None
+    statements_check: str
+    acked_writes: int
+    missing_writes: int
+    valid: bool
+    invalid_reasons: str  # ';'-separated, empty when valid
+    workers: int | None
+    thread_tokens: int | None
+    pool_size: int | None
+    max_overflow: int | None
+    event_loop: str | None
+
+
+POINT_COLUMNS: list[str] = [f.name for f in fields(PointRow)]
+TEXT_COLUMNS = ("run_id", "point_id", "app", "variant", "driver", "scenario", "mode", "statements_check",
+                "invalid_reasons", "event_loop")  # fmt: skip
+
+
+def append_row(run_dir: Path, row: PointRow | dict[str, Any]) -> None:
+    """Append one row to points.csv (header first); a dict may leave columns out (tests, fixtures)."""
+    values = asdict(row) if isinstance(row, PointRow) else row
+    path = run_dir / "points.csv"
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=POINT_COLUMNS, extrasaction="ignore")
+        if new:
+            w.writeheader()
+        w.writerow({k: ("" if values.get(k) is None else values.get(k)) for k in POINT_COLUMNS})

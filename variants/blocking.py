@@ -1,0 +1,58 @@
+"""The async anti-pattern: `async def` routes calling the *blocking* Session.
+
+Every query stalls the event loop, so the app serves one request at a time however many arrive: the seed's
+"will it block other requests?" answered. Reuses the sync app's CRUD, lifespan and system routes; read
+routes only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+from sqlalchemy.orm import Session
+
+from shared import models, schemas
+from shared.config import Settings, get_settings
+from shared.web import NOT_FOUND, build_app
+from sync_app import crud
+from sync_app.main import lifespan
+from sync_app.routes import system
+
+router = APIRouter(tags=["blocking"])
+
+
+@contextmanager
+def blocking_session(request: Request) -> Iterator[Session]:
+    """Opened and closed inside the async route, as code written this way does: every step blocks."""
+    with request.app.state.sessionmaker() as session:
+        yield session
+
+
+@router.get("/users/{user_id}", response_model=schemas.User, responses=NOT_FOUND)
+async def get_user(*, request: Request, user_id: schemas.UserId) -> models.User:
+    with blocking_session(request) as db:
+        return crud.get_user(db, user_id)  # blocks the event loop for the whole query
+
+
+@router.get("/users", response_model=list[schemas.User])
+async def list_users(
+    *, request: Request, skip: schemas.Skip = 0, limit: schemas.Limit = 10
+) -> Sequence[models.User]:
+    with blocking_session(request) as db:
+        return crud.list_users(db, skip=skip, limit=limit)
+
+
+@router.get("/io/sleep", response_model=schemas.Slept)
+async def io_sleep(*, request: Request, ms: schemas.SleepMs = 0) -> schemas.Slept:
+    with blocking_session(request) as db:
+        crud.sleep(db, ms)
+    return schemas.Slept(slept_ms=ms)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return build_app(
+        title="Users CRUD (async def over the blocking Session)", lifespan=lifespan,
+        routers=[router, system.router], settings=settings or get_settings(), variant="blocking",
+    )  # fmt: skip
