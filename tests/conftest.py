@@ -25,9 +25,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 
-from bench.backends import backend_for
+from bench.backends import Backend, backend_for
 from bench.backends.base import TEST_DATABASE
-from bench.catalog import APP_BY_NAME, APPS, AppEntry
+from bench.catalog import APPS, AppEntry
 from shared.config import Settings
 from shared.db_url import build_url, connect_args
 
@@ -98,12 +98,26 @@ async def _async_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+# The database products every server-backed test runs against (each a bench/backends/ module).
+TEST_BACKENDS = ["mariadb"]
+
+
+@pytest.fixture(scope="session", params=TEST_BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """A backend whose server is up: its private server (started if it is not running), or the server of
+    DATABASE_URL when that names this backend (other backends are then skipped)."""
+    chosen = backend_for(request.param)
+    env = Settings()
+    if env.database_url is not None and env.dialect.name != chosen.name:
+        pytest.skip(f"DATABASE_URL names a {env.dialect.name} server, not {chosen.name}")
+    chosen.ensure(env)
+    return chosen
+
+
 @pytest.fixture(scope="session")
-def base_settings() -> Settings:
-    """The configured server (the private MariaDB by default, started if it is not running), pointed at
-    the test database: tests never write to the one `make bench` measures in."""
-    backend = backend_for("mariadb")
-    backend.ensure(Settings())
+def base_settings(backend: Backend) -> Settings:
+    """The backend's server, pointed at the test database: tests never write to the one `make bench`
+    measures in."""
     return backend.settings(Settings(), TEST_DATABASE)
 
 
@@ -117,7 +131,9 @@ def settings(base_settings: Settings) -> Settings:
 
 @pytest.fixture(scope="session")
 def db_engine(settings: Settings) -> Iterator[Engine]:
-    engine = create_engine(build_url(settings, "pymysql"), connect_args=connect_args(settings, "pymysql"))
+    """A plain engine on the test database, for the tests' own reads (the backend's sync driver)."""
+    driver = settings.driver("sync")
+    engine = create_engine(build_url(settings, driver), connect_args=connect_args(settings, driver))
     yield engine
     engine.dispose()
 
@@ -153,22 +169,31 @@ def build(entry: AppEntry, settings: Settings) -> FastAPI:
     return factory(entry)(settings.model_copy(update=dict(entry.settings)))
 
 
-# Every catalog app that serves the whole API (the proper apps on each of their drivers).
+# Every catalog app that serves the whole API (the proper apps on each of their drivers), on its backend.
 CONTRACT_APPS = [pytest.param(entry, id=entry.name) for entry in APPS if entry.contract]
 
 
 @pytest.fixture(params=CONTRACT_APPS)
-def client(request: pytest.FixtureRequest, settings: Settings, db_engine: Engine) -> Iterator[Client]:
+def client(
+    request: pytest.FixtureRequest, backend: Backend, settings: Settings, db_engine: Engine
+) -> Iterator[Client]:
     entry: AppEntry = request.param
+    if entry.backend != backend.name:
+        pytest.skip(f"{entry.name} runs on {entry.backend}")
     if entry.settings.get("sync_driver") == "mysqlclient":
         pytest.importorskip("MySQLdb", reason="mysqlclient is not installed (needs libmariadb-dev)")
     yield from make_client(entry.family, build(entry, settings))
 
 
+def proper_app(kind: str, backend: str) -> AppEntry:
+    """The proper sync or async app of a backend (the first contract app of that family)."""
+    return next(e for e in APPS if e.contract and e.family == kind and e.backend == backend)
+
+
 @pytest.fixture
-def client_factory(settings: Settings) -> Callable[[str, Settings], Iterator[Client]]:
-    """`client_factory("sync", settings)`: the proper sync (or async) app with other settings."""
-    return lambda kind, s: make_client(kind, build(APP_BY_NAME[kind], s))
+def client_factory(backend: Backend) -> Callable[[str, Settings], Iterator[Client]]:
+    """`client_factory("sync", settings)`: the backend's proper sync (or async) app with other settings."""
+    return lambda kind, s: make_client(kind, build(proper_app(kind, backend.name), s))
 
 
 def closed_port() -> int:
