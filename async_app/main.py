@@ -16,7 +16,7 @@ from shared.web import apply_limits, build_app
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     apply_limits(app)
-    engine = make_engine(app.state.settings)
+    app.state.engine = engine = make_engine(app.state.settings)
     app.state.sessionmaker = make_sessionmaker(engine)
     try:
         yield

@@ -24,6 +24,39 @@ from bench.processes import ManagedProcess, Pinning
 from shared.config import REPO_ROOT, Settings
 
 
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Settings as an app process's environment, explicit: an app started from another source tree (the
+    gate's baseline) has no .run/db.env, and none may read another backend's."""
+    s = settings
+    env = {
+        "BACKEND": s.backend,
+        "DB_CONNECT_TIMEOUT": str(s.db_connect_timeout),
+        "DB_READ_TIMEOUT": str(s.db_read_timeout),
+    }
+    if s.database_url is not None:
+        env["DATABASE_URL"] = s.database_url.get_secret_value()
+    else:
+        env |= {"DB_HOST": s.db_host, "DB_PORT": str(s.db_port), "DB_USER": s.db_user,
+                "DB_PASSWORD": s.db_password.get_secret_value(), "DB_NAME": s.db_name}  # fmt: skip
+    env |= {"POOL_SIZE": str(s.pool_size), "MAX_OVERFLOW": str(s.max_overflow), "POOL_TIMEOUT": str(s.pool_timeout),
+            "WEB_CONCURRENCY": str(s.workers), "EVENT_LOOP": s.event_loop,
+            "ARGON2_TIME_COST": str(s.argon2_time_cost), "ARGON2_MEMORY_COST": str(s.argon2_memory_cost),
+            "ARGON2_PARALLELISM": str(s.argon2_parallelism)}  # fmt: skip
+    if s.thread_tokens is not None:
+        env["THREAD_TOKENS"] = str(s.thread_tokens)
+    return env
+
+
+def uvicorn_argv(
+    spec: AppSpec, port: int, *, workers: int = 1, loop: str = "auto", host: str = "127.0.0.1"
+) -> list[str]:
+    return [
+        *processes.python_tool("uvicorn"), spec.target, *(["--factory"] if spec.factory else []),
+        "--host", host, "--port", str(port), "--workers", str(workers), "--loop", loop, "--no-access-log",
+        "--log-level", "warning",
+    ]  # fmt: skip
+
+
 @dataclass
 class RunningApp:
     spec: AppSpec
@@ -100,19 +133,17 @@ class Stack:
     # --- apps --------------------------------------------------------------------------------------
 
     def app_env(self, spec: AppSpec) -> dict[str, str]:
-        """The app's settings as environment variables, explicit: an app started from another source tree
-        (the gate's baseline) has no .run/db.env, and none may read another backend's."""
-        s, lim = self.settings, self.limits
-        env = {"BACKEND": s.backend, "DB_CONNECT_TIMEOUT": str(s.db_connect_timeout)}
-        if s.database_url is not None:
-            env["DATABASE_URL"] = s.database_url.get_secret_value()
-        else:
-            env |= {"DB_HOST": s.db_host, "DB_PORT": str(s.db_port), "DB_USER": s.db_user,
-                    "DB_PASSWORD": s.db_password.get_secret_value(), "DB_NAME": s.db_name}  # fmt: skip
-        env |= {"POOL_SIZE": str(lim.pool_size), "MAX_OVERFLOW": str(lim.max_overflow),
-                "WEB_CONCURRENCY": str(lim.workers), "EVENT_LOOP": lim.event_loop, **spec.env}  # fmt: skip
-        if lim.thread_tokens is not None:
-            env["THREAD_TOKENS"] = str(lim.thread_tokens)
+        """The run's settings with its limits, then the app's own (its driver), as environment variables."""
+        lim = self.limits
+        limited = self.settings.model_copy(
+            update={
+                "pool_size": lim.pool_size,
+                "max_overflow": lim.max_overflow,
+                "workers": lim.workers,
+                "thread_tokens": lim.thread_tokens,
+            }  # fmt: skip
+        )
+        env = settings_env(limited) | {"EVENT_LOOP": lim.event_loop, **spec.env}
         if spec.root is not None:
             env["PYTHONPATH"] = str(spec.root)
         return env
@@ -120,11 +151,7 @@ class Stack:
     def _start(self, name: str) -> RunningApp:
         spec = self.specs[name]
         port = processes.free_port()
-        argv = [
-            *processes.python_tool("uvicorn"), spec.target, *(["--factory"] if spec.factory else []),
-            "--host", "127.0.0.1", "--port", str(port), "--workers", str(self.limits.workers),
-            "--loop", self.limits.event_loop, "--no-access-log", "--log-level", "warning",
-        ]  # fmt: skip
+        argv = uvicorn_argv(spec, port, workers=self.limits.workers, loop=self.limits.event_loop)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_dir / f"app-{spec.name.replace(':', '.')}.log"
         proc = processes.spawn(

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     db_password: SecretStr = SecretStr("")
     db_name: str = "app"
     db_connect_timeout: int = Field(5, ge=1, le=60)
+    # A statement that gets no answer for this long fails (a stalled server): longer than any real one.
+    db_read_timeout: int = Field(30, ge=1, le=3600)
 
     # Concurrency limits, the same for both apps (per worker process).
     pool_size: int = Field(10, ge=1, le=500)

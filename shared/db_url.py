@@ -35,8 +35,8 @@ def build_url(settings: Settings, driver: str, database: str | None = None) -> U
 
 
 def connect_args(settings: Settings, driver: str) -> dict[str, Any]:
-    """Per-driver options: a connect timeout, and whatever the driver needs (shared/dialects.py)."""
-    return settings.dialect.connect_args(driver, settings.db_connect_timeout)
+    """Per-driver options: connect and read timeouts, and whatever the driver needs (shared/dialects.py)."""
+    return settings.dialect.connect_args(driver, settings.db_connect_timeout, settings.db_read_timeout)
 
 
 def engine_options(settings: Settings, driver: str) -> dict[str, Any]:

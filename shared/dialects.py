@@ -27,7 +27,12 @@ class Dialect:
     async_default: str
     duplicate_key: frozenset[int | str]  # error codes of a unique-index violation
     missing_parent: frozenset[int | str]  # error codes of a foreign-key violation on insert
-    driver_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # besides the timeout
+    # Errors that mean "the server cannot serve now" (refused, gone, lost, shutting down, overloaded,
+    # lock timeout or deadlock): 503. Every other error the server returns is a bug of ours.
+    outage: frozenset[int | str] = frozenset()
+    outage_classes: tuple[str, ...] = ()  # SQLSTATE classes (first two characters), e.g. "08"
+    driver_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # besides the timeouts
+    read_timeout_options: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # driver -> its names
     sleep_function: str = "SLEEP"  # SELECT <fn>(seconds)
     codes: str = "errno"  # how the server's error codes are read: "errno" (MySQL) or "sqlstate"
 
@@ -44,8 +49,13 @@ class Dialect:
                 return code
         return None
 
-    def connect_args(self, driver: str, timeout: int) -> dict[str, Any]:
-        return {"connect_timeout": timeout, **self.driver_options.get(driver, {})}
+    def connect_args(self, driver: str, timeout: int, read_timeout: int | None = None) -> dict[str, Any]:
+        """The driver's connect arguments: the connect timeout, the read (and write) timeout where the
+        driver has one (a statement to a stalled server fails instead of waiting forever), its options."""
+        args: dict[str, Any] = {"connect_timeout": timeout, **self.driver_options.get(driver, {})}
+        if read_timeout is not None:
+            args |= dict.fromkeys(self.read_timeout_options.get(driver, ()), read_timeout)
+        return args
 
 
 MARIADB = Dialect(
@@ -62,8 +72,17 @@ MARIADB = Dialect(
     async_default="asyncmy",
     duplicate_key=frozenset({1062}),
     missing_parent=frozenset({1452}),
+    # Too many connections, shutdown in progress, lock wait timeout, deadlock; client: cannot connect,
+    # server gone away, lost connection (2002/2003/2006/2013/2055).
+    outage=frozenset({1040, 1053, 1205, 1213, 2002, 2003, 2006, 2013, 2055}),
     # PyMySQL builds an SSL context on every connect unless told the server has none.
     driver_options={"pymysql": {"ssl_disabled": True}, "mysqlclient": {"ssl_mode": "DISABLED"}},
+    # aiomysql has no read timeout: a stalled server holds its queries until the server answers again.
+    read_timeout_options={
+        "pymysql": ("read_timeout", "write_timeout"),
+        "mysqlclient": ("read_timeout", "write_timeout"),
+        "asyncmy": ("read_timeout",),
+    },
 )
 
 DIALECTS: dict[str, Dialect] = {d.name: d for d in (MARIADB,)}
@@ -77,6 +96,17 @@ def dialect_for_scheme(scheme: str) -> Dialect:
             return dialect
     known = ", ".join(s for d in DIALECTS.values() for s in d.url_schemes)
     raise ValueError(f"unsupported database URL scheme {scheme!r}: use one of {known}")
+
+
+def outage(exc: DBAPIError) -> bool:
+    """Whether `exc` says the server cannot serve now (rather than that it refused what we sent)."""
+    if exc.connection_invalidated:
+        return True
+    for dialect in DIALECTS.values():
+        code = dialect.error_code(exc)
+        if code in dialect.outage or (isinstance(code, str) and code[:2] in dialect.outage_classes):
+            return True
+    return False
 
 
 def violation(exc: DBAPIError) -> str | None:

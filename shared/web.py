@@ -9,14 +9,17 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from shared.config import Settings
-from shared.dialects import violation
-from shared.schemas import ErrorDetail, Limits
+from shared.dialects import outage, violation
+from shared.schemas import ErrorDetail, Limits, PoolStatus
 
 log = logging.getLogger("app")
 
@@ -50,8 +53,48 @@ def integrity_error(exc: IntegrityError, *, user_id: int | None) -> Exception:
     return exc
 
 
+def unavailable(exc: BaseException) -> bool:
+    """A real availability problem: the pool timed out, or the server refused, dropped or stalled a
+    connection. Anything else the database says is a bug of ours (bad input that got through), not an
+    outage, and must not be reported as one."""
+    if isinstance(exc, PoolTimeoutError | InterfaceError):  # no connection, or a closed one
+        return True
+    return isinstance(exc, DBAPIError) and outage(exc)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the document lists for this path (HEAD with GET). Starlette's own 405 names only the
+    methods of the first route whose path matched."""
+    app: FastAPI = request.app
+    if not hasattr(app.state, "path_methods"):
+        app.state.path_methods = [
+            (compile_path(path)[0], {m.upper() for m in ops} | ({"HEAD"} if "get" in ops else set()))
+            for path, ops in app.openapi()["paths"].items()
+        ]
+    path = request.url.path
+    return sorted({m for regex, methods in app.state.path_methods if regex.match(path) for m in methods})
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """404/409 from the domain errors; 503 (never 500) when the database cannot serve."""
+    """404/409 from the domain errors; 422 for every invalid request (an unparsable body included); 405
+    with the path's real `Allow`; 503 when the database cannot serve; a database error that is not an
+    outage is a 500 that says nothing of the input (the tests must never see one)."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+            headers = {"Allow": ", ".join(allowed_methods(request))}
+            return JSONResponse(
+                {"detail": "Method Not Allowed"}, status_code=exc.status_code, headers=headers
+            )
+        if exc.status_code == status.HTTP_400_BAD_REQUEST:  # FastAPI: a body that is not UTF-8 JSON text
+            error = {
+                "type": "body_unparsable",
+                "loc": ["body"],
+                "msg": "The body is not valid UTF-8 JSON text",
+            }
+            return JSONResponse({"detail": [error]}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -69,11 +112,19 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(PoolTimeoutError)
     @app.exception_handler(DBAPIError)
-    async def _db_down(request: Request, exc: Exception) -> JSONResponse:
-        log.warning("database error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    async def _db_error(request: Request, exc: Exception) -> JSONResponse:
+        # Never log str(exc): SQLAlchemy appends the statement's parameters (emails, password hashes).
+        what = f"{type(exc).__name__} ({type(getattr(exc, 'orig', None)).__name__})"
+        if unavailable(exc):
+            log.warning("database unavailable on %s %s: %s", request.method, request.url.path, what)
+            return JSONResponse(
+                {"detail": f"Database unavailable ({type(exc).__name__})"},
+                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+        log.error("database error on %s %s: %s", request.method, request.url.path, what)
         return JSONResponse(
-            {"detail": f"Database unavailable ({type(exc).__name__})"},
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            {"detail": "Internal error: the database rejected the request"},
+            status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
 
 
@@ -102,8 +153,17 @@ def limits(app: FastAPI, *, kind: str, driver: str) -> Limits:
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
         pool_timeout=settings.pool_timeout,
+        connect_timeout=settings.db_connect_timeout,
+        read_timeout=settings.db_read_timeout,
         event_loop=app.state.event_loop,
         pid=os.getpid(),
+    )
+
+
+def pool_status(app: FastAPI) -> PoolStatus:
+    pool = app.state.engine.pool  # the same QueuePool API behind Engine and AsyncEngine
+    return PoolStatus(
+        size=pool.size(), checked_out=pool.checkedout(), overflow=pool.overflow(), pid=os.getpid()
     )
 
 

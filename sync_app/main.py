@@ -17,7 +17,7 @@ from sync_app.routes import system, users
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     apply_limits(app)
-    engine = make_engine(app.state.settings)
+    app.state.engine = engine = make_engine(app.state.settings)
     app.state.sessionmaker = make_sessionmaker(engine)
     settings = app.state.settings
     app.state.close_limiter = anyio.CapacityLimiter(settings.pool_size + settings.max_overflow)

@@ -12,9 +12,10 @@ import importlib
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -25,9 +26,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 
+from bench import processes
 from bench.backends import Backend, backend_for
 from bench.backends.base import TEST_DATABASE
-from bench.catalog import APPS, AppEntry
+from bench.catalog import APPS, AppEntry, resolve_app
+from bench.processes import ManagedProcess
+from bench.stack import settings_env, uvicorn_argv
 from shared.config import Settings
 from shared.db_url import build_url, connect_args
 
@@ -43,6 +47,8 @@ class Response(Protocol):
     def text(self) -> str: ...
     @property
     def content(self) -> bytes: ...
+    @property
+    def headers(self) -> Any: ...
     def json(self) -> Any: ...
 
 
@@ -133,7 +139,9 @@ def settings(base_settings: Settings) -> Settings:
 def db_engine(settings: Settings) -> Iterator[Engine]:
     """A plain engine on the test database, for the tests' own reads (the backend's sync driver)."""
     driver = settings.driver("sync")
-    engine = create_engine(build_url(settings, driver), connect_args=connect_args(settings, driver))
+    engine = create_engine(
+        build_url(settings, driver), connect_args=connect_args(settings, driver), pool_pre_ping=True
+    )  # pre-ping: the fault tests restart the server under it
     yield engine
     engine.dispose()
 
@@ -194,6 +202,33 @@ def proper_app(kind: str, backend: str) -> AppEntry:
 def client_factory(backend: Backend) -> Callable[[str, Settings], Iterator[Client]]:
     """`client_factory("sync", settings)`: the backend's proper sync (or async) app with other settings."""
     return lambda kind, s: make_client(kind, build(proper_app(kind, backend.name), s))
+
+
+@dataclass
+class Served:
+    """An app served for real: a uvicorn process on a free port of 127.0.0.1."""
+
+    entry: AppEntry
+    base_url: str
+    proc: ManagedProcess
+    log_path: Path
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.get(f"{self.base_url}{path}", timeout=10, **kwargs)
+
+
+@contextmanager
+def serve(entry: AppEntry, settings: Settings, log_path: Path) -> Iterator[Served]:
+    """Start the catalog app `entry` with `settings` (and the entry's own), stop it afterwards."""
+    spec = resolve_app(entry.name)
+    port = processes.free_port()
+    env = settings_env(settings.model_copy(update=dict(entry.settings))) | dict(spec.env)
+    proc = processes.spawn(f"app {entry.name}", uvicorn_argv(spec, port), env=env, log_path=log_path)
+    try:
+        processes.wait_healthy(f"http://127.0.0.1:{port}", proc)
+        yield Served(entry, f"http://127.0.0.1:{port}", proc, log_path)
+    finally:
+        proc.stop()
 
 
 def closed_port() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -280,3 +281,101 @@ def test_openapi_documents_are_equal_apart_from_the_title() -> None:
         "/io/sleep",
         "/limits",
     } <= set(sync_doc["paths"])
+
+
+# --- the exact contract (what the OpenAPI document says, and nothing looser) ---------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"email": None}, {"is_active": None}, {"password": None}, {"email": None, "is_active": None}],
+    ids=["email", "is_active", "password", "both"],
+)
+def test_patch_with_explicit_null_is_422_and_changes_nothing(client: Client, body: dict[str, Any]) -> None:
+    user = new_user(client)
+    resp = client.request("PATCH", f"/users/{user['id']}", json=body)
+    assert resp.status_code == 422, resp.text
+    assert "not null" in resp.text
+    assert client.request("GET", f"/users/{user['id']}").json() == user
+
+
+@pytest.mark.parametrize("value", [0, 1, "true", "false", "yes"])
+def test_booleans_are_strict(client: Client, value: Any) -> None:
+    user = new_user(client)
+    assert client.request("PATCH", f"/users/{user['id']}", json={"is_active": value}).status_code == 422
+
+
+def test_emails_the_document_calls_valid_are_accepted(client: Client) -> None:
+    for email in ("x@y.test", "a.b-c+d@example.org", "z*1@qb7bu20a.test", "UPPER@Example.COM"):
+        resp = client.request("POST", "/users", json={"email": email, "password": PASSWORD})
+        assert resp.status_code == 201, (email, resp.text)
+    for email in ("x@y.local", "x@localhost", "no-at-sign", "a@b", "x" * 250 + "@example.com"):
+        assert (
+            client.request("POST", "/users", json={"email": email, "password": PASSWORD}).status_code == 422
+        )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"title": "nul \x00 inside"},  # PostgreSQL cannot store it; the document's pattern refuses it
+        {"title": "lone \ud800 surrogate"},  # not UTF-8: no database can store it
+        {"title": "ok", "description": "\x00"},
+    ],
+    ids=["nul-title", "surrogate", "nul-description"],
+)
+def test_text_the_database_cannot_store_is_422(client: Client, body: dict[str, Any]) -> None:
+    user = new_user(client)
+    raw = json.dumps(body).encode()  # json.dumps keeps a lone surrogate as \ud800, as a client may send it
+    resp = client.request(
+        "POST", f"/users/{user['id']}/items", content=raw, headers={"content-type": "application/json"}
+    )
+    assert resp.status_code == 422, resp.text
+    assert client.request("GET", f"/users/{user['id']}/items").json() == []
+
+
+def test_a_body_that_is_not_utf8_is_422_like_any_invalid_body(client: Client) -> None:
+    resp = client.request(
+        "POST", "/users", content=b"\xff\xfe{", headers={"content-type": "application/json"}
+    )
+    assert resp.status_code == 422 and resp.json()["detail"][0]["loc"] == ["body"]
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/users", "GET, HEAD, POST"),
+        ("/users/1", "DELETE, GET, HEAD, PATCH"),
+        ("/users/1/items", "GET, HEAD, POST"),
+        ("/users/1/items/2", "DELETE"),
+        ("/healthz", "GET, HEAD"),
+    ],
+)
+def test_a_wrong_method_and_options_get_405_with_every_method_of_the_path(
+    client: Client, path: str, allowed: str
+) -> None:
+    for method in ("OPTIONS", "PUT", "TRACE"):
+        resp = client.request(method, path)
+        assert resp.status_code == 405, (method, path, resp.status_code)
+        assert resp.headers["allow"] == allowed, (method, path)
+
+
+def test_only_outages_are_503(settings: Settings, db_engine: Engine) -> None:
+    """Real errors from the real server: a refused connection is an outage; a statement the database
+    rejects is our bug, and must not be reported as an outage."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import DBAPIError
+
+    from shared.db_url import build_url, connect_args
+    from shared.web import unavailable
+
+    with pytest.raises(DBAPIError) as rejected, db_engine.connect() as conn:
+        conn.execute(text("SELECT no_such_column FROM users"))
+    assert not unavailable(rejected.value)
+    down = settings.model_copy(update={"db_port": closed_port(), "database_url": None})
+    driver = down.driver("sync")
+    engine = create_engine(build_url(down, driver), connect_args=connect_args(down, driver))
+    with pytest.raises(DBAPIError) as refused, engine.connect():
+        pass
+    engine.dispose()
+    assert unavailable(refused.value)

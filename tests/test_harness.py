@@ -15,8 +15,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from bench.backends.mariadb import MariaDB
 from bench.store.rows import POINT_COLUMNS
-from shared.config import REPO_ROOT
+from shared.config import DB_ENV_FILE, REPO_ROOT, Settings
 
 pytestmark = pytest.mark.e2e
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -50,7 +51,7 @@ def only_run_dir(out: Path) -> Path:
 
 def test_run_writes_the_contract_and_flags_an_induced_failure(tmp_path: Path) -> None:
     args = bench(
-        "-a", "sync", "-a", "async", "-s", "read_heavy", "-s", str(FIXTURES / "missing_route.py"),
+        "-a", "sync", "-a", "async", "-s", "read_heavy", "-s", "signup", "-s", str(FIXTURES / "missing_route.py"),
         "--users", "2,4", "--repeats", "1", "--duration", "2", "--warmup", "0.5", "--pool-size", "4",
         out=tmp_path,
     )  # fmt: skip
@@ -59,7 +60,7 @@ def test_run_writes_the_contract_and_flags_an_induced_failure(tmp_path: Path) ->
     run = only_run_dir(tmp_path)
 
     meta = json.loads((run / "meta.json").read_text())
-    assert meta["complete"] is True and meta["points_done"] == meta["points_planned"] == 8
+    assert meta["complete"] is True and meta["points_done"] == meta["points_planned"] == 12
     assert set(meta["limits"]) == {"sync", "async"}
     for kind, limits in meta["limits"].items():
         assert limits["app"] == kind and limits["pool_size"] == 4 and limits["max_overflow"] == 0
@@ -71,9 +72,13 @@ def test_run_writes_the_contract_and_flags_an_induced_failure(tmp_path: Path) ->
         reader = csv.DictReader(f)
         assert reader.fieldnames == POINT_COLUMNS
         rows = list(reader)
-    assert len(rows) == 8
+    assert len(rows) == 12
     assert {(r["app"], r["users"]) for r in rows} == {(a, u) for a in ("sync", "async") for u in ("2", "4")}
 
+    signup = [r for r in rows if r["scenario"] == "signup"]
+    assert all(
+        r["valid"] == "True" and int(r["acked_writes"]) > 0 and r["missing_writes"] == "0" for r in signup
+    )
     good = [r for r in rows if r["scenario"] == "read_heavy"]
     bad = [r for r in rows if r["scenario"] == "missing_route"]
     for r in good:
@@ -91,6 +96,9 @@ def test_run_writes_the_contract_and_flags_an_induced_failure(tmp_path: Path) ->
         assert r["valid"] == "False" and "failures" in r["invalid_reasons"], r
     check_documented(run)
     assert meta["database"]["name"] == "app_test" and meta["database"]["backend"] == "mariadb"
+    check_no_secrets(run, MariaDB().settings(Settings()))
+    for env_file in (DB_ENV_FILE, MariaDB().env_file):
+        assert env_file.stat().st_mode & 0o777 == 0o600, f"{env_file} is readable by others"
 
 
 README = REPO_ROOT / "results" / "README.md"
@@ -179,3 +187,14 @@ def test_interrupting_a_run_leaves_no_process_and_an_incomplete_meta(
     meta = json.loads((only_run_dir(tmp_path) / "meta.json").read_text())
     assert meta["complete"] is False and 1 <= meta["points_done"] < meta["points_planned"]
     assert meta["finished_at"]
+
+
+def check_no_secrets(run: Path, settings: Settings) -> None:
+    """No password or hash in any file of a run: the seeded users' password, the passwords the signup
+    scenario sends, an Argon2 hash, the database password (the app logs are in logs/)."""
+    secrets = ["seeded-password", "correct horse", "$argon2", settings.db_password.get_secret_value()]
+    for path in run.rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".csv", ".log", ".md", ".html", ""):
+            text = path.read_text(errors="replace")
+            for secret in filter(None, secrets):
+                assert secret not in text, f"{secret[:8]}... found in {path.relative_to(run)}"

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from async_app import crud
 from async_app.deps import SessionDep, SettingsDep
 from shared import schemas
-from shared.web import UNAVAILABLE, limits
+from shared.web import UNAVAILABLE, limits, pool_status
 
 router = APIRouter(tags=["system"])
 
@@ -22,6 +22,11 @@ async def healthz(*, db: SessionDep) -> schemas.Health:
 async def io_sleep(*, db: SessionDep, ms: schemas.SleepMs = 0) -> schemas.Slept:
     await crud.sleep(db, ms)
     return schemas.Slept(slept_ms=ms)
+
+
+@router.get("/pool", response_model=schemas.PoolStatus)
+async def get_pool(*, request: Request) -> schemas.PoolStatus:
+    return pool_status(request.app)
 
 
 @router.get("/limits", response_model=schemas.Limits)

@@ -84,10 +84,22 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    with contextlib.suppress(ChildProcessError):  # our own child that exited: reap it
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
     return True
+
+
+def start_server(argv: list[str], log: Path) -> int:
+    """Start a database server detached: in a session of its own (Ctrl-C in the terminal that started it
+    does not stop a server others use), not our child (it outlives `bench db up`; init reaps it), its
+    output appended to `log`. Returns its PID."""
+    script = 'log=$1; shift; "$@" >>"$log" 2>&1 </dev/null & echo $!'
+    out = subprocess.run(
+        ["sh", "-c", script, "sh", str(log), *argv],
+        capture_output=True,
+        text=True,
+        start_new_session=True,
+        check=True,
+    )
+    return int(out.stdout.strip())
 
 
 def port_in_use(host: str, port: int) -> bool:

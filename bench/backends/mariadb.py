@@ -24,7 +24,9 @@ from bench.backends.base import (
     DatabaseError,
     ServerInfo,
     apt_install,
+    pid_alive,
     port_in_use,
+    start_server,
     which,
 )
 from shared.config import Settings
@@ -97,22 +99,18 @@ class MariaDB(Backend):
             ssl_disabled=True, autocommit=True,
         )  # fmt: skip
 
-    def _wait_ready(
-        self, port: int, password: str, proc: subprocess.Popen[bytes] | None, timeout: float
-    ) -> None:
+    def _wait_ready(self, port: int, password: str, pid: int | None, timeout: float) -> None:
         """Ready means a real login works (`mariadb-admin ping` says yes even to 'access denied')."""
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
-            if proc is not None and proc.poll() is not None:
-                tail = (
-                    self.errlog.read_text(errors="replace").strip().splitlines()[-1:]
+            if pid is not None and not pid_alive(pid):
+                log = (
+                    self.errlog.read_text(errors="replace").strip().splitlines()
                     if self.errlog.exists()
                     else []
                 )
-                raise DatabaseError(
-                    f"mariadbd exited with code {proc.returncode}: {' '.join(tail)} (see {self.errlog})"
-                )
+                raise DatabaseError(f"mariadbd exited at start: {' '.join(log[-1:])} (see {self.errlog})")
             try:
                 self._root_connect(port, password).close()
                 return
@@ -140,7 +138,7 @@ class MariaDB(Backend):
         if proc.returncode != 0:
             raise DatabaseError(f"mariadb-install-db failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
 
-    def _start(self, mariadbd: str, port: int, max_connections: int) -> subprocess.Popen[bytes]:
+    def _start(self, mariadbd: str, port: int, max_connections: int) -> int:
         cmd = [
             mariadbd,
             "--no-defaults",  # must come first, or Debian's /etc/mysql moves the socket and pid file
@@ -152,9 +150,7 @@ class MariaDB(Backend):
         ]  # fmt: skip
         if os.geteuid() == 0:
             cmd.append("--user=root")
-        log = self.errlog.open("ab")
-        # A session of its own: Ctrl-C in the terminal that started it does not stop a shared server.
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        return start_server(cmd, self.errlog)
 
     def _start_private(self, port: int, max_connections: int) -> tuple[int, bool]:
         """(pid, started): the running server, or a new one (a new datadir the first time)."""
@@ -178,8 +174,8 @@ class MariaDB(Backend):
             )
         if fresh:
             self._initialise()
-        proc = self._start(mariadbd, port, max_connections)
-        self._wait_ready(port, "" if fresh else self.secret.read_text().strip(), proc, timeout=60)
+        pid = self._start(mariadbd, port, max_connections)
+        self._wait_ready(port, "" if fresh else self.secret.read_text().strip(), pid, timeout=60)
         if fresh:
             password = secrets.token_urlsafe(24)
             conn = self._root_connect(port, "")
@@ -193,7 +189,7 @@ class MariaDB(Backend):
             conn.close()
             self.secret.touch(mode=0o600)
             self.secret.write_text(password)
-        return proc.pid, True
+        return pid, True
 
     def _provision(self, port: int, user: str, password: str, databases: list[str]) -> None:
         """Databases, the app user, its grants. Idempotent."""

@@ -26,9 +26,10 @@ def compare_command(
     `current` None: `baseline` is one perf-check run, compared within (its `base:` apps are the baseline).
     """
     out = console or Console()
+    err = console or Console(stderr=True)
     for folder in (baseline, current, remeasure):
         if folder is not None and not folder.is_dir():
-            out.print(f"[bold red]error:[/] no run folder at {folder}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] no run folder at {folder}", highlight=False, soft_wrap=True)
             return 2
 
     def measure(run: Path) -> Comparison:
@@ -48,7 +49,7 @@ def compare_command(
             show,
         )
     except CompareError as exc:
-        out.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return 2
     if chart is not None and decision.shown.regressed:
         out.print(f"chart: {plot(decision.shown, chart)}", highlight=False)

@@ -127,14 +127,20 @@ def load_run(run_dir: Path) -> Run:
     loadgens: list[LoadgenResult | None] = []
     problems: list[str] = []
     unreadable: list[bool] = []
-    for point_id in df["point_id"]:
+    for point_id, requests in zip(df["point_id"], df["requests"], strict=True):
         pdir = run_dir / "points" / point_id
-        lg = None
+        lg, broken = None, False
         try:
-            lg = read_loadgen(pdir) if point_id and pdir.is_dir() else None
+            lg = read_loadgen(pdir) if point_id else None
         except LoadgenError as exc:
             problems.append(str(exc))
-        unreadable.append(lg is None and len(problems) > sum(unreadable))
+            broken = True
+        if not broken and (lg is None or not lg.files) and requests > 0:
+            problems.append(
+                f"{pdir} has no loadgen-*.json although {requests:.0f} requests were counted: its latency "
+                "histogram and per-second counts are lost (its percentiles come from points.csv); run it again"
+            )
+        unreadable.append(broken)
         loadgens.append(lg if lg is not None and lg.files else None)
     bad = pd.Series(unreadable, index=df.index, dtype=bool)
     df.loc[bad, "valid"] = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from shared import schemas
-from shared.web import UNAVAILABLE, limits
+from shared.web import UNAVAILABLE, limits, pool_status
 from sync_app import crud
 from sync_app.deps import SessionDep, SessionRouter, SettingsDep
 
@@ -22,6 +22,11 @@ def healthz(*, db: SessionDep) -> schemas.Health:
 def io_sleep(*, db: SessionDep, ms: schemas.SleepMs = 0) -> schemas.Slept:
     crud.sleep(db, ms)
     return schemas.Slept(slept_ms=ms)
+
+
+@router.get("/pool", response_model=schemas.PoolStatus)
+def get_pool(*, request: Request) -> schemas.PoolStatus:
+    return pool_status(request.app)
 
 
 @router.get("/limits", response_model=schemas.Limits)

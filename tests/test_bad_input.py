@@ -1,0 +1,133 @@
+"""The harness given bad input: damaged run folders given to `bench report` / `bench compare`, bad flags,
+and a seed interrupted half-way. One line says what is wrong and what to do; nothing is half-written."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pymysql
+import pytest
+from sqlalchemy import Engine, text
+
+from bench.backends import Backend
+from bench.backends.mariadb import connect
+from shared.config import REPO_ROOT, Settings
+
+FIXTURE = Path(__file__).parent / "fixtures" / "run-small"
+
+
+def bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> None:
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, (proc.returncode, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr and all(w in lines[0] for w in words), lines[0]
+
+
+@pytest.fixture
+def run_copy(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(FIXTURE, tmp_path / FIXTURE.name))
+
+
+def test_truncated_points_csv(run_copy: Path) -> None:
+    table = run_copy / "points.csv"
+    table.write_text(table.read_text()[:-40])  # the last row cut short, as a crash mid-write leaves it
+    one_line_error(bench("report", str(run_copy)), "points.csv", "truncated", "run the benchmark again")
+    one_line_error(bench("compare", str(run_copy), str(FIXTURE)), "truncated")
+
+
+def test_a_folder_of_another_format(run_copy: Path) -> None:
+    (run_copy / "points.csv").write_text("name,value\nthroughput,500\n")
+    one_line_error(bench("report", str(run_copy)), "lacks the columns", "results/README.md")
+
+
+def test_not_a_run_folder_and_an_empty_run(tmp_path: Path) -> None:
+    one_line_error(bench("report", str(tmp_path / "nope")), "no run folder")
+    one_line_error(bench("report", str(tmp_path)), "not a run folder")
+    empty = tmp_path / "20260101-000000-empty"
+    empty.mkdir()
+    (empty / "meta.json").write_text('{"run_id": "x", "complete": false}')
+    assert bench("report", str(empty)).returncode == 0  # a run with no point yet still reports
+    one_line_error(bench("compare", str(empty), str(FIXTURE)), "has no points.csv")
+    (empty / "meta.json").write_text('{"run_id": ')
+    one_line_error(bench("report", str(empty)), "meta.json", "not valid JSON")
+
+
+def test_a_corrupt_loadgen_file_is_named_and_its_point_left_out(run_copy: Path) -> None:
+    point = next(p for p in (run_copy / "points").iterdir() if "read_heavy" in p.name)
+    next(point.glob("loadgen-*.json")).write_text('{"requests": 12, "hdr": "AAA')
+    proc = bench("report", str(run_copy))
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and point.name in warnings[0] and "run again" in warnings[0], proc.stderr
+    page = (run_copy / "report.html").read_text()
+    assert "Damaged point, left out" in page and "loadgen_unreadable" in page
+
+
+def test_bad_flags_say_what_is_wrong_in_one_line() -> None:
+    one_line_error(bench("run", "--users", "4,x"), "--users", "comma-separated integers")
+    one_line_error(bench("run", "--app", "nope"), "unknown app 'nope'", "sync")
+    one_line_error(bench("run", "--scenario", "nope"), "unknown scenario 'nope'", "read_heavy")
+    one_line_error(bench("run", "--loop", "tokio"), "--loop")
+    proc = bench("run", "-a", "async-blocking", "-s", "signup")
+    one_line_error(proc, "nothing to run")
+
+
+def test_an_interrupted_seed_leaves_the_previous_data(
+    backend: Backend, settings: Settings, db_engine: Engine
+) -> None:
+    """The seed is one transaction: killing its connection half-way (as a Ctrl-C or a crash would end it)
+    leaves the data as it was, never half a seed."""
+    if backend.name != "mariadb":
+        pytest.skip("the connection is killed with MariaDB's KILL")
+    backend.seed(settings, 50, 2)
+    failure: list[BaseException] = []
+
+    def big_seed() -> None:
+        try:
+            backend.seed(settings, 200_000, 3)
+        except BaseException as exc:  # noqa: BLE001 - the test looks at what ended it
+            failure.append(exc)
+
+    thread = threading.Thread(target=big_seed)
+    thread.start()
+    monitor = connect(settings, autocommit=True)
+    try:
+        with monitor.cursor() as cur:
+            victim = None
+            deadline = time.monotonic() + 20
+            while victim is None and time.monotonic() < deadline:
+                cur.execute(
+                    "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'INSERT INTO users%'"
+                )
+                row = cur.fetchone()
+                victim = row[0] if row else None
+                time.sleep(0.01)
+            assert victim is not None, "the seed never reached its inserts"
+            cur.execute(f"KILL CONNECTION {int(victim)}")
+    finally:
+        monitor.close()
+        thread.join(timeout=60)
+    assert failure and isinstance(failure[0], pymysql.err.MySQLError | ConnectionError), failure
+    with db_engine.connect() as conn:
+        users: int = conn.execute(text("SELECT COUNT(*) FROM users")).scalar_one()
+        items: int = conn.execute(text("SELECT COUNT(*) FROM items")).scalar_one()
+    assert (users, items) == (50, 100)
+
+
+def test_a_missing_loadgen_file_is_named(run_copy: Path) -> None:
+    point = next(p for p in (run_copy / "points").iterdir() if "slow_db" in p.name)
+    for path in point.glob("loadgen-*.json"):
+        path.unlink()
+    proc = bench("report", str(run_copy))
+    assert proc.returncode == 0, proc.stderr
+    assert point.name in proc.stderr and "no loadgen" in proc.stderr and "run it again" in proc.stderr

@@ -1,0 +1,240 @@
+"""Faults injected under load: the database killed and restarted, the database stalled, and nothing that
+was acknowledged lost. Each app is served for real (a uvicorn process) and loaded by a few client threads;
+the faults are backend operations (bench/backends/base.py: kill, stalled, ensure), so they run on every
+backend the tests cover.
+
+Guarantees checked, per app:
+- while the database is down every request answers 503 with "Database unavailable" at once (never a 500,
+  never a wait longer than the connect timeout), and 200 again within 2 s of the database being back;
+- while the database is stalled (SIGSTOP) every answer is a 503, no request waits longer than the pool,
+  connect and read timeouts together (a request may also outlive the stall and succeed), and afterwards no connection leaks: the pool's checked-out count returns to 0 and the server's
+  connections settle back to what they were before;
+- the app process never restarts, and every user and item answered 201 exists afterwards.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine, text
+
+from bench.backends import Backend
+from shared.config import Settings
+from tests.conftest import Served, proper_app, serve
+
+pytestmark = pytest.mark.e2e
+CLIENTS = 4
+# Short timeouts, so a fault shows within seconds (the defaults are 5 s connect, 30 s read, 30 s pool).
+FAULT = {"pool_size": 3, "max_overflow": 0, "pool_timeout": 2.0, "db_connect_timeout": 1, "db_read_timeout": 2,
+         "argon2_memory_cost": 8192}  # fmt: skip
+RECOVERY_S = 2.0
+
+
+@dataclass(frozen=True)
+class Call:
+    start: float
+    end: float
+    method: str
+    status: int  # 0: no HTTP answer (connection error)
+    detail: str
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+
+@dataclass
+class Load:
+    """CLIENTS threads sending a mix of reads and writes until stopped; every answer kept."""
+
+    base_url: str
+    users: list[int]
+    calls: list[Call] = field(default_factory=list)
+    acked: dict[str, set[int]] = field(default_factory=lambda: {"users": set(), "items": set()})
+    stop: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def client(self, n: int) -> None:
+        with httpx.Client(base_url=self.base_url, timeout=30) as http:
+            i = 0
+            while not self.stop.is_set():
+                i += 1
+                uid = self.users[(n + i) % len(self.users)]
+                kind = i % 4
+                if kind == 0:
+                    self.send(http, "POST", "/users", "users",
+                              {"email": f"fault-{n}-{i}-{time.monotonic_ns()}@example.com", "password": "a long enough"})  # fmt: skip
+                elif kind == 1:
+                    self.send(http, "POST", f"/users/{uid}/items", "items", {"title": f"item {n}-{i}"})
+                else:
+                    self.send(http, "GET", f"/users/{uid}", None, None)
+                time.sleep(0.01)
+
+    def send(self, http: httpx.Client, method: str, path: str, table: str | None, body: object) -> None:
+        start = time.monotonic()
+        try:
+            resp = http.request(method, path, json=body)
+            status, payload = resp.status_code, resp.json() if resp.content else {}
+        except (httpx.HTTPError, ValueError) as exc:
+            status, payload = 0, {"detail": type(exc).__name__}
+        with self.lock:
+            self.calls.append(Call(start, time.monotonic(), method, status, str(payload.get("detail", ""))))
+            if status == 201 and table is not None:
+                self.acked[table].add(int(payload["id"]))
+
+    @contextmanager
+    def running(self) -> Iterator[Load]:
+        self.threads = [threading.Thread(target=self.client, args=(n,), daemon=True) for n in range(CLIENTS)]
+        for t in self.threads:
+            t.start()
+        try:
+            yield self
+        finally:
+            self.finish()
+
+    def finish(self) -> None:
+        self.stop.set()
+        for t in getattr(self, "threads", []):
+            t.join(timeout=60)
+
+    def between(self, start: float, end: float) -> list[Call]:
+        """Calls sent and answered inside [start, end]."""
+        return [c for c in self.calls if c.start >= start and c.end <= end]
+
+    def sent_after(self, t: float) -> list[Call]:
+        return [c for c in self.calls if c.start >= t]
+
+
+@pytest.fixture
+def fault_settings(settings: Settings, backend: Backend, db_engine: Engine) -> Settings:
+    if settings.database_url is not None:
+        pytest.skip("faults are injected into the private server only (DATABASE_URL names another)")
+    return settings.model_copy(update=FAULT)
+
+
+@contextmanager
+def loaded_app(
+    kind: str, backend: Backend, settings: Settings, log: Path
+) -> Iterator[tuple[Served, Load, int]]:
+    with serve(proper_app(kind, backend.name), settings, log) as app:
+        users = [
+            httpx.post(f"{app.base_url}/users", json={"email": f"seed{i}@example.com", "password": "a long enough"}).json()["id"]
+            for i in range(8)
+        ]  # fmt: skip
+        pid = app.get("/limits").json()["pid"]
+        load = Load(app.base_url, users)
+        load.acked["users"].update(users)
+        with load.running():
+            time.sleep(1.0)  # steady state first
+            yield app, load, pid
+
+
+def wait_until(check: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return check()
+
+
+def assert_nothing_lost(load: Load, db_engine: Engine) -> None:
+    """Every id answered 201 exists in the database (InnoDB/WAL: a commit survives a crash)."""
+    for table, ids in load.acked.items():
+        if ids:
+            with db_engine.connect() as conn:
+                found: int = conn.execute(
+                    text(f"SELECT COUNT(*) FROM {table} WHERE id IN ({','.join(map(str, ids))})")
+                ).scalar_one()
+            assert found == len(ids), f"{len(ids) - found} acknowledged {table} lost"
+
+
+def assert_same_process(app: Served, pid: int) -> None:
+    assert app.proc.alive(), "the app process died"
+    assert app.get("/limits").json()["pid"] == pid, "the app process was replaced"
+
+
+def assert_no_server_errors(load: Load) -> None:
+    bad = [c for c in load.calls if c.status >= 500 and c.status != 503 or c.status == 0]
+    assert not bad, bad[:5]
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_database_killed_and_restarted(
+    kind: str, backend: Backend, fault_settings: Settings, db_engine: Engine, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    s = fault_settings
+    with loaded_app(kind, backend, s, tmp_path / "app.log") as (app, load, pid):
+        killed = time.monotonic()
+        backend.kill()
+        time.sleep(2.0)
+        restarting = time.monotonic()
+        backend.ensure(Settings())  # restart: returns once the server accepts logins and is provisioned
+        back = time.monotonic()
+        time.sleep(RECOVERY_S + 2.0)
+        load.finish()
+        assert_same_process(app, pid)
+    outage = load.between(killed + 0.05, restarting)
+    assert outage, "no request was answered while the database was down"
+    odd = [c for c in outage if c.status != 503 or not c.detail.startswith("Database unavailable")]
+    assert not odd, odd[:5]
+    slowest = max(c.seconds for c in outage)
+    assert slowest < s.db_connect_timeout + 0.5, (
+        f"a request waited {slowest:.2f} s while the database was down"
+    )
+    after = load.sent_after(back)
+    first_ok = min((c.end for c in after if c.status in (200, 201)), default=float("inf"))
+    assert first_ok - back < RECOVERY_S, f"first success {first_ok - back:.2f} s after the database was back"
+    assert all(c.status in (200, 201) for c in load.sent_after(back + RECOVERY_S)), "errors after recovery"
+    assert_no_server_errors(load)
+    assert_nothing_lost(load, db_engine)
+    with capsys.disabled():
+        print(f"\n  kill/restart {app.entry.name} on {backend.name}: {len(outage)} requests during the outage, all 503,"
+              f" slowest {slowest * 1000:.0f} ms; first 2xx {(first_ok - back) * 1000:.0f} ms after the restart;"
+              f" {sum(map(len, load.acked.values()))} acknowledged writes all present")  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_database_stalled_then_resumed(
+    kind: str, backend: Backend, fault_settings: Settings, db_engine: Engine, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    s = fault_settings
+    counters = backend.counters(s)
+    try:
+        with loaded_app(kind, backend, s, tmp_path / "app.log") as (app, load, pid):
+            steady = counters.read()["connections"]
+            with backend.stalled():
+                stalled = time.monotonic()
+                time.sleep(5.0)
+            resumed = time.monotonic()
+            time.sleep(RECOVERY_S + s.db_read_timeout + 1.0)
+            load.finish()
+            assert_same_process(app, pid)
+            assert wait_until(lambda: app.get("/pool").json()["checked_out"] == 0, 5), app.get("/pool").json()
+        bound = s.pool_timeout + s.db_connect_timeout + s.db_read_timeout + 0.5
+        # Sent and answered while the server was stopped. (A request whose work the server finished just
+        # before the stop may still be answered 2xx late: its session waits on the reset-on-return ROLLBACK.)
+        during = load.between(stalled + 0.05, resumed)
+        assert during and all(c.status == 503 for c in during), during[:5]
+        slowest = max(c.seconds for c in load.calls if c.end > stalled)
+        assert slowest < bound, f"a request waited {slowest:.2f} s (bound {bound:.1f} s)"
+        settle = resumed + s.db_read_timeout + RECOVERY_S
+        assert all(c.status in (200, 201) for c in load.sent_after(settle)), "errors after the stall"
+        assert wait_until(lambda: counters.read()["connections"] <= steady, 15), (counters.read(), steady)
+        assert_no_server_errors(load)
+        assert_nothing_lost(load, db_engine)
+    finally:
+        counters.close()
+    with capsys.disabled():
+        print(f"\n  stall {app.entry.name} on {backend.name}: {len(during)} requests during the stall, all 503;"
+              f" slowest {slowest:.2f} s (bound {bound:.1f} s); pool back to 0 checked out,"
+              f" server connections back to {steady}")  # fmt: skip
