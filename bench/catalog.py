@@ -68,6 +68,14 @@ APPS: tuple[AppEntry, ...] = (
     AppEntry("sync-raw", "variants.raw_sync:create_app", "sync",
              "ceiling: def routes on raw PyMySQL with a plain pool; no ORM, no response models", "#003D5C", "P",
              read_only=True, contract=False),
+    # PostgreSQL: psycopg 3 is one driver with a sync and an async interface, so sync-psycopg vs async-psycopg
+    # differs only by the concurrency model; asyncpg is the other async choice.
+    AppEntry("sync-psycopg", "sync_app.main:create_app", "sync", "def routes, Session, psycopg 3 (sync)", "#332288",
+             "X", settings={"sync_driver": "psycopg"}, backend="postgres"),
+    AppEntry("async-psycopg", "async_app.main:create_app", "async", "async def routes, AsyncSession, psycopg 3 (async)",
+             "#AA3377", "h", settings={"async_driver": "psycopg"}, backend="postgres"),
+    AppEntry("async-asyncpg", "async_app.main:create_app", "async", "async def routes, AsyncSession, asyncpg",
+             "#EE7733", "*", settings={"async_driver": "asyncpg"}, backend="postgres"),
 )  # fmt: skip
 
 SCENARIOS: tuple[ScenarioEntry, ...] = (
@@ -86,9 +94,16 @@ PAIRS: tuple[PairEntry, ...] = (
     PairEntry("sync", "async", "default drivers: PyMySQL vs asyncmy", "#222222"),
     PairEntry("sync-mysqlclient", "async", "compiled drivers: mysqlclient vs asyncmy", "#56B4E9"),
     PairEntry("sync", "async-aiomysql", "pure-Python drivers: PyMySQL vs aiomysql", "#E69F00"),
+    PairEntry("sync-psycopg", "async-psycopg", "same driver: psycopg sync vs psycopg async", "#AA3377"),
+    PairEntry("sync-psycopg", "async-asyncpg", "psycopg vs asyncpg", "#EE7733"),
 )
 
 DEFAULT_APPS = ("sync", "async")
+# What `bench run --backend NAME` measures when no --app is given: each backend's default pair(s).
+DEFAULT_APPS_OF: dict[str, tuple[str, ...]] = {
+    "mariadb": DEFAULT_APPS,
+    "postgres": ("sync-psycopg", "async-psycopg", "async-asyncpg"),
+}
 BASE_PREFIX = "base:"  # `base:sync`: the catalog's `sync`, started from the baseline commit's code
 OTHER_COLOURS = ("#555555", "#8C564B", "#BCBD22", "#17BECF", "#9467BD")
 

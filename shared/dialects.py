@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Float, FunctionElement
+from sqlalchemy import FunctionElement
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import NullType
+
+Family = Literal["sync", "async"]
 
 
 @dataclass(frozen=True)
@@ -23,13 +26,21 @@ class Dialect:
     url_schemes: tuple[str, ...]  # what a DATABASE_URL's scheme may say (before any "+driver")
     default_port: int
     drivers: Mapping[str, str]  # driver -> SQLAlchemy drivername
-    sync_default: str
-    async_default: str
+    sync_drivers: tuple[str, ...]  # the drivers a sync app can use (the first is the default)
+    async_drivers: tuple[str, ...]  # the drivers an async app can use (the first is the default)
     duplicate_key: frozenset[int | str]  # error codes of a unique-index violation
     missing_parent: frozenset[int | str]  # error codes of a foreign-key violation on insert
     driver_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # besides the timeout
+    timeout_option: Mapping[str, str] = field(default_factory=dict)  # driver -> its connect-timeout keyword
+    url_query: Mapping[str, str] = field(default_factory=dict)  # added to every URL (MariaDB's charset)
     sleep_function: str = "SLEEP"  # SELECT <fn>(seconds)
     codes: str = "errno"  # how the server's error codes are read: "errno" (MySQL) or "sqlstate"
+
+    def drivers_for(self, family: Family) -> tuple[str, ...]:
+        return self.sync_drivers if family == "sync" else self.async_drivers
+
+    def default_driver(self, family: Family) -> str:
+        return self.drivers_for(family)[0]
 
     def error_code(self, exc: DBAPIError) -> int | str | None:
         """The server's error code: MySQL's errno (first of the driver's args; their `sqlstate` is a
@@ -45,7 +56,10 @@ class Dialect:
         return None
 
     def connect_args(self, driver: str, timeout: int) -> dict[str, Any]:
-        return {"connect_timeout": timeout, **self.driver_options.get(driver, {})}
+        return {
+            self.timeout_option.get(driver, "connect_timeout"): timeout,
+            **self.driver_options.get(driver, {}),
+        }
 
 
 MARIADB = Dialect(
@@ -58,15 +72,31 @@ MARIADB = Dialect(
         "asyncmy": "mysql+asyncmy",
         "aiomysql": "mysql+aiomysql",
     },
-    sync_default="pymysql",
-    async_default="asyncmy",
+    sync_drivers=("pymysql", "mysqlclient"),
+    async_drivers=("asyncmy", "aiomysql"),
     duplicate_key=frozenset({1062}),
     missing_parent=frozenset({1452}),
     # PyMySQL builds an SSL context on every connect unless told the server has none.
     driver_options={"pymysql": {"ssl_disabled": True}, "mysqlclient": {"ssl_mode": "DISABLED"}},
+    url_query={"charset": "utf8mb4"},
 )
 
-DIALECTS: dict[str, Dialect] = {d.name: d for d in (MARIADB,)}
+POSTGRES = Dialect(
+    name="postgres",
+    url_schemes=("postgresql", "postgres"),
+    default_port=5432,
+    # One psycopg 3 driver for both families: SQLAlchemy picks its async dialect under create_async_engine.
+    drivers={"psycopg": "postgresql+psycopg", "asyncpg": "postgresql+asyncpg"},
+    sync_drivers=("psycopg",),
+    async_drivers=("psycopg", "asyncpg"),
+    duplicate_key=frozenset({"23505"}),  # unique_violation
+    missing_parent=frozenset({"23503"}),  # foreign_key_violation
+    timeout_option={"asyncpg": "timeout"},  # libpq's connect_timeout for psycopg
+    sleep_function="pg_sleep",
+    codes="sqlstate",
+)
+
+DIALECTS: dict[str, Dialect] = {d.name: d for d in (MARIADB, POSTGRES)}
 
 
 def dialect_for_scheme(scheme: str) -> Dialect:
@@ -91,10 +121,10 @@ def violation(exc: DBAPIError) -> str | None:
     return None
 
 
-class db_sleep(FunctionElement[float]):
-    """`db_sleep(seconds)`: a statement that waits in the database (SLEEP on MariaDB)."""
+class db_sleep(FunctionElement[None]):
+    """`db_sleep(seconds)`: a statement that waits in the database (SLEEP on MariaDB, pg_sleep on PostgreSQL)."""
 
-    type = Float()
+    type = NullType()  # no result processing: MariaDB's SLEEP returns 0, PostgreSQL's pg_sleep void
     inherit_cache = True
     name = "db_sleep"
 

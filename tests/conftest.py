@@ -99,7 +99,7 @@ async def _async_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 # The database products every server-backed test runs against (each a bench/backends/ module).
-TEST_BACKENDS = ["mariadb"]
+TEST_BACKENDS = ["mariadb", "postgres"]
 
 
 @pytest.fixture(scope="session", params=TEST_BACKENDS)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from bench.backends.base import Backend, DatabaseError, ServerInfo
 from bench.backends.mariadb import MariaDB
+from bench.backends.postgres import Postgres
 
-BACKENDS: dict[str, type[Backend]] = {b.name: b for b in (MariaDB,)}
+BACKENDS: dict[str, type[Backend]] = {b.name: b for b in (MariaDB, Postgres)}
 
 __all__ = ["BACKENDS", "Backend", "DatabaseError", "ServerInfo", "backend_for", "backend_names"]
 
