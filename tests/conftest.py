@@ -173,6 +173,21 @@ def build(entry: AppEntry, settings: Settings) -> FastAPI:
 CONTRACT_APPS = [pytest.param(entry, id=entry.name) for entry in APPS if entry.contract]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A contract app runs on one backend: its tests under the other backends are deselected (not skipped,
+    which would list one line per app and test)."""
+    keep: list[pytest.Item] = []
+    other: list[pytest.Item] = []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        entry, backend = params.get("client"), params.get("backend")
+        mismatch = isinstance(entry, AppEntry) and backend is not None and entry.backend != backend
+        (other if mismatch else keep).append(item)
+    if other:
+        config.hook.pytest_deselected(items=other)
+        items[:] = keep
+
+
 @pytest.fixture(params=CONTRACT_APPS)
 def client(
     request: pytest.FixtureRequest, backend: Backend, settings: Settings, db_engine: Engine
