@@ -1,4 +1,5 @@
-"""Fixtures: a real MariaDB (started by the tests themselves if needed) and a client per app.
+"""Fixtures: real MariaDB and PostgreSQL servers (started by the tests themselves if needed; every
+server-backed test runs on each of TEST_BACKENDS) and a client per app.
 
 The sync app is driven by FastAPI's TestClient: plain blocking code. The async app is driven by
 httpx.AsyncClient over ASGITransport with its lifespan run (asgi-lifespan), on an event loop that an
