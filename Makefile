@@ -6,6 +6,7 @@ BENCH := $(PY) -m bench
 APP ?= sync
 # BACKEND=postgres (or "mariadb postgres": one run on both) for db, bench, bench-quick, run-sync, run-async.
 BACKEND ?=
+unexport BACKEND  # a make variable only: the apps read BACKEND from the environment
 ON := $(foreach b,$(BACKEND),--backend $(b))
 
 .DEFAULT_GOAL := help
