@@ -1,9 +1,13 @@
-# Sync vs async FastAPI on a real MariaDB. `make help` lists the targets.
+# Sync vs async FastAPI on a real MariaDB or PostgreSQL. `make help` lists the targets.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 BENCH := $(PY) -m bench
 APP ?= sync
+# BACKEND=postgres (or "mariadb postgres": one run on both) for db, bench, bench-quick, run-sync, run-async.
+BACKEND ?=
+unexport BACKEND  # a make variable only: the apps read BACKEND from the environment
+ON := $(foreach b,$(BACKEND),--backend $(b))
 
 .DEFAULT_GOAL := help
 .PHONY: help venv db db-down run-sync run-async test lint fmt clean bench bench-quick bench-variants perf-check perf-baseline ui
@@ -16,13 +20,13 @@ $(VENV)/.installed: pyproject.toml scripts/bootstrap
 
 venv: $(VENV)/.installed ## Create .venv and install everything (done by every target that needs it)
 
-db: venv ## Start (or reuse) the private MariaDB on 127.0.0.1:3307, or check DATABASE_URL
-	@$(BENCH) db up
+db: venv ## Start (or reuse) the private MariaDB on 127.0.0.1:3307 (BACKEND=postgres: PostgreSQL on 5433), or check DATABASE_URL
+	@for b in $(or $(BACKEND),default); do $(BENCH) db up $$([ $$b = default ] || echo --backend $$b) || exit; done
 
-db-down: venv ## Stop the private MariaDB (by its PID)
+db-down: venv ## Stop every private database server (by its PID)
 	@$(BENCH) db down
 
-run-sync: db ## Serve the sync app on 127.0.0.1:8001
+run-sync: db ## Serve the sync app on 127.0.0.1:8001 (on the server `make db` started last)
 	$(VENV)/bin/uvicorn sync_app.main:app --host 127.0.0.1 --port 8001 --no-access-log
 
 run-async: db ## Serve the async app on 127.0.0.1:8002
@@ -37,11 +41,11 @@ fmt: venv ## Format and autofix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: venv ## The full comparison (both apps, 5 scenarios, 3 user levels, 3 repeats; ~14 min) + report
-	@$(BENCH) run $(ARGS)
+bench: venv ## The full comparison (the backend's default apps, 5 scenarios, 3 loads, 3 repeats; ~14 min on MariaDB) + report; BACKEND=postgres
+	@$(BENCH) run $(ON) $(ARGS)
 
-bench-quick: venv ## A small comparison in about 2 minutes
-	@$(BENCH) run --quick $(ARGS)
+bench-quick: venv ## A small comparison in about 2 minutes; BACKEND=postgres
+	@$(BENCH) run --quick $(ON) $(ARGS)
 
 VARIANTS := -a sync -a async -a sync-mysqlclient -a async-aiomysql -a async-blocking -a sync-naive -a sync-raw
 bench-variants: venv ## Variants: driver pairs, the async anti-pattern, the naive sync dependency, the raw ceiling (~8 min)

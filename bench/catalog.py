@@ -6,7 +6,7 @@ variant or a scenario is one entry below plus its own code (a module in variants
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -68,6 +68,14 @@ APPS: tuple[AppEntry, ...] = (
     AppEntry("sync-raw", "variants.raw_sync:create_app", "sync",
              "ceiling: def routes on raw PyMySQL with a plain pool; no ORM, no response models", "#003D5C", "P",
              read_only=True, contract=False),
+    # PostgreSQL: psycopg 3 is one driver with a sync and an async interface, so sync-psycopg vs async-psycopg
+    # differs only by the concurrency model; asyncpg is the other async choice.
+    AppEntry("sync-psycopg", "sync_app.main:create_app", "sync", "def routes, Session, psycopg 3 (sync)", "#332288",
+             "X", settings={"sync_driver": "psycopg"}, backend="postgres"),
+    AppEntry("async-psycopg", "async_app.main:create_app", "async", "async def routes, AsyncSession, psycopg 3 (async)",
+             "#AA3377", "h", settings={"async_driver": "psycopg"}, backend="postgres"),
+    AppEntry("async-asyncpg", "async_app.main:create_app", "async", "async def routes, AsyncSession, asyncpg",
+             "#EE7733", "*", settings={"async_driver": "asyncpg"}, backend="postgres"),
 )  # fmt: skip
 
 SCENARIOS: tuple[ScenarioEntry, ...] = (
@@ -86,9 +94,16 @@ PAIRS: tuple[PairEntry, ...] = (
     PairEntry("sync", "async", "default drivers: PyMySQL vs asyncmy", "#222222"),
     PairEntry("sync-mysqlclient", "async", "compiled drivers: mysqlclient vs asyncmy", "#56B4E9"),
     PairEntry("sync", "async-aiomysql", "pure-Python drivers: PyMySQL vs aiomysql", "#E69F00"),
+    PairEntry("sync-psycopg", "async-psycopg", "same driver: psycopg sync vs psycopg async", "#AA3377"),
+    PairEntry("sync-psycopg", "async-asyncpg", "asyncpg: psycopg vs asyncpg", "#EE7733"),
 )
 
 DEFAULT_APPS = ("sync", "async")
+# What `bench run --backend NAME` measures when no --app is given: each backend's default pair(s).
+DEFAULT_APPS_OF: dict[str, tuple[str, ...]] = {
+    "mariadb": DEFAULT_APPS,
+    "postgres": ("sync-psycopg", "async-psycopg", "async-asyncpg"),
+}
 BASE_PREFIX = "base:"  # `base:sync`: the catalog's `sync`, started from the baseline commit's code
 OTHER_COLOURS = ("#555555", "#8C564B", "#BCBD22", "#17BECF", "#9467BD")
 
@@ -138,6 +153,50 @@ def app_marker(name: str) -> str:
 def present_pairs(apps: Iterable[str]) -> list[PairEntry]:
     have = set(apps)
     return [p for p in PAIRS if p.sync in have and p.async_ in have]
+
+
+def pair_backend(pair: PairEntry) -> str:
+    """The database a pair runs on (both of its apps run on the same one)."""
+    return APP_BY_NAME[pair.sync].backend
+
+
+# --- backends: which apps run on which database --------------------------------------------------------
+
+
+def apps_on(backend: str) -> str:
+    return ", ".join(a.name for a in APPS if a.backend == backend)
+
+
+def default_apps(backends: Sequence[str]) -> tuple[str, ...]:
+    """The apps `bench run` measures when no --app is given: each backend's default pair(s)."""
+    return tuple(app for b in backends for app in DEFAULT_APPS_OF.get(b, ()))
+
+
+def assign_backends(apps: Sequence[AppSpec], backends: Sequence[str]) -> dict[str, str]:
+    """app name -> the backend it runs on. A catalog app runs on its own backend, which must be one of
+    `backends` (when any are given); an app from outside the catalog runs on the only backend of the run.
+    Every chosen backend needs at least one app. ValueError (one line) otherwise."""
+    chosen = list(dict.fromkeys(backends))
+    out: dict[str, str] = {}
+    for app in apps:
+        if app.entry is None:
+            if len(chosen) != 1:
+                raise ValueError(
+                    f"app {app.name!r} is not in the catalog, so it needs exactly one --backend to run on"
+                )
+            out[app.name] = chosen[0]
+        elif chosen and app.entry.backend not in chosen:
+            wanted = " or ".join(chosen)
+            raise ValueError(
+                f"app {app.name!r} runs on {app.entry.backend}, not {wanted}: "
+                + "; ".join(f"on {b} use {apps_on(b) or 'a module:attr app'}" for b in chosen)
+            )
+        else:
+            out[app.name] = app.entry.backend
+    idle = [b for b in chosen if b not in out.values()]
+    if idle:
+        raise ValueError(f"--backend {idle[0]}: no --app runs on it (its apps: {apps_on(idle[0])})")
+    return out
 
 
 # --- what `--app` and `--scenario` accept ------------------------------------------------------------

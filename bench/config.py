@@ -21,6 +21,7 @@ RESULTS_ROOT = REPO_ROOT / "results"
 @dataclass(frozen=True)
 class Matrix:
     apps: tuple[str, ...] = DEFAULT_APPS
+    backends: tuple[str, ...] = ()  # the databases to run on; empty: the apps' own (bench/catalog.py)
     scenarios: tuple[str, ...] = tuple(SCENARIO_BY_NAME)
     users: tuple[int, ...] = (4, 16, 64)
     repeats: int = 3

@@ -106,8 +106,8 @@ class Stack:
         try:
             self.info = self.backend.ensure(self.settings)
             self.settings = self.backend.settings(Settings(), self.database)
-            if self.info.pid:
-                processes.pin(self.info.pid, self.pinning.db)
+            for pid in self.db_pids():
+                processes.pin(pid, self.pinning.db)
             self.backend.seed(self.settings, self.seed_data.users, self.seed_data.items)
             for name in self.specs:
                 self.apps[name] = self._start(name)
@@ -119,8 +119,8 @@ class Stack:
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         for app in self.apps.values():
             app.proc.stop(grace=3.0)
-        if self.info is not None and self.info.pid:
-            processes.pin(self.info.pid, sorted(os.sched_getaffinity(0)))  # a reused server: unpinned
+        for pid in self.db_pids():
+            processes.pin(pid, sorted(os.sched_getaffinity(0)))  # a reused server: unpinned
         if self.info is not None and self.info.started:
             self.backend.stop()
 
@@ -129,6 +129,20 @@ class Stack:
         from shared.db_url import build_url
 
         return build_url(self.settings, self.settings.driver("sync")).database or ""
+
+    def db_pids(self) -> list[int]:
+        """The private server's processes (PostgreSQL: the postmaster and one per connection), none for
+        the server of a DATABASE_URL."""
+        return self.backend.pids() if self.info is not None and self.info.private else []
+
+    def database_info(self) -> dict[str, object]:
+        """What meta.json records of the server (`databases.<backend>`)."""
+        info = self.info
+        assert info is not None
+        return {
+            "backend": info.backend, "name": self.database_name, "private": info.private, "version": info.version,
+            "max_connections": info.max_connections, "host": info.host, "port": info.port, "pid": info.pid,
+        }  # fmt: skip
 
     # --- apps --------------------------------------------------------------------------------------
 

@@ -10,13 +10,13 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
-from shared.dialects import DIALECTS, Dialect, dialect_for_scheme
+from shared.dialects import DIALECTS, Dialect, Family, dialect_for_scheme
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = REPO_ROOT / ".run"
 DB_ENV_FILE = RUN_DIR / "db.env"  # the private server's address and the app user's password, mode 600
 
-Family = Literal["sync", "async"]
+__all__ = ["DB_ENV_FILE", "REPO_ROOT", "RUN_DIR", "Family", "Settings", "get_settings"]
 
 
 class Settings(BaseSettings):
@@ -47,7 +47,8 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1, le=64, validation_alias=AliasChoices("web_concurrency", "workers"))
     event_loop: Literal["uvloop", "asyncio", "auto"] = "auto"
 
-    # Which driver each app uses (default: the backend's, see shared/dialects.py).
+    # Which driver each app uses (default: the backend's first, see shared/dialects.py): SYNC_DRIVER
+    # pymysql|mysqlclient or psycopg; ASYNC_DRIVER asyncmy|aiomysql or psycopg|asyncpg.
     sync_driver: str | None = None
     async_driver: str | None = None
 
@@ -61,10 +62,11 @@ class Settings(BaseSettings):
         dialect = self.dialect  # raises on an unknown backend or URL scheme
         families: tuple[Family, ...] = ("sync", "async")
         for family in families:
-            driver = self.driver(family)
-            if driver not in dialect.drivers:
+            driver, fits = self.driver(family), dialect.drivers_for(family)
+            if driver not in fits:
                 raise ValueError(
-                    f"{family}_driver {driver!r} does not fit {dialect.name}: use one of {', '.join(dialect.drivers)}"
+                    f"{family}_driver {driver!r} does not fit a {family} app on {dialect.name}: "
+                    f"use one of {', '.join(fits)}"
                 )
         return self
 
@@ -78,7 +80,7 @@ class Settings(BaseSettings):
 
     def driver(self, family: Family) -> str:
         chosen = self.sync_driver if family == "sync" else self.async_driver
-        return chosen or (self.dialect.sync_default if family == "sync" else self.dialect.async_default)
+        return chosen or self.dialect.default_driver(family)
 
     @property
     def effective_thread_tokens(self) -> int:

@@ -29,9 +29,7 @@ def build_url(settings: Settings, driver: str, database: str | None = None) -> U
         )
     if database is not None:
         url = url.set(database=database)
-    if dialect.name == "mariadb":
-        url = url.update_query_dict({"charset": "utf8mb4"})
-    return url
+    return url.update_query_dict(dict(dialect.url_query)) if dialect.url_query else url
 
 
 def connect_args(settings: Settings, driver: str) -> dict[str, Any]:

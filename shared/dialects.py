@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Float, FunctionElement
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import FunctionElement
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import NullType
+
+Family = Literal["sync", "async"]
 
 
 @dataclass(frozen=True)
@@ -23,8 +26,8 @@ class Dialect:
     url_schemes: tuple[str, ...]  # what a DATABASE_URL's scheme may say (before any "+driver")
     default_port: int
     drivers: Mapping[str, str]  # driver -> SQLAlchemy drivername
-    sync_default: str
-    async_default: str
+    sync_drivers: tuple[str, ...]  # the drivers a sync app can use (the first is the default)
+    async_drivers: tuple[str, ...]  # the drivers an async app can use (the first is the default)
     duplicate_key: frozenset[int | str]  # error codes of a unique-index violation
     missing_parent: frozenset[int | str]  # error codes of a foreign-key violation on insert
     # Errors that mean "the server cannot serve now" (refused, gone, lost, shutting down, overloaded,
@@ -32,9 +35,17 @@ class Dialect:
     outage: frozenset[int | str] = frozenset()
     outage_classes: tuple[str, ...] = ()  # SQLSTATE classes (first two characters), e.g. "08"
     driver_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # besides the timeouts
+    timeout_option: Mapping[str, str] = field(default_factory=dict)  # driver -> its connect-timeout keyword
     read_timeout_options: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # driver -> its names
+    url_query: Mapping[str, str] = field(default_factory=dict)  # added to every URL (MariaDB's charset)
     sleep_function: str = "SLEEP"  # SELECT <fn>(seconds)
     codes: str = "errno"  # how the server's error codes are read: "errno" (MySQL) or "sqlstate"
+
+    def drivers_for(self, family: Family) -> tuple[str, ...]:
+        return self.sync_drivers if family == "sync" else self.async_drivers
+
+    def default_driver(self, family: Family) -> str:
+        return self.drivers_for(family)[0]
 
     def error_code(self, exc: DBAPIError) -> int | str | None:
         """The server's error code: MySQL's errno (first of the driver's args; their `sqlstate` is a
@@ -52,7 +63,8 @@ class Dialect:
     def connect_args(self, driver: str, timeout: int, read_timeout: int | None = None) -> dict[str, Any]:
         """The driver's connect arguments: the connect timeout, the read (and write) timeout where the
         driver has one (a statement to a stalled server fails instead of waiting forever), its options."""
-        args: dict[str, Any] = {"connect_timeout": timeout, **self.driver_options.get(driver, {})}
+        args: dict[str, Any] = {self.timeout_option.get(driver, "connect_timeout"): timeout}
+        args |= self.driver_options.get(driver, {})
         if read_timeout is not None:
             args |= dict.fromkeys(self.read_timeout_options.get(driver, ()), read_timeout)
         return args
@@ -68,8 +80,8 @@ MARIADB = Dialect(
         "asyncmy": "mysql+asyncmy",
         "aiomysql": "mysql+aiomysql",
     },
-    sync_default="pymysql",
-    async_default="asyncmy",
+    sync_drivers=("pymysql", "mysqlclient"),
+    async_drivers=("asyncmy", "aiomysql"),
     duplicate_key=frozenset({1062}),
     missing_parent=frozenset({1452}),
     # Too many connections, shutdown in progress, lock wait timeout, deadlock; client: cannot connect,
@@ -83,9 +95,32 @@ MARIADB = Dialect(
         "mysqlclient": ("read_timeout", "write_timeout"),
         "asyncmy": ("read_timeout",),
     },
+    url_query={"charset": "utf8mb4"},
 )
 
-DIALECTS: dict[str, Dialect] = {d.name: d for d in (MARIADB,)}
+POSTGRES = Dialect(
+    name="postgres",
+    url_schemes=("postgresql", "postgres"),
+    default_port=5432,
+    # One psycopg 3 driver for both families: SQLAlchemy picks its async dialect under create_async_engine.
+    drivers={"psycopg": "postgresql+psycopg", "asyncpg": "postgresql+asyncpg"},
+    sync_drivers=("psycopg",),
+    async_drivers=("psycopg", "asyncpg"),
+    duplicate_key=frozenset({"23505"}),  # unique_violation
+    missing_parent=frozenset({"23503"}),  # foreign_key_violation
+    timeout_option={"asyncpg": "timeout"},  # libpq's connect_timeout for psycopg
+    # Connection exceptions (class 08), shutdown and start-up (57P01-57P03), too many connections,
+    # lock not available, deadlock, serialization failure.
+    outage=frozenset({"57P01", "57P02", "57P03", "53300", "55P03", "40P01", "40001"}),
+    outage_classes=("08",),
+    # No client-side read timeout that bounds a request: libpq (psycopg) has none, and asyncpg's
+    # command_timeout ends the statement but the connection's clean-up still waits for the server. A
+    # stalled PostgreSQL holds requests until it answers again (tests/test_faults.py measures it).
+    sleep_function="pg_sleep",
+    codes="sqlstate",
+)
+
+DIALECTS: dict[str, Dialect] = {d.name: d for d in (MARIADB, POSTGRES)}
 
 
 def dialect_for_scheme(scheme: str) -> Dialect:
@@ -102,11 +137,12 @@ def outage(exc: DBAPIError) -> bool:
     """Whether `exc` says the server cannot serve now (rather than that it refused what we sent)."""
     if exc.connection_invalidated:
         return True
-    for dialect in DIALECTS.values():
-        code = dialect.error_code(exc)
-        if code in dialect.outage or (isinstance(code, str) and code[:2] in dialect.outage_classes):
-            return True
-    return False
+    codes = [(dialect, dialect.error_code(exc)) for dialect in DIALECTS.values()]
+    if all(code is None for _, code in codes):  # the driver's own failure (no server code): no connection
+        return isinstance(exc, OperationalError)
+    return any(
+        code in d.outage or (isinstance(code, str) and code[:2] in d.outage_classes) for d, code in codes
+    )
 
 
 def violation(exc: DBAPIError) -> str | None:
@@ -121,10 +157,10 @@ def violation(exc: DBAPIError) -> str | None:
     return None
 
 
-class db_sleep(FunctionElement[float]):
-    """`db_sleep(seconds)`: a statement that waits in the database (SLEEP on MariaDB)."""
+class db_sleep(FunctionElement[None]):
+    """`db_sleep(seconds)`: a statement that waits in the database (SLEEP on MariaDB, pg_sleep on PostgreSQL)."""
 
-    type = Float()
+    type = NullType()  # no result processing: MariaDB's SLEEP returns 0, PostgreSQL's pg_sleep void
     inherit_cache = True
     name = "db_sleep"
 

@@ -57,7 +57,8 @@ def unavailable(exc: BaseException) -> bool:
     """A real availability problem: the pool timed out, or the server refused, dropped or stalled a
     connection. Anything else the database says is a bug of ours (bad input that got through), not an
     outage, and must not be reported as one."""
-    if isinstance(exc, PoolTimeoutError | InterfaceError):  # no connection, or a closed one
+    # No connection (or a closed one); asyncpg lets the socket's own errors through at connect time.
+    if isinstance(exc, PoolTimeoutError | InterfaceError | ConnectionError | TimeoutError):
         return True
     return isinstance(exc, DBAPIError) and outage(exc)
 
@@ -112,6 +113,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(PoolTimeoutError)
     @app.exception_handler(DBAPIError)
+    @app.exception_handler(ConnectionError)
+    @app.exception_handler(TimeoutError)
     async def _db_error(request: Request, exc: Exception) -> JSONResponse:
         # Never log str(exc): SQLAlchemy appends the statement's parameters (emails, password hashes).
         what = f"{type(exc).__name__} ({type(getattr(exc, 'orig', None)).__name__})"

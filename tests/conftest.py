@@ -1,4 +1,5 @@
-"""Fixtures: a real MariaDB (started by the tests themselves if needed) and a client per app.
+"""Fixtures: real MariaDB and PostgreSQL servers (started by the tests themselves if needed; every
+server-backed test runs on each of TEST_BACKENDS) and a client per app.
 
 The sync app is driven by FastAPI's TestClient: plain blocking code. The async app is driven by
 httpx.AsyncClient over ASGITransport with its lifespan run (asgi-lifespan), on an event loop that an
@@ -29,7 +30,7 @@ from sqlalchemy import Engine, create_engine, text
 from bench import processes
 from bench.backends import Backend, backend_for
 from bench.backends.base import TEST_DATABASE
-from bench.catalog import APPS, AppEntry, resolve_app
+from bench.catalog import APPS, DEFAULT_APPS_OF, AppEntry, resolve_app
 from bench.processes import ManagedProcess
 from bench.stack import settings_env, uvicorn_argv
 from shared.config import Settings
@@ -105,7 +106,7 @@ async def _async_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 # The database products every server-backed test runs against (each a bench/backends/ module).
-TEST_BACKENDS = ["mariadb"]
+TEST_BACKENDS = ["mariadb", "postgres"]
 
 
 @pytest.fixture(scope="session", params=TEST_BACKENDS)
@@ -181,6 +182,22 @@ def build(entry: AppEntry, settings: Settings) -> FastAPI:
 CONTRACT_APPS = [pytest.param(entry, id=entry.name) for entry in APPS if entry.contract]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """An app runs on one backend: a test parametrised with an app (a `client`, or an `AppEntry` param) is
+    deselected under the other backends (not skipped, which would list one line per app and test)."""
+    keep: list[pytest.Item] = []
+    other: list[pytest.Item] = []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        backend = params.get("backend")
+        entries = [v for v in params.values() if isinstance(v, AppEntry)]
+        mismatch = backend is not None and any(entry.backend != backend for entry in entries)
+        (other if mismatch else keep).append(item)
+    if other:
+        config.hook.pytest_deselected(items=other)
+        items[:] = keep
+
+
 @pytest.fixture(params=CONTRACT_APPS)
 def client(
     request: pytest.FixtureRequest, backend: Backend, settings: Settings, db_engine: Engine
@@ -191,6 +208,12 @@ def client(
     if entry.settings.get("sync_driver") == "mysqlclient":
         pytest.importorskip("MySQLdb", reason="mysqlclient is not installed (needs libmariadb-dev)")
     yield from make_client(entry.family, build(entry, settings))
+
+
+# Every backend's default apps (its sync/async comparison), as parameters of server-backed tests.
+DEFAULT_APPS = [
+    pytest.param(e, id=e.name) for e in APPS if e.contract and e.name in DEFAULT_APPS_OF.get(e.backend, ())
+]
 
 
 def proper_app(kind: str, backend: str) -> AppEntry:

@@ -1,4 +1,5 @@
-"""One contract, both apps: every route's success and error paths on a real MariaDB."""
+"""One contract, every proper app on every driver: each route's success and error paths on real MariaDB and
+PostgreSQL servers."""
 
 from __future__ import annotations
 

@@ -66,7 +66,7 @@ def test_run_writes_the_contract_and_flags_an_induced_failure(tmp_path: Path) ->
         assert limits["app"] == kind and limits["pool_size"] == 4 and limits["max_overflow"] == 0
         assert limits["workers"] == 1
     assert meta["limits"]["sync"]["thread_tokens"] == 4  # tokens = pool + overflow unless told otherwise
-    assert meta["database"]["version"] and meta["pinning"] and meta["git_sha"]
+    assert meta["databases"]["mariadb"]["version"] and meta["pinning"] and meta["git_sha"]
 
     with (run / "points.csv").open() as f:
         reader = csv.DictReader(f)
@@ -95,10 +95,50 @@ def test_run_writes_the_contract_and_flags_an_induced_failure(tmp_path: Path) ->
     for r in bad:
         assert r["valid"] == "False" and "failures" in r["invalid_reasons"], r
     check_documented(run)
-    assert meta["database"]["name"] == "app_test" and meta["database"]["backend"] == "mariadb"
+    assert set(meta["databases"]) == {"mariadb"} and {r["backend"] for r in rows} == {"mariadb"}
+    assert meta["databases"]["mariadb"]["name"] == "app_test"
     check_no_secrets(run, MariaDB().settings(Settings()))
     for env_file in (DB_ENV_FILE, MariaDB().env_file):
         assert env_file.stat().st_mode & 0o777 == 0o600, f"{env_file} is readable by others"
+
+
+def test_one_run_on_both_backends_counts_every_statement(tmp_path: Path) -> None:
+    """MariaDB and PostgreSQL in one run, their points shuffled together: each row names its backend, each
+    server is recorded, and each server's own counters agree with the declared work, writes included."""
+    args = bench(
+        "-b", "mariadb", "-b", "postgres", "-a", "sync", "-a", "sync-psycopg", "-a", "async-asyncpg",
+        "-s", "read_heavy", "-s", "write_heavy", "--users", "4", "--repeats", "1", "--duration", "2",
+        "--warmup", "0.5", "--pool-size", "4", out=tmp_path,
+    )  # fmt: skip
+    proc = subprocess.run(args, cwd=REPO_ROOT, env=bench_env(), capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = only_run_dir(tmp_path)
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["complete"] is True
+    assert {b: d["name"] for b, d in meta["databases"].items()} == {
+        "mariadb": "app_test",
+        "postgres": "app_test",
+    }
+    with (run / "points.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert {(r["app"], r["backend"], r["driver"]) for r in rows} == {
+        ("sync", "mariadb", "pymysql"), ("sync-psycopg", "postgres", "psycopg"),
+        ("async-asyncpg", "postgres", "asyncpg"),
+    }  # fmt: skip
+    for r in rows:
+        assert r["valid"] == "True", (r["point_id"], r["invalid_reasons"])
+        assert "MISMATCH" not in r["statements_check"] and "ok" in r["statements_check"], r[
+            "statements_check"
+        ]
+        assert int(r["acked_writes"]) > 0 or r["scenario"] == "read_heavy"
+        assert float(r["db_cpu_mean"]) >= 0 and int(r["threads_connected_max"]) > 0
+    postgres = [r for r in rows if r["backend"] == "postgres" and r["scenario"] == "write_heavy"]
+    assert all(
+        int(r["com_insert"]) > 0 and int(r["com_update"]) > 0 and int(r["com_delete"]) > 0 for r in postgres
+    )
+    pdir = run / "points" / next(r["point_id"] for r in rows if r["backend"] == "postgres")
+    with (pdir / "telemetry.csv").open() as f:  # the postmaster, its helpers and one process per connection
+        assert max(int(t["pids"]) for t in csv.DictReader(f) if t["role"] == "db") > 4
 
 
 README = REPO_ROOT / "results" / "README.md"

@@ -78,6 +78,16 @@ def incomplete_notice(meta: dict[str, Any]) -> str | None:
     )
 
 
+def databases(meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """backend -> what meta.json records of its server (`databases`; a single `database` in older runs)."""
+    if isinstance(meta.get("databases"), dict) and meta["databases"]:
+        return dict(meta["databases"])
+    old = meta.get("database")
+    if isinstance(old, dict):
+        return {str(old.get("backend", "database")): old}
+    return {"database": {"database": "not recorded"}}
+
+
 # --- tables ------------------------------------------------------------------------------------------------
 
 
@@ -94,7 +104,7 @@ def _p99(summary: pd.DataFrame, app: str, row: pd.Series) -> str:
 
 def verdict_table(result: Analysis, apps: Sequence[str]) -> Table:
     level = f"{CONFIDENCE:.0%} CI"
-    headers = ["Scenario", "Workload", "Comparison", "Verdict", "Throughput (req/s) sync → async"]
+    headers = ["Backend", "Scenario", "Workload", "Comparison", "Verdict", "Throughput (req/s) sync → async"]
     headers += [f"async/sync ({level})", "p99 (ms) sync / async", "Valid repeats sync / async"]
     table = Table(headers, [], [])
     for _, row in result.headline.iterrows():
@@ -104,6 +114,7 @@ def verdict_table(result: Analysis, apps: Sequence[str]) -> Table:
         sync, async_ = str(row["sync_app"]), str(row["async_app"])
         table.rows.append(
             [
+                str(row["backend"]),
                 str(row["scenario"]),
                 workload(str(row["scenario"]), str(row["mode"]), float(row["load"]), float(row["db_ms"])),
                 f"{async_} vs {sync} ({row['pair'].split(':')[0]})",
@@ -119,14 +130,23 @@ def verdict_table(result: Analysis, apps: Sequence[str]) -> Table:
     if not table.rows:
         have = ", ".join(apps) or "none"
         table.rows.append(
-            ["–", "–", "–", f"no sync/async pair in this run (apps: {have})", "–", "–", "–", "–"]
+            ["–", "–", "–", "–", f"no sync/async pair in this run (apps: {have})", "–", "–", "–", "–"]
         )
     return table
 
 
 def summary_table(result: Analysis) -> Table:
     level = f"{CONFIDENCE:.0%} CI"
-    headers = ["App", "Scenario", "Workload", "Valid repeats", "Invalid", "Throughput (req/s)", level]
+    headers = [
+        "App",
+        "Backend",
+        "Scenario",
+        "Workload",
+        "Valid repeats",
+        "Invalid",
+        "Throughput (req/s)",
+        level,
+    ]
     headers += ["p50 (ms)", "p95 (ms)", "p99 (ms)", "Latency from"]
     rows = []
     for _, r in result.summary.iterrows():
@@ -138,6 +158,7 @@ def summary_table(result: Analysis) -> Table:
         rows.append(
             [
                 str(r["app"]),
+                str(r["backend"]) or "–",
                 str(r["scenario"]),
                 workload(str(r["scenario"]), str(r["mode"]), r["load"], r["db_ms"]),
             ]
@@ -149,6 +170,7 @@ def summary_table(result: Analysis) -> Table:
 
 def comparison_table(result: Analysis) -> Table:
     headers = [
+        "Backend",
         "Comparison",
         "Scenario",
         "Workload",
@@ -159,7 +181,7 @@ def comparison_table(result: Analysis) -> Table:
         "n sync / async",
     ]
     rows = [
-        [f"{r['async_app']} vs {r['sync_app']}", str(r["scenario"])]
+        [str(r["backend"]), f"{r['async_app']} vs {r['sync_app']}", str(r["scenario"])]
         + [workload(str(r["scenario"]), str(r["mode"]), r["load"], r["db_ms"]), str(r["verdict"])]
         + [
             _num(r["ratio"], 3),
@@ -223,7 +245,8 @@ def environment_tables(meta: dict[str, Any]) -> list[tuple[str, Table]]:
             else _kv([("pinning", "not recorded")]),
         )
     )
-    out.append(("Database", _kv(list((meta.get("database") or {"database": "not recorded"}).items()))))
+    for name, database in databases(meta).items():
+        out.append((f"Database: {name}", _kv(list(database.items()))))
     limits = limits_table(meta)
     out.append(
         ("Limits of each app (from its /limits endpoint)", limits or _kv([("limits", "not recorded")]))

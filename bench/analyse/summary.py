@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 from bench.analyse.stats import MIN_REPEATS, mean_ci, ratio_ci, verdict, winner
-from bench.catalog import PAIRS, PairEntry, app_rank, present_pairs, scenario_rank
+from bench.catalog import PAIRS, PairEntry, app_rank, pair_backend, present_pairs, scenario_rank
 from bench.store.loadgen import merge_histograms, percentiles_ms
 
-GROUP_KEYS = ["app", "scenario", "mode", "load", "db_ms"]
+GROUP_KEYS = ["backend", "app", "scenario", "mode", "load", "db_ms"]  # an app runs on one backend
 CASE_KEYS = ["scenario", "mode", "load", "db_ms"]
 LATENCY = ("p50_ms", "p95_ms", "p99_ms")
 
@@ -55,7 +55,8 @@ def _num(value: float | None) -> float:
 
 
 def summarize(points: pd.DataFrame) -> pd.DataFrame:
-    """One row per app x scenario x mode x load x db_ms: valid repeats, mean rps with CI, merged percentiles."""
+    """One row per (backend x) app x scenario x mode x load x db_ms: valid repeats, mean rps with CI, merged
+    percentiles."""
     rows: list[dict[str, Any]] = []
     for key, group in points.groupby(GROUP_KEYS, dropna=False, sort=False):
         valid = group[group["valid"]]
@@ -88,7 +89,8 @@ def sort_cases(df: pd.DataFrame, first: Sequence[str] = ()) -> pd.DataFrame:
 
 
 def compare_pairs(points: pd.DataFrame, pairs: Sequence[PairEntry] = PAIRS) -> pd.DataFrame:
-    """Every case (scenario x mode x load x db_ms) of every pair present in the run: ratio, CI, verdict."""
+    """Every case (scenario x mode x load x db_ms) of every pair present in the run: ratio, CI, verdict.
+    A pair's two apps run on the same backend, so its verdicts are that backend's."""
     rows: list[dict[str, Any]] = []
     for rank, pair in enumerate(p for p in present_pairs(points["app"]) if p in pairs):
         both = points[points["app"].isin([pair.sync, pair.async_])]
@@ -99,7 +101,8 @@ def compare_pairs(points: pd.DataFrame, pairs: Sequence[PairEntry] = PAIRS) -> p
             ratio, low, high = ratio_ci(a, s)
             text = verdict(ratio, low, high, len(s), len(a))
             rows.append(
-                {"pair_rank": rank, "pair": pair.label, "sync_app": pair.sync, "async_app": pair.async_}
+                {"pair_rank": rank, "pair": pair.label, "backend": pair_backend(pair), "sync_app": pair.sync}
+                | {"async_app": pair.async_}
                 | dict(zip(CASE_KEYS, key, strict=True))
                 | {"n_sync": len(s), "n_async": len(a), "sync_rps": np.mean(s) if s else math.nan}
                 | {"async_rps": np.mean(a) if a else math.nan, "ratio": ratio, "ratio_low": low}

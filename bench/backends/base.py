@@ -13,12 +13,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from signal import Signals
+from typing import Any, ClassVar
 
+import psutil
 from pydantic import SecretStr
+from sqlalchemy import create_engine
 
 from shared.config import DB_ENV_FILE, RUN_DIR, Settings
+from shared.db_url import build_url, connect_args
 from shared.dialects import DIALECTS, Dialect
+from shared.models import Base
 
 SBIN = ("/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin")
 BENCH_DATABASE = "app"  # what `make bench` measures in
@@ -87,19 +92,35 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def start_server(argv: list[str], log: Path) -> int:
+def start_server(argv: list[str], log: Path, **popen: Any) -> int:
     """Start a database server detached: in a session of its own (Ctrl-C in the terminal that started it
     does not stop a server others use), not our child (it outlives `bench db up`; init reaps it), its
-    output appended to `log`. Returns its PID."""
-    script = 'log=$1; shift; "$@" >>"$log" 2>&1 </dev/null & echo $!'
-    out = subprocess.run(
-        ["sh", "-c", script, "sh", str(log), *argv],
-        capture_output=True,
-        text=True,
-        start_new_session=True,
-        check=True,
-    )
-    return int(out.stdout.strip())
+    output appended to `log` (opened here, so a server that drops to another user still writes it).
+    `popen`: more subprocess arguments (cwd, user, group...). Returns its PID."""
+    with log.open(
+        "ab"
+    ) as out:  # the server's stdout and stderr: sh's stderr (fd numbers > 9 are not portable)
+        started = subprocess.run(
+            ["sh", "-c", '"$@" >&2 </dev/null & echo $!', "sh", *argv], stdout=subprocess.PIPE, stderr=out,
+            text=True, start_new_session=True, check=True, **popen,
+        )  # fmt: skip
+    return int(started.stdout.strip())
+
+
+def _send(pids: list[int], sig: Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+def _wait_gone(pids: list[int], timeout: float) -> bool:
+    """Wait until none of `pids` runs; False if some still do after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while any(pid_alive(p) for p in pids):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -113,6 +134,8 @@ class Backend(ABC):
 
     name: ClassVar[str]
     default_port: ClassVar[int]  # of the private server (never the product's usual port)
+    port_env: ClassVar[tuple[str, ...]]  # environment variables that choose the private server's port
+    stop_signal: ClassVar[Signals] = signal.SIGTERM  # a clean shutdown that does not wait for clients
 
     @property
     def dialect(self) -> Dialect:
@@ -140,9 +163,22 @@ class Backend(ABC):
             return None
         return pid if pid_alive(pid) else None
 
+    def pids(self) -> list[int]:
+        """Every process of the private server, the main one first (PostgreSQL: the postmaster and its
+        children); [] when none runs. Telemetry sums them; pinning and the fault signals reach them all."""
+        pid = self.running_pid()
+        if pid is None:
+            return []
+        try:
+            return [pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))]
+        except psutil.Error:
+            return [pid]
+
     def private_port(self) -> int:
-        """DB_PORT from the environment (the user's choice), else the port this server last used."""
-        return int(os.environ.get("DB_PORT") or self.read_env().get("DB_PORT") or self.default_port)
+        """The port from the environment (the user's choice: `port_env`), else the port this server last
+        used, else the default."""
+        chosen = next((os.environ[v] for v in self.port_env if os.environ.get(v)), None)
+        return int(chosen or self.read_env().get("DB_PORT") or self.default_port)
 
     def write_env(self, port: int, user: str, password: str) -> None:
         text = f"BACKEND={self.name}\nDB_HOST=127.0.0.1\nDB_PORT={port}\nDB_USER={user}\nDB_PASSWORD={password}\n"
@@ -189,54 +225,67 @@ class Backend(ABC):
         databases (BENCH_DATABASE, TEST_DATABASE and settings.db_name); create the tables. Idempotent."""
 
     def stop(self, timeout: float = 30.0) -> int | None:
-        """Stop the private server by the PID it wrote; SIGKILL if it ignores SIGTERM. Returns the PID."""
-        pid = self.running_pid()
-        if pid is None:
+        """Stop the private server by the PID it wrote (`stop_signal`); SIGKILL every one of its processes
+        if it has not stopped within `timeout` s. Returns the PID."""
+        pids = self.pids()
+        if not pids:
             return None
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGCONT)  # a stalled server cannot act on SIGTERM
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and pid_alive(pid):
-            time.sleep(0.1)
-        if pid_alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        _send(pids, signal.SIGCONT)  # a stalled server cannot act on the stop signal
+        _send(pids[:1], self.stop_signal)
+        if not _wait_gone(pids, timeout):
+            _send(pids, signal.SIGKILL)
+            _wait_gone(pids, 10)
         with contextlib.suppress(FileNotFoundError):
             self.pidfile.unlink()
-        return pid
+        return pids[0]
 
     # --- faults (the private server only) ----------------------------------------------------------
 
-    def signal(self, sig: signal.Signals) -> int:
+    def signal(self, sig: Signals) -> int:
+        """Send `sig` to every process of the private server; returns the main PID."""
+        return self._signal_all(sig)[0]
+
+    def _signal_all(self, sig: Signals) -> list[int]:
+        """The main process first, so a stopped postmaster forks no new child while its children are
+        signalled. Returns the PIDs signalled, the main one first."""
         pid = self.running_pid()
         if pid is None:
             raise DatabaseError(f"no private {self.name} server is running: start it with `bench db up`")
-        os.kill(pid, sig)
-        return pid
+        _send([pid], sig)
+        pids = self.pids() or [pid]
+        _send(pids[1:], sig)
+        return pids
 
     def kill(self) -> int:
-        """SIGKILL the private server (a crash: no shutdown, no flush beyond what it committed)."""
-        pid = self.signal(signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return pid
+        """SIGKILL the private server, every process of it (a crash: no shutdown, no flush beyond what it
+        committed). Returns the main PID."""
+        pids = self._signal_all(signal.SIGKILL)
+        _wait_gone(pids, 10)
+        return pids[0]
 
     @contextlib.contextmanager
     def stalled(self) -> Iterator[int]:
         """SIGSTOP the private server for the block (it accepts TCP but answers nothing), then SIGCONT."""
-        pid = self.signal(signal.SIGSTOP)
+        pids = self._signal_all(signal.SIGSTOP)
         try:
-            yield pid
+            yield pids[0]
         finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
+            _send(pids, signal.SIGCONT)
 
     # --- data --------------------------------------------------------------------------------------
 
-    @abstractmethod
-    def create_schema(self, settings: Settings) -> None: ...
+    def create_schema(self, settings: Settings) -> None:
+        """The tables of shared/models.py, created by SQLAlchemy as the app user (the backend's sync driver)."""
+        driver = self.dialect.default_driver("sync")
+        engine = create_engine(build_url(settings, driver), connect_args=connect_args(settings, driver))
+        try:
+            Base.metadata.create_all(engine)
+        except Exception as exc:  # noqa: BLE001 - one line for the user, whatever the driver raised
+            raise DatabaseError(
+                f"cannot create the tables in {settings.db_name!r}: {exc}".splitlines()[0]
+            ) from None
+        finally:
+            engine.dispose()
 
     @abstractmethod
     def seed(self, settings: Settings, users: int, items_per_user: int) -> None:

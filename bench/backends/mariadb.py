@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import ClassVar
 
 import pymysql
-from sqlalchemy import create_engine
 
 from bench.backends.base import (
     BENCH_DATABASE,
@@ -30,8 +29,7 @@ from bench.backends.base import (
     which,
 )
 from shared.config import Settings
-from shared.db_url import build_url, connect_args
-from shared.models import Base
+from shared.db_url import build_url
 
 STATUS = {
     "Com_select": "select", "Com_insert": "insert", "Com_update": "update", "Com_delete": "delete",
@@ -78,6 +76,7 @@ class StatusCounters(Counters):
 class MariaDB(Backend):
     name: ClassVar[str] = "mariadb"
     default_port: ClassVar[int] = 3307
+    port_env: ClassVar[tuple[str, ...]] = ("MARIADB_PORT", "DB_PORT")  # DB_PORT: the historical name
 
     @property
     def datadir(self) -> Path:
@@ -245,17 +244,6 @@ class MariaDB(Backend):
         return str(version), int(max_conn)
 
     # --- data --------------------------------------------------------------------------------------
-
-    def create_schema(self, settings: Settings) -> None:
-        engine = create_engine(build_url(settings, "pymysql"), connect_args=connect_args(settings, "pymysql"))
-        try:
-            Base.metadata.create_all(engine)
-        except Exception as exc:  # noqa: BLE001 - one line for the user, whatever the driver raised
-            raise DatabaseError(
-                f"cannot create the tables in {settings.db_name!r}: {exc}".splitlines()[0]
-            ) from None
-        finally:
-            engine.dispose()
 
     def seed(self, settings: Settings, users: int, items_per_user: int) -> None:
         """Every seeded user has the same Argon2 hash (of 'seeded-password'): hashing 10,000 passwords is

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from bench.backends import DatabaseError
-from bench.catalog import app_names, locustfile, resolve_app, scenario_names
+from bench.backends import BACKENDS, DatabaseError, backend_names, default_backend
+from bench.catalog import app_names, default_apps, locustfile, resolve_app, scenario_names
 from bench.cli.common import console, fail, ints
 from bench.config import QUICK, AppLimits, Loadgen, Matrix, Output, RunConfig, SeedData
 
@@ -22,7 +22,11 @@ def register(app: typer.Typer) -> None:
 def run_cmd(
     apps: Annotated[
         list[str] | None,
-        typer.Option("--app", "-a", help=f"App to test, repeatable: {app_names()}, or module:attr / label=module:attr. [default: sync, async]"),
+        typer.Option("--app", "-a", help=f"App to test, repeatable: {app_names()}, or module:attr / label=module:attr. [default: each --backend's default pair(s)]"),
+    ] = None,
+    backends: Annotated[
+        list[str] | None,
+        typer.Option("--backend", "-b", help=f"Database to run on, repeatable ({backend_names()}): several run in one run, their points shuffled together. [default: the apps' own, else DATABASE_URL's, else mariadb]"),
     ] = None,
     scenarios: Annotated[
         list[str] | None,
@@ -57,9 +61,17 @@ def run_cmd(
 
     if loop not in ("uvloop", "asyncio"):
         fail(f"--loop must be uvloop or asyncio (got {loop!r})")
+    unknown = [b for b in backends or () if b not in BACKENDS]
+    if unknown:
+        fail(f"unknown --backend {unknown[0]!r}: use one of {backend_names()}")
+    try:
+        on = tuple(dict.fromkeys(backends or ()))
+        run_apps = tuple(apps) if apps else default_apps(on or (default_backend(),))
+    except ValueError as exc:  # a bad DATABASE_URL
+        fail(str(exc))
     start = QUICK if quick else Matrix()
     chosen: dict[str, Any] = {
-        "apps": tuple(apps) if apps else None, "scenarios": tuple(scenarios) if scenarios else None,
+        "apps": run_apps, "backends": on or None, "scenarios": tuple(scenarios) if scenarios else None,
         "users": ints(users, "--users", minimum=1), "repeats": repeats, "duration_s": duration, "warmup_s": warmup,
         "db_ms": ints(db_ms, "--db-ms"), "sweep_users": ints(sweep_users, "--sweep-users", minimum=1),
         "rates": tuple(float(r) for r in ints(rate, "--rate", minimum=1) or ()) or None,
@@ -82,7 +94,7 @@ def run_cmd(
         for scenario in matrix.scenarios:
             locustfile(scenario)
         run = MatrixRun(cfg)
-    except ValueError as exc:
+    except (ValueError, DatabaseError) as exc:
         fail(str(exc))
     n = len(run.points)
     if n == 0:
@@ -91,7 +103,7 @@ def run_cmd(
         )
     console.print(
         f"{n} points x ~{point_seconds(cfg):.0f}s = ~{n * point_seconds(cfg) / 60:.1f} min "
-        f"(apps: {', '.join(matrix.apps)}; scenarios: {', '.join(matrix.scenarios)})"
+        f"(apps: {', '.join(f'{a} ({b})' for a, b in run.backend_of.items())}; scenarios: {', '.join(matrix.scenarios)})"
     )
     try:
         with signals_as_interrupts():
@@ -121,17 +133,21 @@ def ui_cmd(
 ) -> None:  # fmt: skip
     """Seed the database, start one app, and open Locust's web UI with every scenario selectable."""
     from bench import processes
-    from bench.backends import backend_for
+    from bench.backends import backend_for, check_url_backends
     from bench.measure.matrix import signals_as_interrupts
     from bench.processes import Pinning
     from bench.stack import Stack
-    from shared.config import REPO_ROOT, RUN_DIR, Settings
+    from shared.config import REPO_ROOT, RUN_DIR
 
     try:
         spec = resolve_app(app_name)
     except ValueError as exc:
         fail(str(exc))
-    backend = backend_for(Settings().dialect.name if Settings().database_url else "mariadb")
+    try:
+        backend = backend_for(spec.entry.backend if spec.entry else default_backend())
+        check_url_backends([backend.name])
+    except DatabaseError as exc:
+        fail(str(exc))
     try:
         with signals_as_interrupts(), Stack(
             backend, [spec], limits=AppLimits(), seed=SeedData(users=seed_users), pinning=Pinning.plan(False),

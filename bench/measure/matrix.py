@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,8 @@ from rich.progress import (
 )
 
 from bench import processes
-from bench.backends import backend_for
-from bench.catalog import AppSpec, resolve_app
+from bench.backends import backend_for, check_url_backends, default_backend
+from bench.catalog import AppSpec, assign_backends, resolve_app
 from bench.config import RunConfig
 from bench.measure import calibrate
 from bench.measure.point import Point, measure, plan_points
@@ -29,7 +29,6 @@ from bench.processes import Pinning
 from bench.stack import Stack
 from bench.store.rows import append_row
 from bench.store.rundir import environment, new_run_dir, now_iso, write_json
-from shared.config import Settings
 
 console = Console(stderr=True)
 
@@ -40,7 +39,11 @@ class MatrixRun:
     def __init__(self, cfg: RunConfig) -> None:
         self.cfg = cfg
         self.apps: list[AppSpec] = [resolve_app(a, cfg.pairing.base_root) for a in cfg.matrix.apps]
-        self.points: list[Point] = plan_points(cfg, self.apps)
+        chosen = cfg.matrix.backends or tuple(dict.fromkeys(a.entry.backend for a in self.apps if a.entry))
+        self.backend_of = assign_backends(self.apps, chosen or (default_backend(),))
+        self.backends = list(dict.fromkeys(self.backend_of.values()))  # each runs its own Stack
+        check_url_backends(self.backends)
+        self.points: list[Point] = plan_points(cfg, self.apps)  # all backends' points shuffled together
         self.pinning = Pinning.plan(cfg.pin)
         self.run_dir: Path | None = None
         self.meta: dict[str, Any] = {}
@@ -65,7 +68,6 @@ class MatrixRun:
     def run(self) -> Path:
         cfg = self.cfg
         self.run_dir = new_run_dir(cfg.output.label, cfg.output.out_root)
-        backend = backend_for(Settings().dialect.name)
         self._write_meta(
             run_id=self.run_dir.name, command=" ".join(["bench", *cfg.argv[1:]]) if cfg.argv else "",
             argv=list(cfg.argv), config=cfg.flat(), **environment(), pinning=self.pinning.as_dict(),
@@ -76,25 +78,18 @@ class MatrixRun:
         try:
             with console.status("calibrating the machine (a fixed CPU loop on the app's CPUs)"):
                 calibration["before"] = self._calibrate()
-            with console.status("starting the database, seeding, starting the apps"):
-                stack = Stack(
-                    backend, self.apps, limits=cfg.limits, seed=cfg.seed, pinning=self.pinning,
-                    log_dir=self.run_dir / "logs", database=cfg.output.database,
-                ).__enter__()  # fmt: skip
-            try:
-                assert stack.info is not None
-                info = stack.info
+            with ExitStack() as up:
+                stacks: dict[str, Stack] = {}
+                for name in self.backends:  # one server per backend; an idle one costs no CPU
+                    with console.status(f"starting {name}, seeding, starting its apps"):
+                        stacks[name] = up.enter_context(self._stack(name))
                 self._write_meta(
-                    database={
-                        "backend": info.backend, "name": stack.database_name, "private": info.private,
-                        "version": info.version, "max_connections": info.max_connections, "host": info.host,
-                        "port": info.port, "pid": info.pid,
+                    databases={name: stack.database_info() for name, stack in stacks.items()},
+                    limits={
+                        name: app.limits for stack in stacks.values() for name, app in stack.apps.items()
                     },
-                    limits={name: app.limits for name, app in stack.apps.items()},
-                )  # fmt: skip
-                self._run_points(stack)
-            finally:
-                stack.__exit__(None, None, None)
+                )
+                self._run_points(stacks)
         except KeyboardInterrupt:
             interrupted = True
         finally:
@@ -109,7 +104,16 @@ class MatrixRun:
             raise KeyboardInterrupt
         return self.run_dir
 
-    def _run_points(self, stack: Stack) -> None:
+    def _stack(self, backend: str) -> Stack:
+        assert self.run_dir is not None
+        apps = [a for a in self.apps if self.backend_of[a.name] == backend]
+        cfg = self.cfg
+        return Stack(
+            backend_for(backend), apps, limits=cfg.limits, seed=cfg.seed, pinning=self.pinning,
+            log_dir=self.run_dir / "logs", database=cfg.output.database,
+        )  # fmt: skip
+
+    def _run_points(self, stacks: dict[str, Stack]) -> None:
         assert self.run_dir is not None
         columns = [
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -119,6 +123,7 @@ class MatrixRun:
             task = progress.add_task("points", total=len(self.points))
             for order, point in enumerate(self.points, 1):
                 progress.update(task, description=point.point_id + (" + partner" if point.partner else ""))
+                stack = stacks[self.backend_of[point.app]]
                 rows = measure(stack, point, self.cfg, self.run_dir, order)
                 for row in rows:
                     append_row(self.run_dir, row)

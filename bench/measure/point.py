@@ -113,8 +113,7 @@ def measure(stack: Stack, point: Point, cfg: RunConfig, run_dir: Path, order: in
         )
         for p, app, folder in zip(sides, apps, folders, strict=True)
     ]  # fmt: skip
-    db_pid = stack.info.pid if stack.info else None
-    roles = {Role.APP: apps[0].proc.pids, Role.DB: lambda: [db_pid] if db_pid else []}
+    roles = {Role.APP: apps[0].proc.pids, Role.DB: stack.db_pids}
     roles[Role.LOADGEN] = lambda: [pid for proc in locusts for pid in proc.pids()]
     if len(apps) > 1:
         roles[Role.PARTNER] = apps[1].proc.pids
@@ -165,7 +164,7 @@ def _row(
     db = telemetry.of(Role.DB)
     limits = app.limits
     return PointRow(
-        run_id=run_id, point_id=point.point_id, app=point.app, variant=limits.get("variant"),
+        run_id=run_id, point_id=point.point_id, app=point.app, backend=stack.backend.name, variant=limits.get("variant"),
         driver=limits.get("driver"), scenario=point.key.scenario, users=point.users, db_ms=point.db_ms,
         repeat=point.repeat, order=order, mode="open" if point.rate else "closed", recorded=point.record,
         target_rps=point.rate, warmup_s=cfg.matrix.warmup_s, duration_s=round(window, 3), requests=lg.requests,

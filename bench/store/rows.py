@@ -48,6 +48,7 @@ class PointRow:
     run_id: str
     point_id: str
     app: str
+    backend: str  # the database product (bench/backends/): mariadb, postgres
     variant: str | None
     driver: str | None
     scenario: str
@@ -99,7 +100,7 @@ class PointRow:
 
 
 POINT_COLUMNS: list[str] = [f.name for f in fields(PointRow)]
-TEXT_COLUMNS = ("run_id", "point_id", "app", "variant", "driver", "scenario", "mode", "statements_check",
+TEXT_COLUMNS = ("run_id", "point_id", "app", "backend", "variant", "driver", "scenario", "mode", "statements_check",
                 "invalid_reasons", "event_loop")  # fmt: skip
 
 

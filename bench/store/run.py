@@ -124,6 +124,9 @@ def load_run(run_dir: Path) -> Run:
     if table.empty and not meta:
         raise RunFolderError(f"{run_dir} is not a run folder (no points.csv, no meta.json)")
     df = tidy_points(table)
+    older = meta.get("database")
+    before_postgres = str(older.get("backend") or "mariadb") if isinstance(older, dict) else "mariadb"
+    df["backend"] = df["backend"].replace("", before_postgres)  # runs from before the backend column
     loadgens: list[LoadgenResult | None] = []
     problems: list[str] = []
     unreadable: list[bool] = []

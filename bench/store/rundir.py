@@ -16,6 +16,7 @@ from shared.config import REPO_ROOT
 
 PACKAGES = (
     "fastapi", "starlette", "uvicorn", "uvloop", "SQLAlchemy", "PyMySQL", "mysqlclient", "asyncmy", "aiomysql",
+    "psycopg", "psycopg-binary", "asyncpg",
     "pydantic", "anyio", "locust", "gevent", "pwdlib", "argon2-cffi", "hdrhistogram",
 )  # fmt: skip
 
