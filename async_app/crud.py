@@ -13,14 +13,14 @@ from shared.web import NotFound, integrity_error
 
 
 async def get_user(db: AsyncSession, user_id: int) -> User:
-    user = (await db.scalars(queries.user_by_id(user_id))).first()
+    user = (await db.scalars(queries.user_by_id(user_id))).unique().first()
     if user is None:
         raise NotFound("User", user_id)
     return user
 
 
 async def list_users(db: AsyncSession, *, skip: int, limit: int) -> Sequence[User]:
-    return (await db.scalars(queries.users_page(skip=skip, limit=limit))).all()
+    return (await db.scalars(queries.users_page(skip=skip, limit=limit))).unique().all()
 
 
 async def create_user(db: AsyncSession, data: schemas.UserCreate, hashed_password: str) -> User:

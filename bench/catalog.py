@@ -68,6 +68,15 @@ APPS: tuple[AppEntry, ...] = (
     AppEntry("sync-raw", "variants.raw_sync:create_app", "sync",
              "ceiling: def routes on raw PyMySQL with a plain pool; no ORM, no response models", "#003D5C", "P",
              read_only=True, contract=False),
+    AppEntry("async-raw", "variants.raw_async:create_app", "async",
+             "ceiling: async def routes on raw asyncmy with its pool; no ORM, no response models", "#7A2E00", "p",
+             read_only=True, contract=False),
+    AppEntry("async-admission", "variants.admission:create_app", "async",
+             "async app behind a FIFO admission limit of pool-size requests in progress (the rest queue)",
+             "#F0A0A0", "<", contract=False),
+    AppEntry("sync-40", "sync_app.main:create_app", "sync",
+             "sync app at AnyIO's default of 40 thread tokens (threads then wait for pool connections)",
+             "#6A9FCF", ">", settings={"thread_tokens": "40"}, contract=False),
     # PostgreSQL: psycopg 3 is one driver with a sync and an async interface, so sync-psycopg vs async-psycopg
     # differs only by the concurrency model; asyncpg is the other async choice.
     AppEntry("sync-psycopg", "sync_app.main:create_app", "sync", "def routes, Session, psycopg 3 (sync)", "#332288",
@@ -97,6 +106,9 @@ PAIRS: tuple[PairEntry, ...] = (
     PairEntry("sync-psycopg", "async-psycopg", "same driver: psycopg sync vs psycopg async", "#AA3377"),
     PairEntry("sync-psycopg", "async-asyncpg", "asyncpg: psycopg vs asyncpg", "#EE7733"),
 )
+
+# Ceilings: the same routes and statements without the ORM and response models (idiomatic, raw).
+CEILINGS: tuple[tuple[str, str], ...] = (("sync", "sync-raw"), ("async", "async-raw"))
 
 DEFAULT_APPS = ("sync", "async")
 # What `bench run --backend NAME` measures when no --app is given: each backend's default pair(s).

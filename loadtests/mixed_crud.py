@@ -12,9 +12,9 @@ from loadtests.read_heavy import Reads
 from loadtests.write_heavy import WriteMixin
 
 expect({
-    "GET /users/{id}": {"select": 2},
-    "GET /users?skip&limit": {"select": 2},
-    "GET /users/{id}/items": {"select": 2},
+    "GET /users/{id}": {"select": 1},
+    "GET /users?skip&limit": {"select": 1},
+    "GET /users/{id}/items": {"select": 1},
     "POST /users": {"insert": 1, "commit": 1},
     "DELETE /users/{id}": {"delete": 1, "commit": 1},
 })  # fmt: skip

@@ -9,7 +9,7 @@ from locust import task
 from loadtests.common import BenchUser, Params, expect, user_ok
 
 PAGE = 20
-expect({"GET /users/{id}": {"select": 2}, "GET /users?skip&limit": {"select": 2}})
+expect({"GET /users/{id}": {"select": 1}, "GET /users?skip&limit": {"select": 1}})
 
 
 def page_ok(skip: int) -> Any:

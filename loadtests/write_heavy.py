@@ -14,7 +14,7 @@ from loadtests.common import BenchUser, expect, recorder, user_ok
 
 expect({
     "POST /users/{id}/items": {"insert": 1, "commit": 1},
-    "PATCH /users/{id}": {"select": 2, "update": 1, "commit": 1},
+    "PATCH /users/{id}": {"select": 1, "update": 1, "commit": 1},
     "DELETE /users/{id}/items/{item_id}": {"delete": 1, "commit": 1},
 })  # fmt: skip
 

@@ -45,5 +45,8 @@ def engine_options(settings: Settings, driver: str) -> dict[str, Any]:
         "pool_timeout": settings.pool_timeout,
         "pool_recycle": 3600,
         "pool_pre_ping": False,
+        # The Session always ends its transaction (commit, or rollback when it closes), so the pool's own
+        # ROLLBACK when a connection comes back would be a second, useless statement per request.
+        "pool_reset_on_return": None,
         "connect_args": connect_args(settings, driver),
     }

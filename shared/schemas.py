@@ -65,6 +65,7 @@ ItemId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Skip = Annotated[int, Query(ge=0, le=MAX_ID)]
 Limit = Annotated[int, Query(ge=1, le=100)]
 SleepMs = Annotated[int, Query(ge=0, le=2000, description="How long the database sleeps, in ms")]
+CpuMs = Annotated[int, Query(ge=0, le=1000, description="CPU time of pure-Python work, in ms")]
 
 
 class ItemBase(BaseModel):
@@ -132,6 +133,10 @@ class Health(BaseModel):
 
 class Slept(BaseModel):
     slept_ms: int
+
+
+class Burned(BaseModel):
+    cpu_ms: int
 
 
 class Limits(BaseModel):

@@ -13,14 +13,14 @@ from shared.web import NotFound, integrity_error
 
 
 def get_user(db: Session, user_id: int) -> User:
-    user = db.scalars(queries.user_by_id(user_id)).first()
+    user = db.scalars(queries.user_by_id(user_id)).unique().first()
     if user is None:
         raise NotFound("User", user_id)
     return user
 
 
 def list_users(db: Session, *, skip: int, limit: int) -> Sequence[User]:
-    return db.scalars(queries.users_page(skip=skip, limit=limit)).all()
+    return db.scalars(queries.users_page(skip=skip, limit=limit)).unique().all()
 
 
 def create_user(db: Session, data: schemas.UserCreate, hashed_password: str) -> User:

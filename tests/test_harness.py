@@ -85,7 +85,7 @@ def test_run_writes_the_contract_and_flags_an_induced_failure(tmp_path: Path) ->
         assert r["valid"] == "True", r["invalid_reasons"]
         assert int(r["requests"]) > 0 and float(r["rps"]) > 0 and r["failures"] == "0"
         assert 0 < float(r["p50_ms"]) <= float(r["p99_ms"]) <= float(r["max_ms"])
-        assert r["statements_check"].startswith("select 2.00/req ok") or "select 1.9" in r["statements_check"]
+        assert r["statements_check"].startswith("select 1.00/req ok") or "select 0.9" in r["statements_check"]
         assert float(r["locust_cpu_max"]) > 0 and float(r["app_cpu_mean"]) > 0
         assert r["pool_size"] == "4" and r["workers"] == "1"
         pdir = run / "points" / r["point_id"]

@@ -1,9 +1,9 @@
 """What the raw ceilings share: the same statements the ORM apps send, without the ORM, and JSON built by
 hand without response-model validation. `raw_sync` and `raw_async` differ only by the driver calls.
 
-Statements (as the ORM apps): a user, then its items (`WHERE owner_id IN (...) ORDER BY id`, as SQLAlchemy's
-selectinload sends); a page of users, then their items; `SELECT SLEEP(s)`. Connections run in autocommit,
-so no COMMIT or ROLLBACK is sent.
+Statements (as the ORM apps): one SELECT of a user LEFT OUTER JOIN its items (as SQLAlchemy's joinedload
+sends); one SELECT of a page of users (paged in a subquery) joined to their items; `SELECT SLEEP(s)`.
+Connections run in autocommit, so no COMMIT or ROLLBACK is sent (the ORM apps send one ROLLBACK per read).
 """
 
 from __future__ import annotations
@@ -18,29 +18,26 @@ from shared.config import Settings
 from shared.db_url import build_url
 from shared.web import build_app, log
 
-USER_BY_ID = "SELECT id, email, is_active FROM users WHERE id = %s"
-USERS_PAGE = "SELECT id, email, is_active FROM users ORDER BY id LIMIT %s OFFSET %s"
+_COLUMNS = "u.id, u.email, u.is_active, i.id, i.title, i.description"
+USER_BY_ID = f"SELECT {_COLUMNS} FROM users u LEFT OUTER JOIN items i ON i.owner_id = u.id WHERE u.id = %s ORDER BY i.id"
+USERS_PAGE = (
+    f"SELECT {_COLUMNS} FROM (SELECT id, email, is_active FROM users ORDER BY id LIMIT %s OFFSET %s) u "
+    "LEFT OUTER JOIN items i ON i.owner_id = u.id ORDER BY u.id, i.id"
+)
 SLEEP = "SELECT SLEEP(%s)"
 PING = "SELECT 1"
 
 Row = Sequence[Any]
 
 
-def items_of(user_ids: Sequence[int]) -> str:
-    marks = ", ".join(["%s"] * len(user_ids))
-    return f"SELECT id, title, description, owner_id FROM items WHERE owner_id IN ({marks}) ORDER BY id"
-
-
-def users_json(users: Sequence[Row], items: Sequence[Row]) -> list[dict[str, Any]]:
-    by_owner: dict[int, list[dict[str, Any]]] = {int(u[0]): [] for u in users}
-    for item_id, title, description, owner_id in items:
-        by_owner[int(owner_id)].append(
-            {"title": title, "description": description, "id": item_id, "owner_id": owner_id}
-        )
-    return [
-        {"email": email, "id": uid, "is_active": bool(active), "items": by_owner[int(uid)]}
-        for uid, email, active in users
-    ]
+def users_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """Joined rows (a user's columns repeated for each of its items) -> users with their items."""
+    users: dict[int, dict[str, Any]] = {}
+    for uid, email, active, item_id, title, description in rows:
+        user = users.setdefault(uid, {"email": email, "id": uid, "is_active": bool(active), "items": []})
+        if item_id is not None:
+            user["items"].append({"title": title, "description": description, "id": item_id, "owner_id": uid})
+    return list(users.values())
 
 
 def not_found(user_id: int) -> JSONResponse:

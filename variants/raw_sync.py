@@ -23,7 +23,8 @@ class Pool:
     """At most `size` connections, opened on demand, reused last-in first-out; a broken one is dropped."""
 
     def __init__(self, settings: Settings) -> None:
-        self.kwargs = {**raw.connect_kwargs(settings), "ssl_disabled": True}
+        timeouts = {"read_timeout": settings.db_read_timeout, "write_timeout": settings.db_read_timeout}
+        self.kwargs = {**raw.connect_kwargs(settings), **timeouts, "ssl_disabled": True}
         self.timeout = settings.pool_timeout
         self.free: queue.LifoQueue[pymysql.Connection[Any]] = queue.LifoQueue()
         self.slots = threading.BoundedSemaphore(settings.pool_size + settings.max_overflow)
@@ -68,12 +69,7 @@ router = APIRouter(tags=["raw"])
 def users_with_items(pool: Pool, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
     with pool.cursor() as cur:
         cur.execute(sql, params)
-        users = cur.fetchall()
-        items = []
-        if users:
-            cur.execute(raw.items_of([u[0] for u in users]), [u[0] for u in users])
-            items = cur.fetchall()
-    return raw.users_json(users, items)
+        return raw.users_json(cur.fetchall())
 
 
 @router.get("/users/{user_id}", response_model=None)

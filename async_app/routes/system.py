@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 
 from async_app import crud
 from async_app.deps import SessionDep, SettingsDep
 from shared import schemas
 from shared.web import UNAVAILABLE, limits, pool_status
+from shared.work import burn_cpu
 
 router = APIRouter(tags=["system"])
 
@@ -22,6 +24,12 @@ async def healthz(*, db: SessionDep) -> schemas.Health:
 async def io_sleep(*, db: SessionDep, ms: schemas.SleepMs = 0) -> schemas.Slept:
     await crud.sleep(db, ms)
     return schemas.Slept(slept_ms=ms)
+
+
+@router.get("/cpu", response_model=schemas.Burned)
+async def cpu(*, ms: schemas.CpuMs = 0) -> schemas.Burned:
+    await run_in_threadpool(burn_cpu, ms)  # off the event loop, as Argon2 is
+    return schemas.Burned(cpu_ms=ms)
 
 
 @router.get("/pool", response_model=schemas.PoolStatus)

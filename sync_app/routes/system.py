@@ -6,6 +6,7 @@ from fastapi import Request
 
 from shared import schemas
 from shared.web import UNAVAILABLE, limits, pool_status
+from shared.work import burn_cpu
 from sync_app import crud
 from sync_app.deps import SessionDep, SessionRouter, SettingsDep
 
@@ -22,6 +23,12 @@ def healthz(*, db: SessionDep) -> schemas.Health:
 def io_sleep(*, db: SessionDep, ms: schemas.SleepMs = 0) -> schemas.Slept:
     crud.sleep(db, ms)
     return schemas.Slept(slept_ms=ms)
+
+
+@router.get("/cpu", response_model=schemas.Burned)
+def cpu(*, ms: schemas.CpuMs = 0) -> schemas.Burned:
+    burn_cpu(ms)  # in this route's worker thread, as the rest of a def route
+    return schemas.Burned(cpu_ms=ms)
 
 
 @router.get("/pool", response_model=schemas.PoolStatus)
