@@ -23,10 +23,11 @@ from bench import processes
 from bench.backends import backend_for
 from bench.catalog import AppSpec, resolve_app
 from bench.config import RunConfig
-from bench.measure import calibrate
+from bench.measure import calibrate, where
 from bench.measure.point import Point, measure, plan_points
 from bench.processes import Pinning
 from bench.stack import Stack
+from bench.store.loadgen import read_loadgen
 from bench.store.rows import append_row
 from bench.store.rundir import environment, new_run_dir, now_iso, write_json
 from shared.config import Settings
@@ -44,6 +45,7 @@ class MatrixRun:
         self.pinning = Pinning.plan(cfg.pin)
         self.run_dir: Path | None = None
         self.meta: dict[str, Any] = {}
+        self.worker_hosts: set[str] = set()  # distributed: the load generators' hosts seen so far
 
     def _write_meta(self, **update: Any) -> None:
         assert self.run_dir is not None
@@ -79,18 +81,18 @@ class MatrixRun:
             with console.status("starting the database, seeding, starting the apps"):
                 stack = Stack(
                     backend, self.apps, limits=cfg.limits, seed=cfg.seed, pinning=self.pinning,
-                    log_dir=self.run_dir / "logs", database=cfg.output.database,
+                    log_dir=self.run_dir / "logs", database=cfg.output.database, app_host=cfg.loadgen.app_host,
                 ).__enter__()  # fmt: skip
             try:
-                assert stack.info is not None
                 info = stack.info
                 self._write_meta(
                     database={
                         "backend": info.backend, "name": stack.database_name, "private": info.private,
                         "version": info.version, "max_connections": info.max_connections, "host": info.host,
                         "port": info.port, "pid": info.pid,
-                    },
+                    } if info else {"backend": backend.name, "reachable": False},
                     limits={name: app.limits for name, app in stack.apps.items()},
+                    measured_where=where.describe(cfg, stack),
                 )  # fmt: skip
                 self._run_points(stack)
             finally:
@@ -119,7 +121,10 @@ class MatrixRun:
             task = progress.add_task("points", total=len(self.points))
             for order, point in enumerate(self.points, 1):
                 progress.update(task, description=point.point_id + (" + partner" if point.partner else ""))
-                rows = measure(stack, point, self.cfg, self.run_dir, order)
+                rows = measure(stack, point, self.cfg, self.run_dir, order, say=progress.console.print)
+                if self.cfg.loadgen.distributed:
+                    self.worker_hosts |= set(read_loadgen(self.run_dir / "points" / point.point_id).hosts)
+                    self._write_meta(measured_where=where.describe(self.cfg, stack, self.worker_hosts))
                 for row in rows:
                     append_row(self.run_dir, row)
                     if not row.valid and not row.requests:
