@@ -192,6 +192,20 @@ def limits_table(meta: dict[str, Any]) -> Table | None:
     return Table(["App (as run)", *keys], rows)
 
 
+def where_table(meta: dict[str, Any]) -> Table | None:
+    """Which figures were measured where (meta.json `measured_where`; older runs have none)."""
+    rows: list[dict[str, str]] = meta.get("measured_where") or []
+    if not rows:
+        return None
+    return Table(
+        ["Part", "Where", "Measured there", "Not measured (empty in the tables)"],
+        [
+            [r.get("part", ""), r.get("where", ""), r.get("measured") or "–", r.get("not_measured") or "–"]
+            for r in rows
+        ],
+    )
+
+
 def _kv(pairs: Sequence[tuple[str, Any]]) -> Table:
     return Table(["", ""], [[k, _text(v)] for k, v in pairs])
 
@@ -214,7 +228,9 @@ def environment_tables(meta: dict[str, Any]) -> list[tuple[str, Table]]:
     ]
     machine += [("Python", meta.get("python"))]
     pinning = meta.get("pinning") or {}
-    out = [("Run", _kv(run)), ("Machine", _kv(machine))]
+    where = where_table(meta)
+    out = [("Where each figure was measured", where)] if where else []
+    out += [("Run", _kv(run)), ("Machine", _kv(machine))]
     out.append(
         (
             "CPU pinning (taskset)",
