@@ -9,19 +9,16 @@ namespaces and veth pairs are removed on exit, also on failure (finalisers regis
 from __future__ import annotations
 
 import csv
-import ipaddress
 import json
 import os
-import random
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
-from functools import partial
 from pathlib import Path
 
 import httpx
@@ -35,6 +32,7 @@ from bench.measure.validity import Observed, invalid_reasons
 from bench.store.loadgen import LoadgenResult, read_loadgen
 from shared.config import REPO_ROOT, Settings
 from shared.db_url import build_url
+from tests.netns import Hosts, NamespacesRefused, make_hosts
 from tests.test_harness import bench, bench_env, check_documented, only_run_dir
 
 pytestmark = pytest.mark.e2e
@@ -163,73 +161,15 @@ def check_row(row: dict[str, str], requests: int) -> None:
 # --- two load-generator hosts in network namespaces --------------------------------------------------------
 
 
-def ip(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=20)
-
-
-def pick_subnet() -> ipaddress.IPv4Network:
-    """A /29 of 10.0.0.0/8 that no address or route of this host overlaps."""
-    used: list[ipaddress.IPv4Network] = []
-    for entry in json.loads(ip("-j", "-4", "addr").stdout or "[]"):
-        for addr in entry.get("addr_info", []):
-            used.append(ipaddress.IPv4Network(f"{addr['local']}/{addr['prefixlen']}", strict=False))
-    for route in json.loads(ip("-j", "-4", "route").stdout or "[]"):
-        if route.get("dst") not in (None, "default"):
-            used.append(ipaddress.IPv4Network(route["dst"], strict=False))
-    rng = random.Random()
-    for _ in range(200):
-        net = ipaddress.IPv4Network(
-            f"10.{rng.randrange(64, 250)}.{rng.randrange(256)}.{8 * rng.randrange(32)}/29"
-        )
-        if not any(net.overlaps(u) for u in used):
-            return net
-    pytest.skip("no free /29 in 10.0.0.0/8 on this host")
-
-
-@dataclass(frozen=True)
-class Hosts:
-    master: str  # the root namespace's end of the first veth pair: the master and the app listen here
-    namespaces: tuple[str, ...]
-
-
 @pytest.fixture
 def hosts(request: pytest.FixtureRequest) -> Hosts:
-    """Two namespaces as load-generator hosts, each joined to the root namespace by a veth pair, with
-    addresses of one /29 on the veth ends only. Host 1 reaches the master's address directly, host 2
-    through a /32 route to it (no default route: nothing can leave for another address)."""
-    if shutil.which("ip") is None:
-        pytest.skip("iproute2's `ip` is not installed: network namespaces cannot be made")
-    tag = f"{os.getpid() % 100000}"
-    probe = f"bench-probe-{tag}"
-    made = ip("netns", "add", probe)
-    if made.returncode != 0:
-        pytest.skip(f"creating a network namespace is refused here: {made.stderr.strip()}")
-    ip("netns", "del", probe)
-    net = pick_subnet()
-    addr = list(net.hosts())  # .1 .. .6: pair 1 = .1/.2, pair 2 = .5/.6 (two /30s)
-    pairs = [(addr[0], addr[1]), (addr[4], addr[5])]
-    namespaces = []
-    for i, (root_ip, ns_ip) in enumerate(pairs, 1):
-        ns, root_end, ns_end = f"bench-h{i}-{tag}", f"bvr{i}-{tag}", f"bvp{i}-{tag}"
-        request.addfinalizer(partial(ip, "netns", "del", ns))  # also removes the veth pair
-        request.addfinalizer(partial(ip, "link", "del", root_end))
-        steps = [
-            ("netns", "add", ns),
-            ("link", "add", root_end, "type", "veth", "peer", "name", ns_end),
-            ("link", "set", ns_end, "netns", ns),
-            ("addr", "add", f"{root_ip}/30", "dev", root_end),
-            ("-n", ns, "addr", "add", f"{ns_ip}/30", "dev", ns_end),
-            ("link", "set", root_end, "up"),
-            ("-n", ns, "link", "set", ns_end, "up"),
-            ("-n", ns, "link", "set", "lo", "up"),
-        ]
-        if i == 2:
-            steps.append(("-n", ns, "route", "add", f"{addr[0]}/32", "via", str(root_ip)))
-        for step in steps:
-            done = ip(*step)
-            assert done.returncode == 0, f"ip {' '.join(step)}: {done.stderr.strip()}"
-        namespaces.append(ns)
-    return Hosts(str(addr[0]), tuple(namespaces))
+    """Two load-generator hosts in network namespaces (tests/netns.py), removed by a finaliser."""
+    undo = ExitStack()
+    request.addfinalizer(undo.close)
+    try:
+        return make_hosts(undo)
+    except NamespacesRefused as exc:
+        pytest.skip(str(exc))
 
 
 def test_two_worker_hosts_in_namespaces_load_one_point_merged_exactly(
