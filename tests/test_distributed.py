@@ -25,6 +25,7 @@ import httpx
 import psutil
 import pytest
 
+from bench.analyse.report import build_report
 from bench.backends import Backend
 from bench.catalog import resolve_app
 from bench.cli.worker import parse_master
@@ -335,6 +336,10 @@ def test_an_external_app_without_a_reachable_database_is_not_measured_there(
     assert row["missing_writes"] == "" and row["db_cpu_mean"] == "" and row["threads_connected_max"] == ""
     meta = json.loads((run / "meta.json").read_text())
     assert meta["database"] == {"backend": "mariadb", "reachable": False}
+    _, md = build_report(run)  # the report says plainly what was not measured, and where
+    text = md.read_text()
+    assert "Not measured on this set-up" in text and "statement counters and acknowledged writes" in text
+    assert f"already running at {running_app}" in text
 
 
 # --- the small parts -----------------------------------------------------------------------------------------

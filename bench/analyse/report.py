@@ -78,6 +78,16 @@ def incomplete_notice(meta: dict[str, Any]) -> str | None:
     )
 
 
+def where_notice(meta: dict[str, Any]) -> str | None:
+    """One sentence under the verdicts when some figures could not be measured on this set-up."""
+    missing = [
+        f"{r['part']}: {r['not_measured']}" for r in meta.get("measured_where") or [] if r.get("not_measured")
+    ]
+    if not missing:
+        return None
+    return "Not measured on this set-up (empty cells, not zeros): " + "; ".join(missing) + "."
+
+
 # --- tables ------------------------------------------------------------------------------------------------
 
 
@@ -344,6 +354,7 @@ def render_html(data: Run, result: Analysis, charts: Sequence[Chart]) -> str:
         *(f'<p class="banner">Damaged point, left out: {_esc(problem)}</p>' for problem in data.problems),
         html_table(verdict_table(result, apps)),
         f'<p class="note">{_esc(METHOD.format(level=f"{CONFIDENCE:.0%} confidence interval"))}</p>',
+        f'<p class="note">{_esc(where)}</p>' if (where := where_notice(meta)) else "",
         "</section>",
         '<section id="charts"><h2>Charts</h2>',
     ]
@@ -391,7 +402,10 @@ def render_md(data: Run, result: Analysis, charts: Sequence[Chart], run_dir: Pat
         parts += [f"> **{notice}**", ""]
     parts += [f"> **Damaged point, left out:** {problem}\n" for problem in data.problems]
     parts += ["## Verdicts", "", md_table(verdict_table(result, sorted(set(data.points["app"])))), ""]
-    parts += [METHOD.format(level=f"{CONFIDENCE:.0%} confidence interval"), "", "## Charts", ""]
+    parts += [METHOD.format(level=f"{CONFIDENCE:.0%} confidence interval"), ""]
+    if where := where_notice(meta):
+        parts += [where, ""]
+    parts += ["## Charts", ""]
     for chart in charts:
         rel = chart.path.relative_to(run_dir).as_posix()
         parts += [f"### {chart.title}", "", f"![{chart.title}]({rel})", "", chart.caption, ""]

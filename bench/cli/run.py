@@ -42,7 +42,7 @@ def run_cmd(
     loadgen_workers: Annotated[int, typer.Option(min=0, max=1024, help="Locust's distributed mode: run only the master here and load with N `bench worker`s on any hosts (each sends its recording to the master; no shared disk). Needs --master-bind.")] = 0,
     master_bind: Annotated[str | None, typer.Option(help="With --loadgen-workers: the address of this host the master listens on, reachable from every worker host ('*': all addresses).")] = None,
     master_port: Annotated[int, typer.Option(min=1, max=65535, help="With --loadgen-workers: the master's port.")] = 5557,
-    worker_wait: Annotated[float, typer.Option(min=1, max=3600, help="With --loadgen-workers: seconds each point waits for its workers to connect; then that point is invalid, loadgen_workers(k/N connected), and the run goes on.")] = 60.0,
+    worker_wait: Annotated[float, typer.Option(min=1, max=3600, help="With --loadgen-workers: seconds each point waits for its workers to connect. A point gives up after at most this + 15 s (invalid: loadgen_workers(k/N connected)) and the run goes on; a worker that dies mid-point makes it invalid 10 s after its window.")] = 60.0,
     app_host: Annotated[str, typer.Option(help="Address the apps the harness starts listen on and are loaded at: this host's address when workers run on other hosts.")] = "127.0.0.1",
     workers: Annotated[int, typer.Option(min=1, max=64, help="uvicorn workers per app.")] = 1,
     pool_size: Annotated[int, typer.Option(min=1, max=500, help="DB pool size per worker, both apps.")] = 10,
