@@ -62,7 +62,14 @@ def make_hosts(undo: ExitStack) -> Hosts:
     made = ip("netns", "add", probe)
     if made.returncode != 0:
         raise NamespacesRefused(f"creating a network namespace is refused here: {made.stderr.strip()}")
-    ip("netns", "del", probe)
+    try:
+        entered = ip("netns", "exec", probe, "true")
+        if entered.returncode != 0:
+            raise NamespacesRefused(
+                f"running a process in a network namespace is refused: {entered.stderr.strip()}"
+            )
+    finally:
+        ip("netns", "del", probe)
     net = pick_subnet()
     addr = list(net.hosts())  # .1 .. .6: pair 1 = .1/.2, pair 2 = .5/.6 (two /30s)
     namespaces = []
