@@ -269,7 +269,7 @@ def _on_test_start(environment: Environment, **_kw: Any) -> None:
     schedule = Schedule(Params.rate) if Params.mode == "open" and Params.rate > 0 else None
     recorder.reset()
     if isinstance(environment.runner, MasterRunner):
-        collector.reset()
+        collector.start(environment.runner)
         return
     cpu.start()
     if isinstance(environment.runner, WorkerRunner) and Params.out_dir and math.isfinite(Params.window[1]):
@@ -324,18 +324,25 @@ class WorkerSender:
 
 
 class Collector:
-    """The master's side: every worker's recording, written as it arrives; at test stop, a bounded wait
-    for the workers that have not sent theirs yet."""
+    """The master's side: the recording of every worker that started the test, written as it arrives; at
+    test stop, a bounded wait for those that have not sent theirs yet. A worker that joined mid-test (one
+    restarted after a crash, say) measured part of the window only: its recording is left out, so the
+    point shows the missing one."""
 
     def __init__(self) -> None:
+        self.started: set[str] = set()  # the workers connected when the test started
         self.received: dict[str, int] = {}  # worker id -> its index
 
-    def reset(self) -> None:
+    def start(self, runner: MasterRunner) -> None:
+        self.started = {node.id for node in runner.clients.all}
         self.received = {}
 
     def on_message(self, environment: Environment, msg: Any, **_kw: Any) -> None:
         runner = environment.runner
         assert isinstance(runner, MasterRunner)
+        if msg.node_id not in self.started:
+            log.warning("bench: recording of %s left out: it joined after the test started", msg.node_id)
+            return
         data = dict(msg.data)
         sent_at = data.pop("sent_at", None)
         index = runner.get_worker_index(msg.node_id)
@@ -348,7 +355,7 @@ class Collector:
     def on_test_stop(self, environment: Environment) -> None:
         if not Params.out_dir or not math.isfinite(Params.window[1]):
             return
-        expected = int(getattr(environment.parsed_options, "expect_workers", 1) or 1)
+        expected = len(self.started)
         deadline = max(time.time(), Params.window[1] + SEND_DELAY_S) + REPORT_TIMEOUT_S
         while len(self.received) < expected and time.time() < deadline:
             gevent.sleep(0.1)

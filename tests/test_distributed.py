@@ -268,6 +268,7 @@ def test_a_missing_worker_and_a_worker_dying_mid_point_give_invalid_points_not_h
     (row,) = rows(only_run_dir(tmp_path / "died"))
     assert row["valid"] == "False" and "loadgen_workers(1/2 reported)" in row["invalid_reasons"], row
     assert alive.proc.poll() is None and doomed.proc.poll() is None  # both keep serving
+    assert victim.pid not in {p.pid for p in doomed.descendants()}  # a new Locust took its place
 
 
 # --- apps already running elsewhere ------------------------------------------------------------------------
@@ -370,6 +371,7 @@ def test_distributed_validity_rules() -> None:
     )  # fmt: skip
     assert invalid_reasons(base) == []
     assert invalid_reasons(replace(base, loadgen_files=1)) == ["loadgen_workers(1/2 reported)"]
+    assert invalid_reasons(replace(base, loadgen_files=3)) == ["loadgen_workers(3/2 reported)"]
     assert invalid_reasons(replace(base, clock_offset_s=0.9)) == ["clock_offset(0.90s)"]
     assert invalid_reasons(replace(base, loadgen_cpu_max=95.0)) == ["loadgen_cpu>90%"]
     never = replace(base, loadgen_files=0, requests=0, loadgen_problem="loadgen_workers(0/2 connected)")

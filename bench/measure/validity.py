@@ -47,8 +47,9 @@ def loadgen_never_ran(o: Observed) -> str | None:
 
 
 def missing_loadgen(o: Observed) -> str | None:
-    """A distributed point whose workers did not all send their recording (one died mid-point)."""
-    if o.loadgen_expected and 0 < o.loadgen_files < o.loadgen_expected:
+    """A distributed point whose workers did not all send their recording (one died mid-point), or more
+    workers than asked took part (each was given 1/N of an open-loop rate)."""
+    if o.loadgen_expected and o.loadgen_files and o.loadgen_files != o.loadgen_expected:
         return f"loadgen_workers({o.loadgen_files}/{o.loadgen_expected} reported)"
     return None
 
