@@ -60,7 +60,8 @@ def config() -> dict[str, Any]:
 
 def test_compose_has_the_stack_the_readme_describes(config: dict[str, Any]) -> None:
     services = config["services"]
-    assert {"db", "sync", "async", "locust-master", "locust-worker", "bench"} <= set(services)
+    assert {"db", "seed", "sync", "async", "locust-master", "locust-worker", "bench"} <= set(services)
+    assert services["sync"]["depends_on"]["seed"]["condition"] == "service_completed_successfully"
     assert services["db"]["healthcheck"]["test"]
     assert "127.0.0.1:8089:8089" in str(services["locust-master"]["ports"])
     worker = services["locust-worker"]
@@ -81,7 +82,11 @@ def _check_command(name: str, command: list[str]) -> None:
         commands = {
             c.name or (c.callback.__name__ if c.callback else "") for c in bench_app.registered_commands
         }
-        assert args[0] in commands, f"{name}: `bench {args[0]}` does not exist"
+        groups = {g.name: g.typer_instance for g in bench_app.registered_groups if g.typer_instance}
+        assert args[0] in commands | set(groups), f"{name}: `bench {args[0]}` does not exist"
+        if args[0] in groups:
+            sub = {c.name for c in groups[args[0]].registered_commands}
+            assert args[1] in sub, f"{name}: `bench {args[0]} {args[1]}` does not exist"
     elif program == "uvicorn":
         module, _, attr = args[0].partition(":")
         assert hasattr(importlib.import_module(module), attr), f"{name}: {args[0]} does not import"
@@ -92,7 +97,7 @@ def _check_command(name: str, command: list[str]) -> None:
 
 def test_every_service_of_the_image_runs_an_entry_point_the_image_has(config: dict[str, Any]) -> None:
     ours = {name: svc for name, svc in config["services"].items() if svc.get("image") == IMAGE}
-    assert set(ours) == {"sync", "async", "locust-master", "locust-worker", "bench"}
+    assert set(ours) == {"seed", "sync", "async", "locust-master", "locust-worker", "bench"}
     for name, svc in ours.items():
         assert "build" in svc and "entrypoint" not in svc, name
         _check_command(name, svc["command"])
