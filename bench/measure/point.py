@@ -153,23 +153,9 @@ def measure(
     telemetry = sampler.summary(window.start, window.end)
     together = read_loadgen(*folders)  # the database's counters cover every side of the point
     return [
-        _row(
-            p,
-            order,
-            run_dir.name,
-            app,
-            folder,
-            role,
-            telemetry,
-            delta,
-            together,
-            stack,
-            cfg,
-            len(sides),
-            problem,
-        )
+        _row(p, order, run_dir.name, app, folder, role, telemetry, delta, together, stack, cfg, len(sides), problem)
         for p, app, folder, role in zip(sides, apps, folders, (Role.APP, Role.PARTNER), strict=False)
-    ]
+    ]  # fmt: skip
 
 
 def _row(
