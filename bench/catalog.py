@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from shared.config import REPO_ROOT
 
@@ -225,6 +226,11 @@ class AppSpec:
     description: str = ""
     root: Path | None = None  # the source tree to start it from (None: this repository)
     entry: AppEntry | None = None  # the catalog entry it stands for (its family, backend, scenarios)
+    url: str | None = None  # an app already running somewhere: the harness starts nothing for it
+
+    @property
+    def external(self) -> bool:
+        return self.url is not None
 
 
 def _env(entry: AppEntry) -> dict[str, str]:
@@ -235,11 +241,38 @@ def _is_import_string(text: str) -> bool:
     return ":" in text and all(p.replace(".", "").replace("_", "").isalnum() for p in text.split(":", 1))
 
 
+def _is_label(text: str) -> bool:
+    return bool(text) and text.replace("-", "").replace("_", "").replace(".", "").isalnum()
+
+
+def _external(label: str, url: str) -> AppSpec:
+    """`label=http://host:port`: an app already running (the user's own service, or one of ours)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(f"--app {label}={url}: the URL must look like http://host:port")
+    try:
+        if parts.port == 0:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"--app {label}={url}: the port is not a number from 1 to 65535") from None
+    if not _is_label(label):
+        raise ValueError(
+            f"--app {label}={url}: give the app a name: NAME=http://host:port (letters, digits, -_.)"
+        )
+    entry = APP_BY_NAME.get(label)
+    return AppSpec(label, "", False, {}, f"external app at {url}", entry=entry, url=url.rstrip("/"))
+
+
 def resolve_app(name: str, base_root: Path | None = None) -> AppSpec:
     """A catalog name; an ASGI import string `package.module:attr` (used as its own name);
     `label=package.module:attr`, which runs that app under the label with the label's settings (for example
-    `sync=tests.perfgate.slow_app:sync_app`, compared by the gate with the baseline's sync); or `base:NAME`,
-    the catalog's NAME started from `base_root` (the regression gate's baseline code)."""
+    `sync=tests.perfgate.slow_app:sync_app`, compared by the gate with the baseline's sync); `base:NAME`,
+    the catalog's NAME started from `base_root` (the regression gate's baseline code); or
+    `label=http://host:port`, an app already running elsewhere, measured under the label (a catalog name
+    as label keeps that app's family, colour and pairs)."""
+    label, sep, url = name.partition("=")
+    if sep and url.split("://", 1)[0] in ("http", "https"):
+        return _external(label, url)
     if name.startswith(BASE_PREFIX):
         entry = APP_BY_NAME.get(_base(name))
         if entry is None or base_root is None:
@@ -258,7 +291,8 @@ def resolve_app(name: str, base_root: Path | None = None) -> AppSpec:
         env = _env(entry) if entry else {}
         return AppSpec(label or target, target, False, env, f"custom ASGI app {target}", entry=entry)
     raise ValueError(
-        f"unknown app {name!r}: use one of {app_names()}, an import string 'module:attr', or 'label=module:attr'"
+        f"unknown app {name!r}: use one of {app_names()}, an import string 'module:attr', 'label=module:attr', "
+        "or 'label=http://host:port' (an app already running)"
     )
 
 

@@ -49,6 +49,22 @@ class AppLimits:
 class Loadgen:
     processes: int = 1  # >1: Locust --processes N (one master, N workers) for bigger machines
     open_users: int = 64  # open loop: users that take the scheduled requests (more than ever in flight)
+    # Locust's distributed mode across hosts: >0 runs only the master here, bound to master_bind:master_port,
+    # and waits up to worker_wait_s per point for that many `bench worker`s to connect.
+    loadgen_workers: int = 0
+    master_bind: str = "127.0.0.1"
+    master_port: int = 5557
+    worker_wait_s: float = 60.0
+    app_host: str = "127.0.0.1"  # the address the apps the harness starts listen on (and are loaded at)
+
+    @property
+    def distributed(self) -> bool:
+        return self.loadgen_workers > 0
+
+    @property
+    def load_processes(self) -> int:
+        """Locust processes that send requests (each gets its share of an open-loop rate)."""
+        return self.loadgen_workers or self.processes
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from locust import task
 
-from loadtests.common import expect, recorder, user_ok
+from loadtests.common import PROCESS_TAG, expect, recorder, user_ok
 from loadtests.read_heavy import Reads
 from loadtests.write_heavy import WriteMixin
 
@@ -59,7 +58,7 @@ class MixedCrud(WriteMixin, Reads):
     @task(2)
     def sign_up(self) -> None:
         self.seq += 1
-        email = f"mixed-{os.getpid()}-{self.n}-{self.seq}@example.com"
+        email = f"mixed-{PROCESS_TAG}-{self.n}-{self.seq}@example.com"
         body = {"email": email, "password": f"correct horse {self.seq} battery"}
         user = self.call(
             "POST", "/users", name="/users", status=201, json_body=body, check=user_ok(email=email)

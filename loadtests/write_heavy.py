@@ -5,12 +5,11 @@ item acknowledged as created and not deleted must exist afterwards."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from locust import task
 
-from loadtests.common import BenchUser, expect, recorder, user_ok
+from loadtests.common import PROCESS_TAG, BenchUser, expect, recorder, user_ok
 
 expect({
     "POST /users/{id}/items": {"insert": 1, "commit": 1},
@@ -42,7 +41,7 @@ class WriteMixin(BenchUser):
         """A new email every time, so every PATCH really writes (an unchanged value is no UPDATE)."""
         uid = self.seeded_user()
         self.edits = getattr(self, "edits", 0) + 1
-        email = f"user{uid}.{os.getpid()}.{self.n}.{self.edits}@example.com"
+        email = f"user{uid}.{PROCESS_TAG}.{self.n}.{self.edits}@example.com"
         self.call(
             "PATCH", f"/users/{uid}", name="/users/{id}", status=200, json_body={"email": email},
             check=user_ok(uid, email=email),

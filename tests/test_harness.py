@@ -163,7 +163,7 @@ def check_documented(run: Path) -> None:
     with (run / "points.csv").open() as f:
         assert set(next(csv.reader(f))) == documented("points.csv")
     pdir = next(p for p in (run / "points").iterdir() if "read_heavy" in p.name)
-    loadgen = json.loads(next(pdir.glob("loadgen-*.json")).read_text())
+    loadgen = json.loads(next(pdir.glob("loadgen-*.json")).read_text())  # a process's or a worker's
     assert set(loadgen) == documented("loadgen-<pid>.json")
     assert {k for second in loadgen["per_second"] for k in second} == {"t", "requests", "failures", "hdr"}
     assert min(s["t"] for s in loadgen["per_second"]) < 0  # the warm-up's seconds are recorded too
@@ -180,7 +180,10 @@ def check_documented(run: Path) -> None:
     layout = README.read_text().split("## Layout of a run folder", 1)[1].split("\n## ")[0]
     for path in run.rglob("*"):
         name = path.name if path.parent != run / "points" else "<point-id>/"
-        generic = re.sub(r"loadgen-\d+", "loadgen-<pid>", re.sub(r"app-.*\.log", "app-<app>.log", name))
+        generic = re.sub(r"app-.*\.log", "app-<app>.log", name)
+        generic = re.sub(
+            r"loadgen-\d+", "loadgen-<pid>", re.sub(r"loadgen-w\d+", "loadgen-w<index>", generic)
+        )
         assert generic in layout or path.is_dir(), f"{path.relative_to(run)} is not in results/README.md"
 
 

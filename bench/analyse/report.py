@@ -88,6 +88,16 @@ def databases(meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {"database": {"database": "not recorded"}}
 
 
+def where_notice(meta: dict[str, Any]) -> str | None:
+    """One sentence under the verdicts when some figures could not be measured on this set-up."""
+    missing = [
+        f"{r['part']}: {r['not_measured']}" for r in meta.get("measured_where") or [] if r.get("not_measured")
+    ]
+    if not missing:
+        return None
+    return "Not measured on this set-up (empty cells, not zeros): " + "; ".join(missing) + "."
+
+
 # --- tables ------------------------------------------------------------------------------------------------
 
 
@@ -214,6 +224,20 @@ def limits_table(meta: dict[str, Any]) -> Table | None:
     return Table(["App (as run)", *keys], rows)
 
 
+def where_table(meta: dict[str, Any]) -> Table | None:
+    """Which figures were measured where (meta.json `measured_where`; older runs have none)."""
+    rows: list[dict[str, str]] = meta.get("measured_where") or []
+    if not rows:
+        return None
+    return Table(
+        ["Part", "Where", "Measured there", "Not measured (empty in the tables)"],
+        [
+            [r.get("part", ""), r.get("where", ""), r.get("measured") or "–", r.get("not_measured") or "–"]
+            for r in rows
+        ],
+    )
+
+
 def _kv(pairs: Sequence[tuple[str, Any]]) -> Table:
     return Table(["", ""], [[k, _text(v)] for k, v in pairs])
 
@@ -236,7 +260,9 @@ def environment_tables(meta: dict[str, Any]) -> list[tuple[str, Table]]:
     ]
     machine += [("Python", meta.get("python"))]
     pinning = meta.get("pinning") or {}
-    out = [("Run", _kv(run)), ("Machine", _kv(machine))]
+    where = where_table(meta)
+    out = [("Where each figure was measured", where)] if where else []
+    out += [("Run", _kv(run)), ("Machine", _kv(machine))]
     out.append(
         (
             "CPU pinning (taskset)",
@@ -351,6 +377,7 @@ def render_html(data: Run, result: Analysis, charts: Sequence[Chart]) -> str:
         *(f'<p class="banner">Damaged point, left out: {_esc(problem)}</p>' for problem in data.problems),
         html_table(verdict_table(result, apps)),
         f'<p class="note">{_esc(METHOD.format(level=f"{CONFIDENCE:.0%} confidence interval"))}</p>',
+        f'<p class="note">{_esc(where)}</p>' if (where := where_notice(meta)) else "",
         "</section>",
         '<section id="charts"><h2>Charts</h2>',
     ]
@@ -398,7 +425,10 @@ def render_md(data: Run, result: Analysis, charts: Sequence[Chart], run_dir: Pat
         parts += [f"> **{notice}**", ""]
     parts += [f"> **Damaged point, left out:** {problem}\n" for problem in data.problems]
     parts += ["## Verdicts", "", md_table(verdict_table(result, sorted(set(data.points["app"])))), ""]
-    parts += [METHOD.format(level=f"{CONFIDENCE:.0%} confidence interval"), "", "## Charts", ""]
+    parts += [METHOD.format(level=f"{CONFIDENCE:.0%} confidence interval"), ""]
+    if where := where_notice(meta):
+        parts += [where, ""]
+    parts += ["## Charts", ""]
     for chart in charts:
         rel = chart.path.relative_to(run_dir).as_posix()
         parts += [f"### {chart.title}", "", f"![{chart.title}]({rel})", "", chart.caption, ""]

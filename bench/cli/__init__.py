@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from bench.cli import db, gate, report, run
+from bench.cli import db, gate, report, run, worker
 
 app = typer.Typer(
     help="Sync vs async FastAPI on a real database: run the benchmark, report it, gate regressions.",
@@ -15,7 +15,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db.app, name="db")
-for module in (run, report, gate):
+for module in (run, worker, report, gate):
     module.register(app)
 
 

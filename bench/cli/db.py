@@ -51,3 +51,22 @@ def db_down() -> None:
         console.print(f"stopped private {name} (pid {pid})")
     if not stopped:
         console.print("no private database server was running")
+
+
+@app.command("seed")
+def db_seed(
+    users: Annotated[int, typer.Option(min=10, max=10_000_000, help="Seeded users (ids 1..N).")] = 10_000,
+    items: Annotated[int, typer.Option(min=0, max=100, help="Seeded items per user.")] = 3,
+) -> None:
+    """Create the tables and seed users 1..N with their items, replacing what the tables held: for apps the
+    harness does not start (docker-compose.yml's web UI stack; `bench run` seeds by itself)."""
+    base = settings()
+    name = base.dialect.name if base.database_url else "mariadb"
+    try:
+        backend = backend_for(name)
+        backend.ensure(base)
+        target = backend.settings(Settings())
+        backend.seed(target, users, items)
+    except DatabaseError as exc:
+        fail(str(exc))
+    console.print(f"seeded {users} users with {items} items each")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,7 +23,7 @@ def register(app: typer.Typer) -> None:
 def run_cmd(
     apps: Annotated[
         list[str] | None,
-        typer.Option("--app", "-a", help=f"App to test, repeatable: {app_names()}, or module:attr / label=module:attr. [default: each --backend's default pair(s)]"),
+        typer.Option("--app", "-a", help=f"App to test, repeatable: {app_names()}, or module:attr / label=module:attr, or NAME=http://host:port for an app already running elsewhere (not started; its CPU and memory not measured; database counters only with DATABASE_URL). [default: each --backend's default pair(s)]"),
     ] = None,
     backends: Annotated[
         list[str] | None,
@@ -42,6 +43,11 @@ def run_cmd(
     recording_overhead: Annotated[bool, typer.Option("--recording-overhead", help="Also run every point without latency recording, to measure what recording costs.")] = False,
     loadgen_processes: Annotated[int, typer.Option(min=1, max=256, help="Locust processes per point (>1: a master and N workers).")] = 1,
     open_users: Annotated[int, typer.Option(min=1, max=10_000, help="Open loop: users taking the scheduled requests.")] = 64,
+    loadgen_workers: Annotated[int, typer.Option(min=0, max=1024, help="Locust's distributed mode: run only the master here and load with N `bench worker`s on any hosts (each sends its recording to the master; no shared disk). Needs --master-bind.")] = 0,
+    master_bind: Annotated[str | None, typer.Option(help="With --loadgen-workers: the address of this host the master listens on, reachable from every worker host ('*': all addresses).")] = None,
+    master_port: Annotated[int, typer.Option(min=1, max=65535, help="With --loadgen-workers: the master's port.")] = 5557,
+    worker_wait: Annotated[float, typer.Option(min=1, max=3600, help="With --loadgen-workers: seconds each point waits for its workers to connect. A point gives up after at most this + 15 s (invalid: loadgen_workers(k/N connected)) and the run goes on; a worker that dies mid-point makes it invalid 10 s after its window.")] = 60.0,
+    app_host: Annotated[str, typer.Option(help="Address the apps the harness starts listen on and are loaded at: this host's address when workers run on other hosts.")] = "127.0.0.1",
     workers: Annotated[int, typer.Option(min=1, max=64, help="uvicorn workers per app.")] = 1,
     pool_size: Annotated[int, typer.Option(min=1, max=500, help="DB pool size per worker, both apps.")] = 10,
     max_overflow: Annotated[int, typer.Option(min=0, max=500, help="DB pool overflow per worker, both apps.")] = 0,
@@ -69,6 +75,9 @@ def run_cmd(
         run_apps = tuple(apps) if apps else default_apps(on or (default_backend(),))
     except ValueError as exc:  # a bad DATABASE_URL
         fail(str(exc))
+    loadgen = _loadgen(
+        loadgen_processes, open_users, loadgen_workers, master_bind, master_port, worker_wait, app_host
+    )
     start = QUICK if quick else Matrix()
     chosen: dict[str, Any] = {
         "apps": run_apps, "backends": on or None, "scenarios": tuple(scenarios) if scenarios else None,
@@ -81,7 +90,7 @@ def run_cmd(
     cfg = RunConfig(
         matrix=matrix,
         limits=AppLimits(workers, pool_size, max_overflow, thread_tokens, loop),
-        loadgen=Loadgen(loadgen_processes, open_users),
+        loadgen=loadgen,
         seed=SeedData(seed_users, seed_items),
         output=Output(
             label=label or ("quick" if quick else "bench"), out_root=out or Output().out_root, report=report
@@ -89,13 +98,18 @@ def run_cmd(
         pin=pin,
     )
     try:
-        for name in matrix.apps:
-            resolve_app(name)
+        specs = [resolve_app(name) for name in matrix.apps]
         for scenario in matrix.scenarios:
             locustfile(scenario)
         run = MatrixRun(cfg)
     except (ValueError, DatabaseError) as exc:
         fail(str(exc))
+    remote_workers = loadgen.distributed and loadgen.master_bind not in LOOPBACK
+    if remote_workers and loadgen.app_host in LOOPBACK and any(not spec.external for spec in specs):
+        console.print(
+            f"[yellow]note[/]: the apps listen on {loadgen.app_host}: workers on other hosts cannot reach them "
+            "(give --app-host an address of this host)"
+        )
     n = len(run.points)
     if n == 0:
         fail(
@@ -124,6 +138,54 @@ def run_cmd(
         console.print(f"report: {html}")
     console.print(f"[green]done[/]: results in {run_dir}")
     print(run_dir)
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def bind_error(host: str, port: int) -> str | None:
+    """Why a TCP socket cannot listen on host:port here (None: it can)."""
+    wildcard = host in ("*", "0.0.0.0", "::")
+    try:
+        infos = socket.getaddrinfo(
+            None if wildcard else host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except OSError as exc:
+        return f"cannot resolve {host!r} ({exc.strerror or exc})"
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the master does (past TIME_WAITs)
+        try:
+            s.bind(address)
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
+def _loadgen(
+    processes: int, open_users: int, workers: int, master_bind: str | None, master_port: int, wait: float,
+    app_host: str,
+) -> Loadgen:  # fmt: skip
+    """The load generator's options, checked: a wrong address fails here, before any point."""
+    if problem := bind_error(app_host, 0):
+        fail(f"--app-host {app_host}: the apps cannot listen there: {problem} (give an address of this host)")
+    if not workers:
+        if master_bind is not None:
+            fail("--master-bind only applies with --loadgen-workers N (the number of `bench worker`s)")
+        return Loadgen(processes, open_users, app_host=app_host)
+    if processes > 1:
+        fail(
+            "--loadgen-processes and --loadgen-workers exclude each other: run `bench worker --processes N` on a worker host instead"
+        )
+    if master_bind is None:
+        fail(
+            "--loadgen-workers needs --master-bind ADDR: an address of this host that every worker host can reach"
+        )
+    if problem := bind_error(master_bind, master_port):
+        fail(
+            f"--master-bind {master_bind} --master-port {master_port}: the Locust master cannot listen there: {problem}"
+        )
+    return Loadgen(processes, open_users, workers, master_bind, master_port, wait, app_host)
 
 
 def ui_cmd(

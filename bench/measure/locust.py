@@ -1,9 +1,21 @@
-"""The Locust command line for one point: headless, every user at once, the recording plugin's
-parameters in BENCH_* variables (results/README.md), its own CSVs and log in the point's folder."""
+"""The Locust command line for one point: headless, every user at once, the recording plugin's parameters
+as its command-line options (loadtests/common.py, results/README.md), its own CSVs and log in the point's
+folder.
+
+Local (default): one Locust process (or `--processes N`), with a window the harness plans.
+Distributed (`Loadgen.loadgen_workers > 0`): only the master runs here, bound to an address the user
+gives; `bench worker` processes on any host connect to it. The master plans the window when every worker
+has connected (`window.json`), sends the plugin's options to the workers with the spawn messages, and
+writes each worker's recording as it arrives: nothing is shared through a disk.
+"""
 
 from __future__ import annotations
 
+import json
 import math
+import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +25,9 @@ from bench.config import Loadgen, SeedData
 from bench.processes import ManagedProcess
 
 STARTUP_S = 1.0  # from launch to all users running, on this machine (imports + spawn)
+SPAWN_S = 0.5  # a master-planned window starts this long after the test starts (loadtests/common.py)
+WINDOW_GRACE_S = 15.0  # past --worker-wait: the master's own start-up and its window.json
+CONNECTED = re.compile(r"bench: worker connected: (\S+)")
 
 
 @dataclass(frozen=True)
@@ -29,6 +44,23 @@ class Window:
         return cls(now, start, start + duration_s)
 
 
+def _plugin_args(
+    *, folder: Path, window: Window | None, warmup_s: float, duration_s: float, db_ms: int, rate: float | None,
+    record: bool, seed: SeedData, share: int,
+) -> list[str]:  # fmt: skip
+    timing = (
+        ["--bench-window-start", f"{window.start:.3f}", "--bench-window-end", f"{window.end:.3f}"]
+        if window is not None
+        else ["--bench-warmup", f"{warmup_s:g}", "--bench-duration", f"{duration_s:g}"]
+    )
+    return [
+        "--bench-out-dir", str(folder), *timing, "--seed-users", str(seed.users), "--seed-items", str(seed.items),
+        "--db-ms", str(db_ms), "--bench-mode", "open" if rate else "closed",
+        "--bench-rate", f"{(rate or 0) / share:g}",  # each Locust process's share of an open-loop rate
+        "--bench-record", "1" if record else "0",
+    ]  # fmt: skip
+
+
 def launch(
     *,
     scenario: str,
@@ -38,29 +70,94 @@ def launch(
     record: bool,
     host: str,
     folder: Path,
-    window: Window,
+    window: Window | None,
     loadgen: Loadgen,
     seed: SeedData,
     cpus: tuple[int, ...],
+    warmup_s: float = 0.0,
+    duration_s: float = 0.0,
 ) -> ManagedProcess:
+    """A local Locust (`window` planned by the harness), or with `loadgen.distributed` the master of remote
+    workers (`window` None: it plans warm-up + duration itself once they are connected)."""
     folder.mkdir(parents=True, exist_ok=True)
-    env = {
-        "BENCH_OUT_DIR": str(folder),
-        "BENCH_WINDOW_START": f"{window.start:.3f}",
-        "BENCH_WINDOW_END": f"{window.end:.3f}",
-        "BENCH_SEED_USERS": str(seed.users),
-        "BENCH_SEED_ITEMS": str(seed.items),
-        "BENCH_DB_MS": str(db_ms),
-        "BENCH_MODE": "open" if rate else "closed",
-        "BENCH_RATE": f"{(rate or 0) / loadgen.processes:g}",  # per Locust process
-        "BENCH_RECORD": "1" if record else "0",
-    }
+    plugin = _plugin_args(
+        folder=folder, window=window, warmup_s=warmup_s, duration_s=duration_s, db_ms=db_ms, rate=rate,
+        record=record, seed=seed, share=loadgen.load_processes,
+    )  # fmt: skip
+    run_s = window.end - window.launch + 0.5 if window is not None else SPAWN_S + warmup_s + duration_s + 1.0
     argv = [
         *processes.python_tool("locust"), "-f", str(locustfile(scenario)), "--headless",
-        "-u", str(users), "-r", str(users), "-t", f"{math.ceil(window.end - window.launch + 0.5)}s",
+        "-u", str(users), "-r", str(users), "-t", f"{math.ceil(run_s)}s",
         "-H", host, "--csv", str(folder / "locust"), "--csv-full-history", "--only-summary",
-        "--stop-timeout", "2", "--loglevel", "WARNING", "--exit-code-on-error", "0",
+        "--stop-timeout", "2", "--loglevel", "WARNING", "--exit-code-on-error", "0", *plugin,
     ]  # fmt: skip
-    if loadgen.processes > 1:
+    if loadgen.distributed:
+        argv += [
+            "--master", "--master-bind-host", loadgen.master_bind, "--master-bind-port", str(loadgen.master_port),
+            "--expect-workers", str(loadgen.loadgen_workers),
+            "--expect-workers-max-wait", f"{math.ceil(loadgen.worker_wait_s)}",
+        ]  # fmt: skip
+    elif loadgen.processes > 1:
         argv += ["--processes", str(loadgen.processes)]
-    return processes.spawn("locust", argv, env=env, cpus=cpus, log_path=folder / "locust.log")
+    return processes.spawn("locust", argv, cpus=cpus, log_path=folder / "locust.log")
+
+
+def master_address(loadgen: Loadgen) -> str:
+    """What a worker gives to `bench worker --master` (a wildcard bind names no address)."""
+    host = loadgen.master_bind
+    if host in ("*", "0.0.0.0", "::"):
+        host = "<this host's address>"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{loadgen.master_port}"
+
+
+def worker_command(loadgen: Loadgen) -> str:
+    return f"bench worker --master {master_address(loadgen)}"
+
+
+def connected_workers(log: Path) -> int:
+    """Workers the master saw connect (the plugin logs one line per worker)."""
+    try:
+        return len(set(CONNECTED.findall(log.read_text(errors="replace"))))
+    except OSError:
+        return 0
+
+
+def await_window(
+    master: ManagedProcess, folder: Path, loadgen: Loadgen, say: Callable[[str], None]
+) -> tuple[Window | None, str | None]:
+    """Wait (bounded: --worker-wait + WINDOW_GRACE_S) until the master has every worker and has planned
+    its window. Returns (window, None), or (None, reason) with one clear line said."""
+    launched = time.time()
+    deadline = launched + loadgen.worker_wait_s + WINDOW_GRACE_S
+    announced = False
+    path = folder / "window.json"
+    n = loadgen.loadgen_workers
+    while time.time() < deadline:
+        if path.exists():
+            try:
+                data = json.loads(path.read_text())
+                return Window(launched, float(data["start"]), float(data["end"])), None
+            except (OSError, ValueError, KeyError, TypeError):
+                pass  # being written
+        if not master.alive():
+            break
+        if not announced and time.time() - launched > 5:
+            say(
+                f"waiting up to {loadgen.worker_wait_s:.0f} s for {n} Locust worker(s): on each load-generator "
+                f"host run `{worker_command(loadgen)}`"
+            )
+            announced = True
+        time.sleep(0.1)
+    got = connected_workers(master.log_path) if master.log_path else 0
+    if master.alive() or got < n:
+        master.stop()
+        say(
+            f"[red]no point[/]: {got} of {n} Locust worker(s) connected to the master on "
+            f"{master_address(loadgen)} within {loadgen.worker_wait_s:.0f} s; start each with "
+            f"`{worker_command(loadgen)}` (check the address is reachable from the worker hosts)"
+        )
+        return None, f"loadgen_workers({got}/{n} connected)"
+    say(f"[red]no point[/]: the Locust master exited before the test started: {processes.log_tail(master)}")
+    return None, "loadgen_master_exited"

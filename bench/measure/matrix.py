@@ -23,10 +23,11 @@ from bench import processes
 from bench.backends import backend_for, check_url_backends, default_backend
 from bench.catalog import AppSpec, assign_backends, resolve_app
 from bench.config import RunConfig
-from bench.measure import calibrate
+from bench.measure import calibrate, where
 from bench.measure.point import Point, measure, plan_points
 from bench.processes import Pinning
 from bench.stack import Stack
+from bench.store.loadgen import read_loadgen
 from bench.store.rows import append_row
 from bench.store.rundir import environment, new_run_dir, now_iso, write_json
 
@@ -47,6 +48,7 @@ class MatrixRun:
         self.pinning = Pinning.plan(cfg.pin)
         self.run_dir: Path | None = None
         self.meta: dict[str, Any] = {}
+        self.worker_hosts: set[str] = set()  # distributed: the load generators' hosts seen so far
 
     def _write_meta(self, **update: Any) -> None:
         assert self.run_dir is not None
@@ -83,11 +85,13 @@ class MatrixRun:
                 for name in self.backends:  # one server per backend; an idle one costs no CPU
                     with console.status(f"starting {name}, seeding, starting its apps"):
                         stacks[name] = up.enter_context(self._stack(name))
+                self.stacks = stacks
                 self._write_meta(
                     databases={name: stack.database_info() for name, stack in stacks.items()},
                     limits={
                         name: app.limits for stack in stacks.values() for name, app in stack.apps.items()
                     },
+                    measured_where=where.describe(cfg, stacks.values()),
                 )
                 self._run_points(stacks)
         except KeyboardInterrupt:
@@ -110,7 +114,7 @@ class MatrixRun:
         cfg = self.cfg
         return Stack(
             backend_for(backend), apps, limits=cfg.limits, seed=cfg.seed, pinning=self.pinning,
-            log_dir=self.run_dir / "logs", database=cfg.output.database,
+            log_dir=self.run_dir / "logs", database=cfg.output.database, app_host=cfg.loadgen.app_host,
         )  # fmt: skip
 
     def _run_points(self, stacks: dict[str, Stack]) -> None:
@@ -124,7 +128,12 @@ class MatrixRun:
             for order, point in enumerate(self.points, 1):
                 progress.update(task, description=point.point_id + (" + partner" if point.partner else ""))
                 stack = stacks[self.backend_of[point.app]]
-                rows = measure(stack, point, self.cfg, self.run_dir, order)
+                rows = measure(stack, point, self.cfg, self.run_dir, order, say=progress.console.print)
+                if self.cfg.loadgen.distributed:
+                    self.worker_hosts |= set(read_loadgen(self.run_dir / "points" / point.point_id).hosts)
+                    self._write_meta(
+                        measured_where=where.describe(self.cfg, stacks.values(), self.worker_hosts)
+                    )
                 for row in rows:
                     append_row(self.run_dir, row)
                     if not row.valid and not row.requests:

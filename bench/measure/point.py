@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -90,7 +91,8 @@ def plan_points(cfg: RunConfig, apps: list[AppSpec]) -> list[Point]:
 
 
 def point_seconds(cfg: RunConfig) -> float:
-    return locust.STARTUP_S + cfg.matrix.warmup_s + cfg.matrix.duration_s + 1.0
+    connect = 3.0 if cfg.loadgen.distributed else 0.0  # remote workers reconnect between points
+    return locust.STARTUP_S + cfg.matrix.warmup_s + cfg.matrix.duration_s + 1.0 + connect
 
 
 def _sleep_until(t: float) -> None:
@@ -99,66 +101,94 @@ def _sleep_until(t: float) -> None:
         time.sleep(delay)
 
 
-def measure(stack: Stack, point: Point, cfg: RunConfig, run_dir: Path, order: int) -> list[PointRow]:
-    """Run one point; a row for it (and one for its partner, over the same window)."""
+def measure(
+    stack: Stack, point: Point, cfg: RunConfig, run_dir: Path, order: int, say: Callable[[str], None] = print
+) -> list[PointRow]:
+    """Run one point; a row for it (and one for its partner, over the same window). `say` gets the lines
+    a user must read now (a distributed point waiting for its workers)."""
     sides = [point] + ([replace(point, app=point.partner, partner=None)] if point.partner else [])
     apps = [stack.app(p.app) for p in sides]
     folders = [run_dir / "points" / p.point_id for p in sides]
-    window = locust.Window.plan(time.time(), cfg.matrix.warmup_s, cfg.matrix.duration_s)
     users = cfg.loadgen.open_users if point.rate else point.users
+    m, problem = cfg.matrix, None
+    planned = None if cfg.loadgen.distributed else locust.Window.plan(time.time(), m.warmup_s, m.duration_s)
     locusts = [
         locust.launch(
             scenario=p.scenario, users=users, rate=p.rate, db_ms=p.db_ms, record=p.record, host=app.base_url,
-            folder=folder, window=window, loadgen=cfg.loadgen, seed=cfg.seed, cpus=stack.pinning.loadgen,
+            folder=folder, window=planned, loadgen=cfg.loadgen, seed=cfg.seed, cpus=stack.pinning.loadgen,
+            warmup_s=m.warmup_s, duration_s=m.duration_s,
         )
         for p, app, folder in zip(sides, apps, folders, strict=True)
     ]  # fmt: skip
-    roles = {Role.APP: apps[0].proc.pids, Role.DB: stack.db_pids}
+    window = planned
+    if window is None:  # the master plans it once its workers are connected
+        window, problem = locust.await_window(locusts[0], folders[0], cfg.loadgen, say)
+        if window is None:
+            window = locust.Window(time.time(), time.time(), time.time())
+    roles = {Role.APP: apps[0].pids, Role.DB: stack.db_pids}
     roles[Role.LOADGEN] = lambda: [pid for proc in locusts for pid in proc.pids()]
     if len(apps) > 1:
-        roles[Role.PARTNER] = apps[1].proc.pids
-    counters = stack.backend.counters(stack.settings)
+        roles[Role.PARTNER] = apps[1].pids
+    # Statement counters and acknowledged writes only where the harness reaches the apps' database.
+    counters = stack.backend.counters(stack.settings) if all(a.db_measured for a in apps) else None
+    before = after = None
     try:
         with Sampler(roles, counters) as sampler:
             _sleep_until(window.start)
-            before = counters.read()
+            before = counters.read() if counters else None
             _sleep_until(window.end)
-            after = counters.read()
+            after = counters.read() if counters else None
             for proc in locusts:
-                proc.wait(timeout=max(1.0, window.end + cfg.matrix.warmup_s + LOCUST_GRACE_S - time.time()))
+                proc.wait(timeout=max(1.0, window.end + m.warmup_s + LOCUST_GRACE_S - time.time()))
     finally:
         for proc in locusts:
             proc.stop()
-        counters.close()
-    delta = {k: after[k] - before[k] for k in COUNTER_KINDS}
+        if counters is not None:
+            counters.close()
+    delta = {k: after[k] - before[k] for k in COUNTER_KINDS} if before and after else None
     sampler.write_csv(folders[0] / "telemetry.csv")
-    write_json(folders[0] / "counters.json", {"before": before, "after": after, "delta": delta})
+    if delta is not None:
+        write_json(folders[0] / "counters.json", {"before": before, "after": after, "delta": delta})
     telemetry = sampler.summary(window.start, window.end)
     together = read_loadgen(*folders)  # the database's counters cover every side of the point
     return [
-        _row(p, order, run_dir.name, app, folder, role, telemetry, delta, together, stack, cfg, len(sides))
+        _row(p, order, run_dir.name, app, folder, role, telemetry, delta, together, stack, cfg, len(sides), problem)
         for p, app, folder, role in zip(sides, apps, folders, (Role.APP, Role.PARTNER), strict=False)
-    ]
+    ]  # fmt: skip
 
 
 def _row(
     point: Point, order: int, run_id: str, app: RunningApp, folder: Path, role: Role, telemetry: Telemetry,
-    delta: dict[str, int], together: LoadgenResult, stack: Stack, cfg: RunConfig, sides: int,
+    delta: dict[str, int] | None, together: LoadgenResult, stack: Stack, cfg: RunConfig, sides: int,
+    problem: str | None = None,
 ) -> PointRow:  # fmt: skip
     lg = read_loadgen(folder)
     acked = len(lg.acked["users"]) + len(lg.acked["items"])
-    missing = acked - stack.count_acked(lg.acked)
+    missing = acked - stack.count_acked(lg.acked) if delta is not None else None
     users = cfg.loadgen.open_users if point.rate else point.users
-    work = check_statements(together.by_name, lg.expected_statements, delta, in_flight=users * sides)
+    work = (
+        check_statements(together.by_name, lg.expected_statements, delta, in_flight=users * sides)
+        if delta is not None
+        else None
+    )
     own: RoleStats = telemetry.of(role)
     loadgen = telemetry.of(Role.LOADGEN)
+    # The busiest load generator: every local Locust process summed (telemetry), or one process's own
+    # reading (a remote worker's comes with its recording).
+    loadgen_cpu = max((c for c in (loadgen.cpu_max, lg.loadgen_cpu_max) if c is not None), default=None)
     reasons = invalid_reasons(
         Observed(
-            loadgen_files=lg.files, requests=lg.requests, failures=lg.failures, missing_writes=missing,
-            loadgen_cpu_max=max(loadgen.cpu_max or 0.0, lg.loadgen_cpu_max or 0.0), open_loop=bool(point.rate),
-            late=lg.late, app_alive=app.proc.alive(), work=work,
+            loadgen_files=lg.files, requests=lg.requests, failures=lg.failures, missing_writes=missing or 0,
+            loadgen_cpu_max=loadgen_cpu, open_loop=bool(point.rate), late=lg.late, app_alive=app.alive(),
+            work=work, loadgen_expected=cfg.loadgen.load_processes, loadgen_problem=problem,
+            clock_offset_s=lg.clock_offset_max,
         )
     )  # fmt: skip
+    counted = delta or {}  # empty columns: not measured
+    if delta is None:
+        statements_check = "not measured: the app's database is not reachable (set DATABASE_URL)"
+    else:
+        statements_check = work.summary if work else "not declared by the scenario"
     window = lg.window[1] - lg.window[0] if lg.window else cfg.matrix.duration_s
     latency = percentiles_ms(lg.hdr)
     db = telemetry.of(Role.DB)
@@ -172,13 +202,13 @@ def _row(
         p50_ms=latency["p50_ms"], p90_ms=latency["p90_ms"], p95_ms=latency["p95_ms"], p99_ms=latency["p99_ms"],
         max_ms=latency["max_ms"], mean_ms=latency["mean_ms"],
         p99_uncorrected_ms=percentiles_ms(lg.hdr_uncorrected)["p99_ms"] if lg.hdr_uncorrected else None,
-        late=lg.late, locust_cpu_max=loadgen.cpu_max, locust_cpu_mean=loadgen.cpu_mean,
+        late=lg.late, locust_cpu_max=loadgen_cpu, locust_cpu_mean=loadgen.cpu_mean,
         app_cpu_mean=own.cpu_mean, app_rss_max_mb=own.rss_max_mb, db_cpu_mean=db.cpu_mean,
         db_rss_max_mb=db.rss_max_mb, threads_connected_max=telemetry.connections_max,
-        com_select=delta["select"], com_insert=delta["insert"], com_update=delta["update"],
-        com_delete=delta["delete"], com_commit=delta["commit"], com_rollback=delta["rollback"],
-        questions=delta["questions"], statements_expected=sum(work.expected.values()) if work else None,
-        statements_check=work.summary if work else "not declared by the scenario", acked_writes=acked,
+        com_select=counted.get("select"), com_insert=counted.get("insert"), com_update=counted.get("update"),
+        com_delete=counted.get("delete"), com_commit=counted.get("commit"), com_rollback=counted.get("rollback"),
+        questions=counted.get("questions"), statements_expected=sum(work.expected.values()) if work else None,
+        statements_check=statements_check, acked_writes=acked,
         missing_writes=missing, valid=not reasons, invalid_reasons=";".join(reasons),
         workers=limits.get("workers"), thread_tokens=limits.get("thread_tokens"), pool_size=limits.get("pool_size"),
         max_overflow=limits.get("max_overflow"), event_loop=limits.get("event_loop"),

@@ -120,7 +120,11 @@ class Sampler(threading.Thread):
         """Samples taken inside [start, end] (+ half an interval: a sample covers the second before it)."""
         roles: dict[Role, RoleStats] = {}
         for role in self.roles:
-            win = [s for s in self.samples if s.role == role and start < s.t <= end + self.interval / 2]
+            win = [
+                s
+                for s in self.samples
+                if s.role == role and s.pids and start < s.t <= end + self.interval / 2
+            ]  # a role without processes here (an external app or database) is not measured: None
             cpu = [s.cpu_percent for s in win]
             roles[role] = RoleStats(
                 round(sum(cpu) / len(cpu), 1) if cpu else None,

@@ -12,6 +12,7 @@ from bench.measure.workcheck import WorkCheck
 
 LOADGEN_CPU_LIMIT = 90.0  # % of one core: above it, the load generator may be what limits throughput
 LATE_FRACTION = 0.01  # open loop: more late sends than this, and the load was not what was asked
+CLOCK_OFFSET_LIMIT_S = 0.5  # a worker whose clock is further off measures a shifted window
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,9 @@ class Observed:
     late: int
     app_alive: bool | None  # None: an app the harness did not start (cannot tell)
     work: WorkCheck | None
+    loadgen_expected: int = 0  # Locust processes that should have sent requests (0: not checked)
+    loadgen_problem: str | None = None  # why the load generator never ran (distributed: workers missing)
+    clock_offset_s: float | None = None  # a remote worker's clock vs the master's (plus transit), largest
 
 
 Rule = Callable[[Observed], str | None]
@@ -36,6 +40,23 @@ def no_output(o: Observed) -> str | None:
 
 def no_requests(o: Observed) -> str | None:
     return "no_requests" if o.loadgen_files and o.requests == 0 else None
+
+
+def loadgen_never_ran(o: Observed) -> str | None:
+    return o.loadgen_problem
+
+
+def missing_loadgen(o: Observed) -> str | None:
+    """A distributed point whose workers did not all send their recording (one died mid-point), or more
+    workers than asked took part (each was given 1/N of an open-loop rate)."""
+    if o.loadgen_expected and o.loadgen_files and o.loadgen_files != o.loadgen_expected:
+        return f"loadgen_workers({o.loadgen_files}/{o.loadgen_expected} reported)"
+    return None
+
+
+def clock_offset(o: Observed) -> str | None:
+    off = o.clock_offset_s
+    return f"clock_offset({off:.2f}s)" if off is not None and off > CLOCK_OFFSET_LIMIT_S else None
 
 
 def failures(o: Observed) -> str | None:
@@ -66,8 +87,11 @@ def wrong_work(o: Observed) -> str | None:
 
 
 RULES: tuple[Rule, ...] = (
+    loadgen_never_ran,
     no_output,
     no_requests,
+    missing_loadgen,
+    clock_offset,
     failures,
     lost_writes,
     busy_loadgen,

@@ -1,4 +1,5 @@
-"""The load generator's output of one point (`loadgen-<pid>.json`, one per Locust process), merged.
+"""The load generator's output of one point, merged: `loadgen-<pid>.json` from a single Locust process, or
+`loadgen-w<index>.json`, one per worker, written by the master from the recordings its workers sent.
 
 Histograms are merged, never averaged: `merge_histograms` is the one place that adds HdrHistograms,
 used here, by the analysis and by the gate.
@@ -50,6 +51,8 @@ class LoadgenResult:
     window: tuple[float, float] | None = None
     expected_statements: dict[str, dict[str, float]] = field(default_factory=dict)
     loadgen_cpu_max: float | None = None  # the busiest Locust process's own CPU reading (%, one core)
+    clock_offset_max: float | None = None  # distributed: the largest |master clock - worker clock| (s)
+    hosts: list[str] = field(default_factory=list)  # the load generators' host names, one per file
 
     @property
     def per_second(self) -> dict[int, int]:
@@ -123,6 +126,11 @@ def _merge(out: LoadgenResult, data: dict[str, Any]) -> None:
     cpu = data.get("cpu_max")
     if cpu is not None:
         out.loadgen_cpu_max = max(out.loadgen_cpu_max or 0.0, float(cpu))
+    offset = data.get("clock_offset_s")
+    if offset is not None:
+        out.clock_offset_max = max(out.clock_offset_max or 0.0, abs(float(offset)))
+    if data.get("host"):
+        out.hosts.append(str(data["host"]))
     win = data.get("window") or {}
     if win.get("start") and win.get("end"):
         out.window = (float(win["start"]), float(win["end"]))

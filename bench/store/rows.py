@@ -89,7 +89,7 @@ class PointRow:
     statements_expected: float | None
     statements_check: str
     acked_writes: int
-    missing_writes: int
+    missing_writes: int | None  # None: not measured (the app's database is not reachable)
     valid: bool
     invalid_reasons: str  # ';'-separated, empty when valid
     workers: int | None

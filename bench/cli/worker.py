@@ -1,0 +1,98 @@
+"""`bench worker --master HOST[:PORT]`: a Locust worker for `bench run --loadgen-workers N`, on any host.
+
+A thin loop over `locust --worker -f -`: each point's master sends the scenario (`-f -`) and the plugin's
+options, the worker loads the app and sends its recording back over Locust's messages, then quits with
+the master; the loop starts the next worker at once, so one command serves a whole run. Each worker runs
+in a fresh temporary folder (its downloaded locustfile lives there; nothing is written anywhere else).
+Ctrl-C (or SIGTERM) stops the worker's process group and exits.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bench.cli.common import console, fail
+
+DEFAULT_PORT = 5557
+RETRY_PAUSE_S = 2.0  # after a worker that exited with an error (no master yet, master gone)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("worker")(worker_cmd)
+
+
+def parse_master(text: str) -> tuple[str, int]:
+    """`host`, `host:port`, `[v6]` or `[v6]:port` -> (host, port); a ValueError says what is wrong."""
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port_text = rest.removeprefix(":") if rest.startswith(":") else ("" if not rest else "x")
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    else:
+        host, port_text = text, ""
+    if not host:
+        raise ValueError(f"--master {text!r}: give the master's host, like 10.0.0.1 or 10.0.0.1:5557")
+    try:
+        port = int(port_text) if port_text else DEFAULT_PORT
+    except ValueError:
+        raise ValueError(f"--master {text!r}: the port must be a number, like 10.0.0.1:5557") from None
+    if not 1 <= port <= 65535:
+        raise ValueError(f"--master {text!r}: the port must be from 1 to 65535")
+    return host, port
+
+
+def worker_cmd(
+    master: Annotated[str, typer.Option(help="The master: HOST[:PORT] (port 5557 unless told), as printed by `bench run --loadgen-workers N --master-bind HOST`.")],
+    processes: Annotated[int, typer.Option(min=1, max=256, help="Locust worker processes on this host; each counts as one of the run's --loadgen-workers.")] = 1,
+) -> None:  # fmt: skip
+    """Serve `bench run --loadgen-workers N` as a Locust worker until Ctrl-C (reconnects between points)."""
+    from bench import processes as procs
+    from bench.measure.matrix import signals_as_interrupts
+
+    try:
+        host, port = parse_master(master)
+    except ValueError as exc:
+        fail(str(exc))
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        fail(f"--master {master}: cannot resolve {host!r} ({exc.strerror or exc})")
+    argv = [
+        *procs.python_tool("locust"), "--worker", "-f", "-", "--master-host", host, "--master-port", str(port),
+        "--exit-code-on-error", "0", *(["--processes", str(processes)] if processes > 1 else []),
+    ]  # fmt: skip
+    # Ctrl-C stops it even when started in the background of a script (which would leave SIGINT ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    console.print(f"Locust worker for the master on {host}:{port}: serving every point until Ctrl-C")
+    served = 0
+    try:
+        with signals_as_interrupts():
+            while True:
+                with tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp:
+                    folder = Path(tmp)
+                    proc = procs.spawn(
+                        "locust worker", argv, env={"TMPDIR": tmp}, log_path=folder / "locust.log", cwd=folder
+                    )
+                    try:
+                        code = proc.popen.wait()
+                        tail = procs.log_tail(proc)
+                    finally:
+                        proc.stop(grace=3.0)
+                if code == 0:
+                    served += 1
+                    console.print(f"point {served} served; waiting for the next master")
+                else:
+                    console.print(f"[yellow]worker exited with code {code}[/]: {tail}; starting again")
+                    time.sleep(RETRY_PAUSE_S)
+    except KeyboardInterrupt:
+        procs.stop_all()
+        console.print(f"stopped after {served} point(s)")
+        raise typer.Exit(130) from None
