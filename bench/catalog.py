@@ -29,18 +29,24 @@ class AppEntry:
     backend: str = "mariadb"
     read_only: bool = False  # serves the read routes and /io/sleep only (no writing scenario)
     contract: bool = True  # passes the full API contract (tests/test_contract.py runs it in-process)
+    scenarios: tuple[str, ...] | None = None  # measured in these scenarios only (None: every one it serves)
+    users: tuple[int, ...] | None = None  # its own load levels (None: the run's)
 
 
 @dataclass(frozen=True)
 class ScenarioEntry:
-    name: str  # loadtests/<name>.py
+    name: str
     description: str
     writes: bool = False  # needs the write routes
     sweeps_db_ms: bool = False  # run at every --db-ms level (the simulated database latency)
+    duration_factor: float = 1.0  # longer windows for slow or uneven workloads (few requests per second)
+    file: str = ""  # loadtests/<file>.py (default: the name)
+    options: tuple[str, ...] = ()  # more Locust command-line options (the scenario's own parameters)
+    default: bool = True  # part of `bench run`'s default matrix
 
     @property
     def locustfile(self) -> Path:
-        return REPO_ROOT / "loadtests" / f"{self.name}.py"
+        return REPO_ROOT / "loadtests" / f"{self.file or self.name}.py"
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,13 @@ APPS: tuple[AppEntry, ...] = (
     AppEntry("async-admission", "variants.admission:create_app", "async",
              "async app behind a FIFO admission limit of pool-size requests in progress (the rest queue)",
              "#F0A0A0", "<", contract=False),
+    # The latency sweep where the pool is not the limit: 64 connections (and 64 thread tokens) for 64 users.
+    AppEntry("sync-wide", "sync_app.main:create_app", "sync",
+             "sync app, pool 64 and 64 thread tokens: the pool is not the limit at 64 users", "#5D9C59", "o",
+             settings={"pool_size": "64"}, contract=False, scenarios=("slow_db",), users=(64,)),
+    AppEntry("async-wide", "async_app.main:create_app", "async",
+             "async app, pool 64: the pool is not the limit at 64 users", "#B5651D", "s",
+             settings={"pool_size": "64"}, contract=False, scenarios=("slow_db",), users=(64,)),
     AppEntry("sync-40", "sync_app.main:create_app", "sync",
              "sync app at AnyIO's default of 40 thread tokens (threads then wait for pool connections)",
              "#6A9FCF", ">", settings={"thread_tokens": "40"}, contract=False),
@@ -92,18 +105,40 @@ SCENARIOS: tuple[ScenarioEntry, ...] = (
     ScenarioEntry("read_heavy", "GET /users/{id} and pages of users, 9:1"),
     ScenarioEntry("write_heavy", "create items, update users, delete items", writes=True),
     ScenarioEntry(
-        "mixed_crud", "every route: mostly reads, some writes, sign-ups and deletions", writes=True
+        "mixed_crud",
+        "every route: mostly reads, some writes, sign-ups and deletions",
+        writes=True,
+        duration_factor=2.0,
     ),
     ScenarioEntry(
         "slow_db", "GET /io/sleep?ms=N: a query that waits N ms in the database", sweeps_db_ms=True
     ),
-    ScenarioEntry("signup", "POST /users only: Argon2 hashing dominates (CPU-bound)", writes=True),
+    ScenarioEntry(
+        "signup", "POST /users only: Argon2 hashing dominates (CPU-bound)", writes=True, duration_factor=2.0
+    ),
+    # Interference (make bench-interference): 4 paced probes, the other users one kind of neighbour work.
+    *(
+        ScenarioEntry(
+            f"interference_{kind}",
+            f"probes (GET /users/{{id}} every 50 ms) beside {what}",
+            file="interference",
+            options=("--neighbour", kind),
+            default=False,
+        )  # fmt: skip
+        for kind, what in (
+            ("none", "nothing: the probes alone"),
+            ("cpu", "pure-Python CPU work (GET /cpu?ms=10, holds the GIL)"),
+            ("argon2", "Argon2 sign-ups (C code that releases the GIL)"),
+            ("io", "slow queries (GET /io/sleep?ms=50)"),
+        )
+    ),
 )
 
 PAIRS: tuple[PairEntry, ...] = (
     PairEntry("sync", "async", "default drivers: PyMySQL vs asyncmy", "#222222"),
     PairEntry("sync-mysqlclient", "async", "compiled drivers: mysqlclient vs asyncmy", "#56B4E9"),
     PairEntry("sync", "async-aiomysql", "pure-Python drivers: PyMySQL vs aiomysql", "#E69F00"),
+    PairEntry("sync-wide", "async-wide", "pool 64 at 64 users: the pool is not the limit", "#5D9C59"),
     PairEntry("sync-psycopg", "async-psycopg", "same driver: psycopg sync vs psycopg async", "#AA3377"),
     PairEntry("sync-psycopg", "async-asyncpg", "asyncpg: psycopg vs asyncpg", "#EE7733"),
 )
@@ -114,7 +149,7 @@ CEILINGS: tuple[tuple[str, str], ...] = (("sync", "sync-raw"), ("async", "async-
 DEFAULT_APPS = ("sync", "async")
 # What `bench run --backend NAME` measures when no --app is given: each backend's default pair(s).
 DEFAULT_APPS_OF: dict[str, tuple[str, ...]] = {
-    "mariadb": DEFAULT_APPS,
+    "mariadb": (*DEFAULT_APPS, "sync-wide", "async-wide"),
     "postgres": ("sync-psycopg", "async-psycopg", "async-asyncpg"),
 }
 BASE_PREFIX = "base:"  # `base:sync`: the catalog's `sync`, started from the baseline commit's code
@@ -296,6 +331,11 @@ def resolve_app(name: str, base_root: Path | None = None) -> AppSpec:
     )
 
 
+def scenario_options(scenario: str) -> tuple[str, ...]:
+    entry = SCENARIO_BY_NAME.get(scenario)
+    return entry.options if entry else ()
+
+
 def locustfile(scenario: str) -> Path:
     """A catalog scenario's locustfile, or a path to the user's own."""
     path = SCENARIO_BY_NAME[scenario].locustfile if scenario in SCENARIO_BY_NAME else Path(scenario)
@@ -310,6 +350,17 @@ def scenario_name(scenario: str) -> str:
 
 
 def serves(app: AppSpec, scenario: str) -> bool:
-    """Whether `app` can serve `scenario` (read-only variants lack the write routes)."""
+    """Whether `app` is measured in `scenario`: read-only variants lack the write routes, and an entry may
+    name its own scenarios (the pool-64 apps: the latency sweep only)."""
     entry, scen = app.entry, SCENARIO_BY_NAME.get(scenario_name(scenario))
+    if entry is not None and entry.scenarios is not None and scenario_name(scenario) not in entry.scenarios:
+        return False
     return not (entry and entry.read_only and scen and scen.writes)
+
+
+def pairs_among(apps: Iterable[str]) -> list[tuple[str, str]]:
+    """The paired comparisons a run of `apps` makes: every catalog sync/async pair, then every ceiling
+    (raw first, so the ratio reads idiomatic/raw), whose two apps are both in the run."""
+    have = set(apps)
+    ceilings = [(raw, idiomatic) for idiomatic, raw in CEILINGS if idiomatic in have and raw in have]
+    return [(p.sync, p.async_) for p in present_pairs(have)] + ceilings

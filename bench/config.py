@@ -8,11 +8,11 @@ Presets (`QUICK`, the gate's suite) are values too.
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.catalog import DEFAULT_APPS, SCENARIO_BY_NAME
+from bench.catalog import DEFAULT_APPS, SCENARIOS
 from shared.config import REPO_ROOT
 
 RESULTS_ROOT = REPO_ROOT / "results"
@@ -20,12 +20,20 @@ RESULTS_ROOT = REPO_ROOT / "results"
 
 @dataclass(frozen=True)
 class Matrix:
+    """Two kinds of points. Paired points (the verdicts): two apps loaded at the same time over the same
+    seconds, sharing the app's CPU, `paired_repeats` times at the headline load. Solo points (behaviour under
+    load: latency, saturation): each app alone at every load of `users`, `repeats` times."""
+
     apps: tuple[str, ...] = DEFAULT_APPS
     backends: tuple[str, ...] = ()  # the databases to run on; empty: the apps' own (bench/catalog.py)
-    scenarios: tuple[str, ...] = tuple(SCENARIO_BY_NAME)
+    scenarios: tuple[str, ...] = tuple(s.name for s in SCENARIOS if s.default)
     users: tuple[int, ...] = (4, 16, 64)
-    repeats: int = 3
-    duration_s: float = 4.0
+    repeats: int = 1  # of every solo point (0: no solo points)
+    paired_repeats: int = 4  # of every paired comparison (0: none)
+    pairs: tuple[tuple[str, str], ...] | None = None  # (first, second); None: the catalog's pairs among apps
+    headline_users: int | None = None  # the paired load; None: the middle of `users`
+    duration_s: float = 4.0  # measured seconds of a solo point
+    paired_duration_s: float = 6.0  # of a paired point (a scenario's duration_factor multiplies both)
     warmup_s: float = 1.5
     db_ms: tuple[int, ...] = (0, 5, 20, 50)
     sweep_users: tuple[int, ...] | None = None  # latency sweep's user levels; default: the middle of users
@@ -75,11 +83,10 @@ class SeedData:
 
 @dataclass(frozen=True)
 class Pairing:
-    """The regression gate: each app runs at the same time as its `base:` twin from another commit."""
+    """The regression gate's baseline code: where the `base:` apps come from (the matrix pairs them)."""
 
     base_root: Path | None = None  # source tree of the `base:` apps
     base_sha: str | None = None
-    paired: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,13 +123,6 @@ class RunConfig:
 
 
 QUICK = Matrix(
-    scenarios=("read_heavy", "slow_db", "signup"), users=(8, 32), repeats=1, duration_s=4.0, warmup_s=1.0,
-    db_ms=(20,),
+    scenarios=("read_heavy", "slow_db", "signup"), users=(8, 32), repeats=1, paired_repeats=2, duration_s=4.0,
+    paired_duration_s=4.0, warmup_s=1.0, db_ms=(20,),
 )  # fmt: skip
-
-
-def quick(cfg: RunConfig) -> RunConfig:
-    """The quick preset over whatever the user did not choose (the CLI applies it before the options)."""
-    return replace(
-        cfg, matrix=replace(QUICK, apps=cfg.matrix.apps), output=replace(cfg.output, label="quick")
-    )

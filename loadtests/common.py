@@ -29,6 +29,7 @@ behind schedule count as `late` (too few users, or a load generator that cannot 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -46,7 +47,7 @@ from uuid import uuid4
 import gevent
 import psutil
 from hdrh.histogram import HdrHistogram
-from locust import FastHttpUser, events
+from locust import FastHttpUser, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
@@ -137,6 +138,7 @@ class Recorder:
         self.per_second: dict[int, Counter[str]] = defaultdict(Counter)
         self.second_hdr: dict[int, HdrHistogram] = {}
         self.by_name: dict[str, Counter[str]] = defaultdict(Counter)
+        self.hdr_by_name: dict[str, HdrHistogram] = {}
         self.failure_samples: list[str] = []
         self.acked: dict[str, set[int]] = {"users": set(), "items": set()}
 
@@ -171,6 +173,9 @@ class Recorder:
         if self.hdr_uncorrected is not None:
             self.hdr_uncorrected.record_value(max(1, round(response_time * 1000)))
         self.by_name[key]["requests"] += 1
+        if key not in self.hdr_by_name:
+            self.hdr_by_name[key] = HdrHistogram(*HDR_RANGE_US, 3)
+        self.hdr_by_name[key].record_value(max(1, round(corrected_ms * 1000)))
         if exception is not None:
             self.by_name[key]["failures"] += 1
 
@@ -189,6 +194,7 @@ class Recorder:
             "requests": self.requests,
             "failures": self.failures,
             "by_name": {k: dict(v) for k, v in sorted(self.by_name.items())},
+            "hdr_by_name": {k: h.encode().decode() for k, h in sorted(self.hdr_by_name.items())},
             "expected_statements": expected,
             "hdr": self.hdr.encode().decode() if self.requests else None,
             "hdr_uncorrected": self.hdr_uncorrected.encode().decode()
@@ -476,6 +482,28 @@ class BenchUser(FastHttpUser):
                 return None
             resp.success()
             return body
+
+
+class MixUser(BenchUser):
+    """A scenario with a mix of requests: each user walks a fixed cycle of its `mix` (method names with
+    weights, expanded and shuffled once per user) instead of drawing each request at random, so every few
+    seconds of load hold nearly the same blend. Random draws made short windows differ by which requests
+    they happened to get (a sign-up costs 20 times a read): measured, that was most of the noise of a
+    5-second mixed_crud window."""
+
+    abstract = True
+    mix: tuple[tuple[str, int], ...] = ()
+
+    def on_start(self) -> None:
+        steps = [name for name, weight in self.mix for _ in range(weight)]
+        self.rng.shuffle(steps)
+        start = self.rng.randrange(len(steps))
+        self.cycle = itertools.cycle(steps[start:] + steps[:start])
+        super().on_start()
+
+    @task
+    def step(self) -> None:
+        getattr(self, next(self.cycle))()
 
 
 def expect(route_statements: dict[str, dict[str, float]]) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from locust import task
-
 from loadtests.common import PROCESS_TAG, expect, recorder, user_ok
 from loadtests.read_heavy import Reads
 from loadtests.write_heavy import WriteMixin
@@ -20,20 +18,16 @@ expect({
 
 
 class MixedCrud(WriteMixin, Reads):
+    mix = (
+        ("read_user", 40), ("read_page", 10), ("list_items", 10), ("create_item", 10), ("update_user", 5),
+        ("delete_item", 5), ("sign_up", 2), ("delete_user", 1),
+    )  # fmt: skip
+
     def on_start(self) -> None:
         self.signed_up: list[int] = []
         self.seq = 0
         super().on_start()
 
-    @task(40)
-    def get_user(self) -> None:
-        self.read_user()
-
-    @task(10)
-    def list_users(self) -> None:
-        self.read_page()
-
-    @task(10)
     def list_items(self) -> None:
         uid = self.seeded_user()
 
@@ -43,19 +37,6 @@ class MixedCrud(WriteMixin, Reads):
 
         self.call("GET", f"/users/{uid}/items", name="/users/{id}/items", status=200, check=check)
 
-    @task(10)
-    def create(self) -> None:
-        self.create_item()
-
-    @task(5)
-    def update(self) -> None:
-        self.update_user()
-
-    @task(5)
-    def delete(self) -> None:
-        self.delete_item()
-
-    @task(2)
     def sign_up(self) -> None:
         self.seq += 1
         email = f"mixed-{PROCESS_TAG}-{self.n}-{self.seq}@example.com"
@@ -67,7 +48,6 @@ class MixedCrud(WriteMixin, Reads):
             self.signed_up.append(user["id"])
             recorder.acked["users"].add(user["id"])
 
-    @task(1)
     def delete_user(self) -> None:
         if not self.signed_up:
             return self.sign_up()

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from locust import task
-
-from loadtests.common import BenchUser, Params, expect, user_ok
+from loadtests.common import MixUser, Params, expect, user_ok
 
 PAGE = 20
 expect({"GET /users/{id}": {"select": 1}, "GET /users?skip&limit": {"select": 1}})
@@ -23,7 +21,7 @@ def page_ok(skip: int) -> Any:
     return check
 
 
-class Reads(BenchUser):
+class Reads(MixUser):
     """The read requests, shared by read_heavy and mixed_crud (each weights them as its own tasks)."""
 
     abstract = True
@@ -39,10 +37,4 @@ class Reads(BenchUser):
 
 
 class ReadHeavy(Reads):
-    @task(9)
-    def get_user(self) -> None:
-        self.read_user()
-
-    @task(1)
-    def list_users(self) -> None:
-        self.read_page()
+    mix = (("read_user", 9), ("read_page", 1))

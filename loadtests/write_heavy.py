@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from locust import task
-
-from loadtests.common import PROCESS_TAG, BenchUser, expect, recorder, user_ok
+from loadtests.common import PROCESS_TAG, MixUser, expect, recorder, user_ok
 
 expect({
     "POST /users/{id}/items": {"insert": 1, "commit": 1},
@@ -18,7 +16,7 @@ expect({
 })  # fmt: skip
 
 
-class WriteMixin(BenchUser):
+class WriteMixin(MixUser):
     abstract = True
 
     def create_item(self) -> None:
@@ -61,14 +59,4 @@ class WriteMixin(BenchUser):
 
 
 class WriteHeavy(WriteMixin):
-    @task(2)
-    def create(self) -> None:
-        self.create_item()
-
-    @task(2)
-    def update(self) -> None:
-        self.update_user()
-
-    @task(1)
-    def delete(self) -> None:
-        self.delete_item()
+    mix = (("create_item", 2), ("update_user", 2), ("delete_item", 1))

@@ -1,9 +1,9 @@
 """The regression gate for real: `bench perf-check` against the committed results/baseline/.
 
-Each check runs the fixed suite on the real apps, MariaDB and Locust: the current apps and the baseline
-commit's apps, interleaved in one run (about 3 minutes; twice when the first run flags a regression).
-The gate's power and false-alarm rate over many runs are in docs/perf-gate.md; here one run of each kind
-must come out right.
+Each check first counts the statements of every route (current and baseline code side by side, on the real
+database), then runs the throughput suite on the real apps, MariaDB and Locust: each current app paired
+with the baseline commit's app over the same seconds. Here the sync app alone on a 2-repeat suite keeps
+`make test` short; the gate's power and false-alarm rate over many full runs are in docs/perf-gate.md.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from bench.config import RESULTS_ROOT
 from bench.gate.perfcheck import BASELINE, PRODUCT_DIRS, PerfGateError, baseline_sha, checkout, suite_apps
 from shared.config import REPO_ROOT
 
-SLOW_APPS = ["-a", "sync=tests.perfgate.slow_app:sync_app", "-a", "async=tests.perfgate.slow_app:async_app"]
+SHORT = ["--repeats", "2", "--backend", "mariadb"]
 
 
 def perf_check(*args: str, burn_us: int = 0) -> subprocess.CompletedProcess[str]:
@@ -68,28 +68,49 @@ def test_the_suite_pairs_every_app_with_its_baseline_code() -> None:
         suite_apps(["tests.perfgate.slow_app:sync_app"])
 
 
+def gate_report() -> dict[str, object]:
+    data: dict[str, object] = json.loads((RESULTS_ROOT / "gate.json").read_text())
+    assert (RESULTS_ROOT / "gate.md").read_text().startswith(("✅", "❌"))
+    return data
+
+
 @pytest.mark.e2e
 def test_perf_check_passes_on_unchanged_code() -> None:
-    proc = perf_check()
+    proc = perf_check("-a", "sync", *SHORT)
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = proc.stderr
     assert "perf-check passed" in out and f"baseline code: {baseline_sha(BASELINE)[:12]}" in out
+    assert "statements sync on mariadb: 12 routes" in out
     run = max(RESULTS_ROOT.glob("*-perf-check"))  # run folders are named by their start time
     with (run / "points.csv").open() as f:
         apps = {row["app"] for row in csv.DictReader(f) if row["valid"] == "True"}
-    assert apps == {"sync", "async", "base:sync", "base:async"}  # both sides, in one run
+    assert apps == {"sync", "base:sync"}  # both sides, in one run
     meta = json.loads((run / "meta.json").read_text())
     assert meta["config"]["base_sha"] == baseline_sha(BASELINE) and meta["complete"]
+    report = gate_report()
+    assert report["verdict"] == "pass" and report["throughput"]
+    assert set(report["statements"]["mariadb"]["sync"]) == {"current", "baseline"}  # type: ignore[index]
+
+
+@pytest.mark.e2e
+def test_perf_check_fails_at_once_on_an_extra_query() -> None:
+    """One more SELECT on PATCH /users/{id}: the statement counts fail the gate before any throughput run."""
+    proc = perf_check("-a", "sync=tests.perfgate.extra_query:sync_app", *SHORT)
+    assert proc.returncode == 1, proc.stderr[-4000:]
+    out = " ".join(proc.stderr.split())  # rich wraps long lines
+    assert "PATCH /users/{id}: SELECT 1 → 2 per request" in out and "FAILED: more statements" in out
+    assert "perf gate: current vs base" not in out  # no throughput suite ran
+    assert gate_report()["verdict"] == "fail"
 
 
 @pytest.mark.e2e
 def test_perf_check_fails_on_an_injected_slowdown() -> None:
-    """Both apps behind a middleware burning 1.5 ms of CPU per request (roughly a third fewer requests/s),
-    with a 2-repeat suite to keep `make test` short. This checks that a real slowdown fails the gate end
-    to end (suite, comparison, re-measure, exit code); how small a slowdown the full suite catches, and
-    how often, is measured in docs/perf-gate.md."""
-    proc = perf_check(*SLOW_APPS, "--repeats", "2", burn_us=1500)
+    """The sync app behind a middleware burning 1.5 ms of CPU per request (roughly a third fewer requests/s):
+    a real slowdown fails the gate end to end (suite, comparison, re-measure, exit code); how small a
+    slowdown the full suite catches, and how often, is measured in docs/perf-gate.md."""
+    proc = perf_check("-a", "sync=tests.perfgate.slow_app:sync_app", *SHORT, burn_us=1500)
     assert proc.returncode == 1, proc.stderr[-4000:]
     out = proc.stderr
     assert "re-measuring once" in out and "regression confirmed" in out
     assert "SLOWER" in out and "slower; p99 +" in out  # plain words: what, by how much, how sure
+    assert gate_report()["verdict"] == "fail"

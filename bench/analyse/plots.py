@@ -21,8 +21,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
+from bench.analyse.paired import MARGIN
 from bench.analyse.summary import Analysis, load_label
-from bench.catalog import PAIRS, app_colour, app_marker, ordered_apps, scenario_rank
+from bench.catalog import PAIRS, SCENARIO_BY_NAME, app_colour, app_marker, ordered_apps, scenario_rank
 from bench.measure.validity import LOADGEN_CPU_LIMIT
 from bench.store.loadgen import percentiles_ms
 from bench.store.run import Run
@@ -284,11 +285,29 @@ def timeline_chart(data: Run, out_dir: Path) -> Chart | None:
     )
 
 
+def _paired_headline(result: Analysis) -> pd.DataFrame:
+    """The paired sync/async comparisons in the shape of the solo headline table."""
+    rows = []
+    for rank, pair in enumerate(PAIRS):
+        got = result.paired[(result.paired["first"] == pair.sync) & (result.paired["second"] == pair.async_)]
+        for _, r in got.iterrows():
+            rows.append({"pair_rank": rank, "pair": pair.label, "sync_app": pair.sync, "async_app": pair.async_,
+                         "scenario": r["scenario"], "db_ms": r["db_ms"], "load": r["users"], "mode": "closed",
+                         "ratio": r["ratio"], "ratio_low": r["ratio_low"], "ratio_high": r["ratio_high"]})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def crossover_chart(result: Analysis, out_dir: Path) -> Chart | None:
-    if result.headline.empty:
+    paired = not result.paired.empty
+    source = _paired_headline(result) if paired else result.headline
+    if source.empty:
         return None
-    data = result.headline[(result.headline["scenario"] == "slow_db") & result.headline["ratio"].notna()]
-    if data.empty:
+    sweep = [
+        bool(SCENARIO_BY_NAME.get(str(s)) and SCENARIO_BY_NAME[str(s)].sweeps_db_ms)
+        for s in source["scenario"]
+    ]
+    data = source[pd.Series(sweep, index=source.index) & source["ratio"].notna()]
+    if data.empty or data["db_ms"].nunique() < 2:
         return None
     fig = Figure(figsize=(7.5, 5.0), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
@@ -335,11 +354,103 @@ def crossover_chart(result: Analysis, out_dir: Path) -> Chart | None:
     ax.set_title(f"Crossover: async/sync throughput vs database latency (slow_db{at})")
     ax.grid(alpha=0.3)
     fig.legend(loc="outside lower center", ncol=1, frameon=False)
+    how = (
+        "Paired points: both apps over the same seconds, sharing the app's CPU; the ratio of their requests, "
+        "mean over repeats, error bars the 95% t interval over repeats."
+        if paired
+        else "Ratio of mean throughputs at the headline load of each level; error bars are the 95% log-ratio t "
+        "interval."
+    )
     return Chart(
         _save(fig, out_dir / "crossover.png"),
         "Crossover: async/sync throughput vs database latency",
-        "Ratio of mean throughputs at the headline load of each level; error bars are the 95% log-ratio t "
-        "interval. Above the line at 1.0 async serves more requests per second.",
+        how + " Above the line at 1.0 async serves more requests per second. With a pool of 10 for 16 users "
+        "both apps wait for connections once queries take long; with 64 connections for 64 users the pool is "
+        "not the limit.",
+    )
+
+
+def verdicts_chart(result: Analysis, out_dir: Path) -> Chart | None:
+    """Every paired comparison: the ratio and its 95% CI, with the ±5% band of 'the same'."""
+    if result.paired.empty:
+        return None
+    rows = result.paired.iloc[::-1].reset_index(drop=True)
+    fig = Figure(figsize=(9.5, 1.2 + 0.42 * len(rows)), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    ax.axvspan(1 - MARGIN, 1 + MARGIN, color="0.9", zorder=0, label=f"the same within ±{MARGIN:.0%}")
+    ax.axvline(1.0, color="0.3", lw=1)
+    labels = []
+    for i, (_, r) in enumerate(rows.iterrows()):
+        colour = app_colour(str(r["second"])) if r["winner"] == "second" else (
+            app_colour(str(r["first"])) if r["winner"] == "first" else "0.35"
+        )  # fmt: skip
+        if math.isfinite(r["ratio_low"]):
+            ax.plot(
+                [r["ratio_low"], r["ratio_high"]],
+                [i, i],
+                color=colour,
+                lw=4,
+                alpha=0.6,
+                solid_capstyle="butt",
+            )
+        ax.plot([r["ratio"]], [i], "o", color=colour)
+        entry = SCENARIO_BY_NAME.get(str(r["scenario"]))
+        db = f" {r['db_ms']:g} ms" if entry is not None and entry.sweeps_db_ms else ""
+        labels.append(f"{r['second']} / {r['first']}: {r['scenario']}{db}, {r['users']} users")
+    ax.set_yticks(range(len(rows)), labels, fontsize=8)
+    ax.set_xlabel("requests served with the same CPU: second / first (x)  —  bar: 95% CI over repeats")
+    ax.set_title("Paired verdicts: above 1 the second app (async, or the idiomatic app over its raw ceiling) "
+                 "serves more", loc="left", fontsize=10)  # fmt: skip
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    return Chart(
+        _save(fig, out_dir / "verdicts.png"),
+        "Paired verdicts",
+        "Each row is one paired comparison (both apps over the same seconds, each with half of the app's "
+        "CPU): the ratio of requests served, its 95% interval over repeats, and the band inside which the two "
+        "count as the same. Coloured by the app that serves more where the interval says so.",
+    )
+
+
+def interference_chart(result: Analysis, out_dir: Path) -> Chart | None:
+    table = result.interference
+    if table.empty:
+        return None
+    apps = ordered_apps(table["app"])
+    kinds = [k for k in ("cpu", "argon2", "io") if k in set(table["kind"])]
+    fig = Figure(figsize=(max(6.5, 2.4 * len(kinds)), 4.6), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    width = 0.8 / max(len(apps), 1)
+    for i, app in enumerate(apps):
+        for j, kind in enumerate(kinds):
+            hit = table[(table["app"] == app) & (table["kind"] == kind)]
+            if hit.empty:
+                continue
+            r = hit.iloc[0]
+            x = j + (i - (len(apps) - 1) / 2) * width
+            ax.bar(x, r["p99_factor"], width * 0.95, color=app_colour(app), label=app if j == 0 else None)
+            if math.isfinite(r["p99_low"]):
+                ax.errorbar(x, r["p99_factor"], yerr=[[r["p99_factor"] - r["p99_low"]], [r["p99_high"] - r["p99_factor"]]],
+                            fmt="none", ecolor="0.2", capsize=4)  # fmt: skip
+            ax.annotate(f"{r['p99_factor']:.1f}×", (x, r["p99_factor"]), textcoords="offset points", xytext=(0, 3),
+                        ha="center", fontsize=7)  # fmt: skip
+    ax.axhline(1.0, color="0.3", lw=1)
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+    names = {"cpu": "pure-Python CPU\n(holds the GIL)", "argon2": "Argon2 sign-ups\n(C, releases the GIL)",
+             "io": "slow queries\n(waiting on the database)"}  # fmt: skip
+    ax.set_xticks(range(len(kinds)), [names[k] for k in kinds])
+    ax.set_ylabel("a fast request's p99 beside this work ÷ alone (log)")
+    ax.set_title("Interference: how much a fast request suffers from its neighbours", fontsize=11)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
+    return Chart(
+        _save(fig, out_dir / "interference.png"),
+        "Interference",
+        "Probe requests (GET /users/{id}, every 50 ms from 4 users) next to each kind of neighbour work, their "
+        "p99 divided by the same probes' p99 alone; error bars: 95% log-ratio t interval over repeats.",
     )
 
 
@@ -467,6 +578,8 @@ def resources_chart(data: Run, out_dir: Path, loadgen_limit: float = LOADGEN_CPU
 
 
 CHARTS: tuple[tuple[str, Callable[[Run, Analysis, Path], Chart | None]], ...] = (
+    ("verdicts.png", lambda d, a, o: verdicts_chart(a, o)),
+    ("interference.png", lambda d, a, o: interference_chart(a, o)),
     ("throughput.png", lambda d, a, o: throughput_chart(a, o)),
     ("latency.png", lambda d, a, o: latency_chart(a, o)),
     ("crossover.png", lambda d, a, o: crossover_chart(a, o)),

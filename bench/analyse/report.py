@@ -19,10 +19,12 @@ from typing import Any
 import pandas as pd
 from rich.console import Console
 
+from bench.analyse.answer import KIND_WORDS, Sentence, answer
+from bench.analyse.interference import factor_text
 from bench.analyse.plots import DPI, Chart, draw_all
 from bench.analyse.stats import CONFIDENCE
 from bench.analyse.summary import Analysis, analyse
-from bench.catalog import SCENARIO_BY_NAME
+from bench.catalog import CEILINGS, PAIRS, SCENARIO_BY_NAME
 from bench.store.rows import workload as _workload
 from bench.store.run import Run, RunFolderError, load_run
 
@@ -204,6 +206,83 @@ def comparison_table(result: Analysis) -> Table:
     return Table(headers, rows)
 
 
+def paired_verdict_table(result: Analysis) -> Table:
+    """The verdicts: every sync/async pair's paired comparisons, at the headline load."""
+    headers = ["Backend", "Workload", "Comparison", "Verdict", "async/sync (95% CI)", "±", "Would have seen"]
+    headers += ["req/s per side (half a CPU each)", "Repeats × s"]
+    table = Table(headers, [], [])
+    for pair in PAIRS:
+        rows = result.paired[(result.paired["first"] == pair.sync) & (result.paired["second"] == pair.async_)]
+        for _, r in rows.iterrows():
+            ci = f"{_num(r['ratio'], 3)}× ({_num(r['ratio_low'], 3)}..{_num(r['ratio_high'], 3)})"
+            table.rows.append([
+                str(r["backend"]), workload(str(r["scenario"]), "closed", r["users"], r["db_ms"]),
+                f"{pair.async_} vs {pair.sync} ({pair.label.split(':')[0]})", str(r["verdict"]), ci,
+                _pct(r["half_width"]), f"> {_pct(r['mde'])}", f"{_num(r['first_rps'], 0)} → {_num(r['second_rps'], 0)}",
+                f"{r['repeats']} × {r['seconds'] / max(r['repeats'], 1):.0f}",
+            ])  # fmt: skip
+            assert table.classes is not None
+            winner = {"second": "async", "first": "sync"}.get(str(r["winner"]), "none")
+            table.classes.append(f"winner-{winner}")
+    return table
+
+
+def ceilings_table(result: Analysis) -> Table:
+    headers = [
+        "Backend",
+        "App",
+        "Workload",
+        "idiomatic / raw (95% CI)",
+        "req/s raw → idiomatic (half a CPU each)",
+    ]
+    rows = [
+        [
+            str(r["backend"]),
+            f"{r['second']} / {r['first']}",
+            workload(str(r["scenario"]), "closed", r["users"], r["db_ms"]),
+            f"{_num(r['ratio'], 2)}× ({_num(r['ratio_low'], 2)}..{_num(r['ratio_high'], 2)})",
+            f"{_num(r['first_rps'], 0)} → {_num(r['second_rps'], 0)}",
+        ]  # fmt: skip
+        for idiomatic, raw in CEILINGS
+        for _, r in result.paired[
+            (result.paired["first"] == raw) & (result.paired["second"] == idiomatic)
+        ].iterrows()
+    ]
+    return Table(headers, rows)
+
+
+def interference_table(result: Analysis) -> Table:
+    headers = [
+        "Backend",
+        "App",
+        "Neighbour work",
+        "Probe p50 alone → beside (ms)",
+        "Probe p99 alone → beside (ms)",
+    ]
+    headers += ["p99 grew (95% CI over repeats)", "Repeats"]
+    rows = [
+        [
+            str(r["backend"]),
+            str(r["app"]),
+            KIND_WORDS[str(r["kind"])],
+            f"{_num(r['p50_alone'])} → {_num(r['p50_with'])}",
+            f"{_num(r['p99_alone'])} → {_num(r['p99_with'])}",
+            factor_text(r),
+            str(r["repeats"]),
+        ]  # fmt: skip
+        for _, r in result.interference.iterrows()
+    ]
+    return Table(headers, rows)
+
+
+def _pct(x: Any) -> str:
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        return "–"
+    return f"{value * 100:.1f}%" if math.isfinite(value) else "–"
+
+
 def invalid_table(result: Analysis) -> Table:
     headers = ["Point", "App", "Scenario", "Workload", "Repeat", "Failed requests", "Reasons"]
     rows = [
@@ -301,8 +380,8 @@ h1{font-size:1.6em;margin:0 0 12px}h2{margin-top:36px;border-bottom:1px solid #d
 table{border-collapse:collapse;margin:8px 0 16px;background:#fff;font-size:.92em}
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f0f0f0}
-#verdicts table{font-size:1em;width:100%}
-#verdicts td:nth-child(4){font-weight:600}
+table.verdicts{font-size:1em;width:100%}
+ul.answer li{margin:6px 0}
 tr.winner-async td:nth-child(4){color:#a33c00}tr.winner-sync td:nth-child(4){color:#00548a}
 tr.winner-none td:nth-child(4){color:#555}
 .banner{background:#fff3cd;border:1px solid #e0b400;padding:10px 14px;font-weight:600;margin:8px 0}
@@ -318,13 +397,98 @@ SCRIPT = """window.addEventListener("load", function () {
   document.body.dataset.imagesTotal = String(imgs.length);
   document.body.dataset.imagesLoaded = String(imgs.filter(function (i) { return i.naturalWidth > 0; }).length);
 });"""
-METHOD = (
+METHOD_SOLO = (
     "Each verdict compares mean throughput over the valid repeats at the highest load where both apps have "
     "valid points (preferring loads with at least 2 valid repeats each). The {level} of the async/sync ratio "
     "is a log-ratio t interval (delta method, Welch–Satterthwaite degrees of freedom); a CI that includes 1.0 "
     "means no significant difference. Latency percentiles come from HdrHistograms merged over repeats. "
     "Invalid points are excluded from every statistic."
 )
+METHOD_PAIRED = (
+    "Each verdict comes from paired points: the sync and the async app loaded at the same time, each by its "
+    "own Locust, sharing the app's CPU, so whatever slows the machine in a given second slows both (this "
+    "machine drifts by 15-30% in an hour, more than the differences asked about). One sample per repeat: the "
+    "log of the ratio of the two apps' requests over the window; the estimate is their mean and the 95% CI a "
+    "Student t interval over repeats. 'The same within ±5%' when the whole interval lies inside ±5%; a winner "
+    "when it excludes 1; otherwise not enough evidence. '±' is the interval's half-width; 'would have seen' "
+    "the smallest difference this comparison detects with 80% power. Paired points measure which app serves "
+    "more requests with the same CPU (cost per request), not behaviour under load on a whole core: latency "
+    "and saturation come from the solo points (each app alone), shown in the charts and tables below."
+)
+
+
+@dataclass
+class Block:
+    """One piece of the report, rendered to HTML and to Markdown alike."""
+
+    kind: str  # "h1" | "h2" | "h3" | "p" | "note" | "banner" | "table" | "answer" | "charts" | "code"
+    text: str = ""
+    anchor: str = ""
+    table: Table | None = None
+    sentences: Sequence[Sentence] = ()
+    charts: Sequence[Chart] = ()
+
+
+def blocks(data: Run, result: Analysis, charts: Sequence[Chart]) -> list[Block]:
+    meta = data.meta
+    run_id = meta.get("run_id") or data.run_dir.name
+    out = [Block("h1", f"Sync or async? Run {run_id}")]
+    if notice := incomplete_notice(meta):
+        out.append(Block("banner", notice))
+    out += [Block("banner", f"Damaged point, left out: {problem}") for problem in data.problems]
+    sentences = answer(result.paired, result.summary, result.interference)
+    if sentences:
+        out += [Block("h2", "What this run says", "answer"), Block("answer", sentences=sentences)]
+    out.append(Block("h2", "Verdicts", "verdicts"))
+    if not result.paired.empty and paired_verdict_table(result).rows:
+        out += [Block("table", table=paired_verdict_table(result)), Block("note", METHOD_PAIRED)]
+    else:
+        out += [
+            Block("table", table=verdict_table(result, sorted(set(data.points["app"])))),
+            Block("note", METHOD_SOLO.format(level=f"{CONFIDENCE:.0%} confidence interval")),
+        ]
+    if where := where_notice(meta):
+        out.append(Block("note", where))
+    out += [Block("h2", "Charts", "charts"), Block("charts", charts=charts)]
+    if not result.interference.empty:
+        out += [
+            Block("h2", "Interference: does one request hold up the others?", "interference"),
+            Block("table", table=interference_table(result)),
+            Block(
+                "note",
+                "Probes: 4 users sending GET /users/{id} every 50 ms; the other users keep one kind "
+                "of work busy. p50/p99 from each repeat's own histogram of the probes; the factor is the mean "
+                "ratio over repeats with a log-ratio t interval.",
+            ),  # fmt: skip
+        ]
+    if ceilings_table(result).rows:
+        out += [
+            Block("h2", "Ceilings: what the ORM and the framework cost", "ceilings"),
+            Block("table", table=ceilings_table(result)),
+            Block(
+                "note",
+                "The same routes and the same statements on the bare driver (raw PyMySQL with a plain "
+                "pool, raw asyncmy with its pool), without the ORM, the Session and response-model "
+                "validation, paired with the idiomatic app over the same seconds.",
+            ),  # fmt: skip
+        ]
+    out += [Block("h2", "All measurements", "numbers"), Block("h3", "Solo points: per app and workload")]
+    out.append(Block("table", table=summary_table(result)))
+    if not result.pairs.empty:
+        out += [
+            Block("h3", "Solo sync/async comparisons (descriptive)"),
+            Block("table", table=comparison_table(result)),
+        ]
+    out.append(Block("h2", "Environment and limits", "environment"))
+    for title, table in environment_tables(meta):
+        out += [Block("h3", title), Block("table", table=table)]
+    invalid = invalid_table(result)
+    out += [Block("h2", "Invalid points", "invalid")]
+    out.append(Block("table", table=invalid) if invalid.rows else Block("p", "No invalid points."))
+    command = reproduce_command(meta)
+    out += [Block("h2", "Reproduce this run", "reproduce")]
+    out.append(Block("code", command) if command else Block("p", "The command is not recorded in meta.json."))
+    return out
 
 
 def _esc(text: Any) -> str:
@@ -362,89 +526,67 @@ def _img(chart: Chart) -> str:
     return f'<img src="{uri}" width="{width}" alt="{_esc(chart.title)}">'
 
 
+def _chart_id(chart: Chart) -> str:
+    return "chart-" + chart.path.stem
+
+
 def render_html(data: Run, result: Analysis, charts: Sequence[Chart]) -> str:
-    meta = data.meta
-    run_id = meta.get("run_id") or data.run_dir.name
-    notice = incomplete_notice(meta)
-    apps = sorted(set(data.points["app"]))
+    run_id = data.meta.get("run_id") or data.run_dir.name
     parts = [
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>Sync vs async: {_esc(run_id)}</title><style>{CSS}</style></head><body><main>",
-        '<section id="verdicts">',
-        f"<h1>Sync or async? Run {_esc(run_id)}</h1>",
-        f'<p class="banner">{_esc(notice)}</p>' if notice else "",
-        *(f'<p class="banner">Damaged point, left out: {_esc(problem)}</p>' for problem in data.problems),
-        html_table(verdict_table(result, apps)),
-        f'<p class="note">{_esc(METHOD.format(level=f"{CONFIDENCE:.0%} confidence interval"))}</p>',
-        f'<p class="note">{_esc(where)}</p>' if (where := where_notice(meta)) else "",
-        "</section>",
-        '<section id="charts"><h2>Charts</h2>',
     ]
-    if not charts:
-        parts.append("<p>No chart: the run has no measured points.</p>")
-    for chart in charts:
-        parts.append(
-            f"<figure>{_img(chart)}"
-            f"<figcaption><strong>{_esc(chart.title)}.</strong> {_esc(chart.caption)}</figcaption></figure>"
-        )
-    parts += [
-        "</section>",
-        '<section id="numbers"><h2>All measurements</h2>',
-        "<h3>Per app and workload</h3>",
-        html_table(summary_table(result)),
-    ]
-    if not result.pairs.empty:
-        parts += ["<h3>Every sync/async comparison</h3>", html_table(comparison_table(result))]
-    parts += ["</section>", '<section id="environment"><h2>Environment and limits</h2>']
-    for title, table in environment_tables(meta):
-        parts += [f"<h3>{_esc(title)}</h3>", html_table(table, head=any(table.headers))]
-    invalid = invalid_table(result)
-    parts += ["</section>", '<section id="invalid"><h2>Invalid points</h2>']
-    parts.append(html_table(invalid) if invalid.rows else "<p>No invalid points.</p>")
-    command = reproduce_command(meta)
-    parts += [
-        "</section>",
-        '<section id="reproduce"><h2>Reproduce this run</h2>',
-        f"<pre><code>{_esc(command)}</code></pre>"
-        if command
-        else "<p>The command is not recorded in meta.json.</p>",
-        "</section></main>",
-        f"<script>{SCRIPT}</script>",
-        "</body></html>\n",
-    ]
-    return "\n".join(p for p in parts if p)
+    for block in blocks(data, result, charts):
+        anchor = f' id="{_esc(block.anchor)}"' if block.anchor else ""
+        if block.kind in ("h1", "h2", "h3"):
+            parts.append(f"<{block.kind}{anchor}>{_esc(block.text)}</{block.kind}>")
+        elif block.kind in ("p", "note", "banner"):
+            cls = f' class="{block.kind}"' if block.kind != "p" else ""
+            parts.append(f"<p{cls}>{_esc(block.text)}</p>")
+        elif block.kind == "table" and block.table is not None:
+            parts.append(html_table(block.table, head=any(block.table.headers)))
+        elif block.kind == "answer":
+            items = "".join(
+                f'<li>{_esc(s.text)} <a href="#{_esc(s.link)}">[{_esc(s.link)}]</a></li>'
+                for s in block.sentences
+            )
+            parts.append(f'<ul class="answer">{items}</ul>')
+        elif block.kind == "charts":
+            if not block.charts:
+                parts.append("<p>No chart: the run has no measured points.</p>")
+            for chart in block.charts:
+                parts.append(
+                    f'<figure id="{_chart_id(chart)}">{_img(chart)}'
+                    f"<figcaption><strong>{_esc(chart.title)}.</strong> {_esc(chart.caption)}</figcaption></figure>"
+                )
+        elif block.kind == "code":
+            parts.append(f"<pre><code>{_esc(block.text)}</code></pre>")
+    parts += ["</main>", f"<script>{SCRIPT}</script>", "</body></html>\n"]
+    return "\n".join(parts)
 
 
 def render_md(data: Run, result: Analysis, charts: Sequence[Chart], run_dir: Path) -> str:
-    meta = data.meta
-    run_id = meta.get("run_id") or data.run_dir.name
-    notice = incomplete_notice(meta)
-    parts = [f"# Sync or async? Run {run_id}", ""]
-    if notice:
-        parts += [f"> **{notice}**", ""]
-    parts += [f"> **Damaged point, left out:** {problem}\n" for problem in data.problems]
-    parts += ["## Verdicts", "", md_table(verdict_table(result, sorted(set(data.points["app"])))), ""]
-    parts += [METHOD.format(level=f"{CONFIDENCE:.0%} confidence interval"), ""]
-    if where := where_notice(meta):
-        parts += [where, ""]
-    parts += ["## Charts", ""]
-    for chart in charts:
-        rel = chart.path.relative_to(run_dir).as_posix()
-        parts += [f"### {chart.title}", "", f"![{chart.title}]({rel})", "", chart.caption, ""]
-    if not charts:
-        parts += ["No chart: the run has no measured points.", ""]
-    parts += ["## All measurements", "", md_table(summary_table(result)), ""]
-    if not result.pairs.empty:
-        parts += ["### Every sync/async comparison", "", md_table(comparison_table(result)), ""]
-    parts += ["## Environment and limits", ""]
-    for title, table in environment_tables(meta):
-        parts += [f"### {title}", "", md_table(table), ""]
-    invalid = invalid_table(result)
-    parts += ["## Invalid points", "", md_table(invalid) if invalid.rows else "No invalid points.", ""]
-    command = reproduce_command(meta)
-    parts += ["## Reproduce this run", ""]
-    parts += ["```bash", command, "```", ""] if command else ["The command is not recorded in meta.json.", ""]
+    parts: list[str] = []
+    for block in blocks(data, result, charts):
+        if block.kind in ("h1", "h2", "h3"):
+            parts += ["#" * int(block.kind[1]) + " " + block.text, ""]
+        elif block.kind == "banner":
+            parts += [f"> **{block.text}**", ""]
+        elif block.kind in ("p", "note"):
+            parts += [block.text, ""]
+        elif block.kind == "table" and block.table is not None:
+            parts += [md_table(block.table), ""]
+        elif block.kind == "answer":
+            parts += [f"- {s.text} ([{s.link}](#{s.link}))" for s in block.sentences] + [""]
+        elif block.kind == "charts":
+            for chart in block.charts:
+                rel = chart.path.relative_to(run_dir).as_posix()
+                parts += [f"### {chart.title}", "", f"![{chart.title}]({rel})", "", chart.caption, ""]
+            if not block.charts:
+                parts += ["No chart: the run has no measured points.", ""]
+        elif block.kind == "code":
+            parts += ["```bash", block.text, "```", ""]
     return "\n".join(parts)
 
 

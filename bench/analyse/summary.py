@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bench.analyse.interference import PREFIX, interference
+from bench.analyse.paired import analyse_pairs, frame
 from bench.analyse.stats import MIN_REPEATS, mean_ci, ratio_ci, verdict, winner
 from bench.catalog import PAIRS, PairEntry, app_rank, pair_backend, present_pairs, scenario_rank
 from bench.store.loadgen import merge_histograms, percentiles_ms
@@ -38,6 +40,8 @@ class Analysis:
     pairs: pd.DataFrame  # one row per pair x case
     headline: pd.DataFrame  # one row per pair x scenario (x db_ms for slow_db)
     invalid: pd.DataFrame  # the invalid points and why
+    paired: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per paired comparison (the verdicts)
+    interference: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per app x neighbour kind
 
 
 def _latency(group: pd.DataFrame) -> tuple[dict[str, float], str]:
@@ -135,9 +139,21 @@ def invalid_points(points: pd.DataFrame) -> pd.DataFrame:
     return points.loc[~points["valid"], cols].reset_index(drop=True)
 
 
+def solo(points: pd.DataFrame) -> pd.DataFrame:
+    """The solo points (each app alone on its CPU): paired points measure something else (bench/analyse/paired.py)."""
+    if "partner" not in points.columns:
+        return points
+    return points[points["partner"].fillna("").astype(str) == ""].reset_index(drop=True)
+
+
 def analyse(points: pd.DataFrame, pairs: Sequence[PairEntry] = PAIRS) -> Analysis:
-    compared = compare_pairs(points, pairs)
-    return Analysis(summarize(points), compared, headline(compared), invalid_points(points))
+    alone = solo(points)
+    paired = frame(analyse_pairs(points))
+    intf = interference(alone)
+    interfered = alone["scenario"].astype(str).str.startswith(PREFIX)
+    solo_rest = alone[~interfered].reset_index(drop=True)
+    compared = compare_pairs(solo_rest, pairs)
+    return Analysis(summarize(solo_rest), compared, headline(compared), invalid_points(points), paired, intf)
 
 
 def load_label(mode: str) -> str:

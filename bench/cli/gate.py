@@ -29,26 +29,33 @@ def perf_check_cmd(
     base_ref: Annotated[str | None, typer.Option(help="Measure this commit as the baseline code instead (e.g. the merge base).")] = None,
     min_effect: Annotated[float, typer.Option(min=0.01, max=0.9, help="Smallest drop that counts.")] = 0.10,
     repeats: Annotated[int | None, typer.Option(min=1, max=50, help="Repeats per app (fewer: quicker, catches only bigger drops).")] = None,
+    backend: Annotated[list[str] | None, typer.Option("--backend", "-b", help="Backends of the statement-count check, repeatable. [default: mariadb, postgres]")] = None,
 ) -> None:  # fmt: skip
-    """Run the short fixed suite (~2 min): each current app at the same time as the same app from the
-    baseline commit, sharing its CPU. On a regression, run it once more and fail (exit 1) only if the
-    re-measure confirms it."""
+    """First count the statements every route sends, current vs baseline code, on each backend: any increase
+    fails at once (exit 1). Then run the short fixed suite (~2.5 min): each current app at the same time as
+    the same app from the baseline commit, sharing its CPU; on a throughput regression run it once more and
+    fail (exit 1) only if the re-measure confirms it. Writes gate.md and gate.json."""
     from bench.gate import perfcheck
     from bench.gate.samples import CompareError
 
     if base_ref is None and not (baseline / "meta.json").exists():
         fail(f"no baseline at {baseline}: create one with `make perf-baseline`")
     try:
-        decision = perfcheck.check(baseline, apps or list(DEFAULT_APPS), console, min_effect, base_ref=base_ref,
-                                   repeats=repeats)  # fmt: skip
+        result = perfcheck.check(baseline, apps or list(DEFAULT_APPS), console, min_effect, base_ref=base_ref,
+                                 repeats=repeats, backends=tuple(backend or perfcheck.STATEMENT_BACKENDS))  # fmt: skip
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: every process stopped")
         raise typer.Exit(130) from None
     except (CompareError, DatabaseError, RuntimeError, ValueError) as exc:  # PerfGateError is a RuntimeError
         fail(str(exc))
-    verdict = "[red]FAILED: regression confirmed by the re-measure" if decision.failed else "[green]passed"
-    console.print(f"perf-check {verdict}[/] (run: {decision.first.current[0]})")
-    raise typer.Exit(1 if decision.failed else 0)
+    if result.statements.failed:
+        verdict = "[red]FAILED: more statements per request"
+    elif result.failed:
+        verdict = "[red]FAILED: regression confirmed by the re-measure"
+    else:
+        verdict = "[green]passed"
+    console.print(f"perf-check {verdict}[/] (report: {result.report_dir / 'gate.md'})", highlight=False)
+    raise typer.Exit(1 if result.failed else 0)
 
 
 def perf_baseline_cmd(

@@ -34,8 +34,10 @@ def run_cmd(
         typer.Option("--scenario", "-s", help=f"Scenario, repeatable: {scenario_names()}, or a locustfile path. [default: all]"),
     ] = None,
     users: Annotated[str | None, typer.Option(help="Concurrent users (closed loop), comma-separated. [default: 4,16,64]")] = None,
-    repeats: Annotated[int | None, typer.Option(min=1, max=50, help="Repeats of every point (order shuffled per repeat). [default: 3]")] = None,
-    duration: Annotated[float | None, typer.Option(min=1, max=3600, help="Measured seconds per point. [default: 4]")] = None,
+    repeats: Annotated[int | None, typer.Option(min=0, max=50, help="Repeats of every solo point: each app alone at every --users level (latency, saturation). [default: 1]")] = None,
+    paired_repeats: Annotated[int | None, typer.Option(min=0, max=50, help="Repeats of every paired point: each sync/async pair (and ceiling) at the headline load over the same seconds, sharing the app CPU (the verdicts). [default: 4]")] = None,
+    headline_users: Annotated[int | None, typer.Option(min=1, max=10_000, help="Users of each side of a paired point. [default: the middle of --users]")] = None,
+    duration: Annotated[float | None, typer.Option(min=1, max=3600, help="Measured seconds per point. [default: 5]")] = None,
     warmup: Annotated[float | None, typer.Option(min=0, max=600, help="Warm-up seconds per point, discarded. [default: 1.5]")] = None,
     db_ms: Annotated[str | None, typer.Option("--db-ms", help="slow_db: database latencies in ms, comma-separated. [default: 0,5,20,50]")] = None,
     sweep_users: Annotated[str | None, typer.Option(help="slow_db: user levels for the latency sweep. [default: the middle of --users]")] = None,
@@ -58,12 +60,12 @@ def run_cmd(
     pin: Annotated[bool, typer.Option(help="Pin the app and the load generator to separate CPUs.")] = True,
     label: Annotated[str | None, typer.Option(help="Suffix of the run folder name. [default: bench]")] = None,
     out: Annotated[Path | None, typer.Option(help="Results root folder. [default: results/]")] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="Small matrix (~1.5 min): read_heavy, slow_db@20ms, signup; 8,32 users; 1 repeat.")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="Small matrix (~2 min): read_heavy, slow_db@20ms, signup; 8,32 users; 1 repeat each.")] = False,
     report: Annotated[bool, typer.Option(help="Build report.html at the end.")] = True,
 ) -> None:  # fmt: skip
     """Run the benchmark matrix and write results/<run-id>/ (Ctrl-C keeps the finished points)."""
     from bench.measure.matrix import MatrixRun, signals_as_interrupts
-    from bench.measure.point import point_seconds
+    from bench.measure.point import plan_seconds
 
     if loop not in ("uvloop", "asyncio"):
         fail(f"--loop must be uvloop or asyncio (got {loop!r})")
@@ -81,7 +83,7 @@ def run_cmd(
     start = QUICK if quick else Matrix()
     chosen: dict[str, Any] = {
         "apps": run_apps, "backends": on or None, "scenarios": tuple(scenarios) if scenarios else None,
-        "users": ints(users, "--users", minimum=1), "repeats": repeats, "duration_s": duration, "warmup_s": warmup,
+        "users": ints(users, "--users", minimum=1), "repeats": repeats, "paired_repeats": paired_repeats, "headline_users": headline_users, "duration_s": duration, "warmup_s": warmup,
         "db_ms": ints(db_ms, "--db-ms"), "sweep_users": ints(sweep_users, "--sweep-users", minimum=1),
         "rates": tuple(float(r) for r in ints(rate, "--rate", minimum=1) or ()) or None,
         "recording_overhead": recording_overhead or None,
@@ -116,7 +118,7 @@ def run_cmd(
             "nothing to run: no app of --app serves any --scenario (read-only variants serve no writing scenario)"
         )
     console.print(
-        f"{n} points x ~{point_seconds(cfg):.0f}s = ~{n * point_seconds(cfg) / 60:.1f} min "
+        f"{n} points = ~{plan_seconds(cfg, run.points) / 60:.1f} min "
         f"(apps: {', '.join(f'{a} ({b})' for a, b in run.backend_of.items())}; scenarios: {', '.join(matrix.scenarios)})"
     )
     try:

@@ -17,7 +17,7 @@ import json
 import shutil
 import subprocess
 import tarfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,16 +26,27 @@ from rich.console import Console
 from bench.catalog import APP_BY_NAME, BASE_PREFIX, app_names
 from bench.config import RESULTS_ROOT, Matrix, Output, Pairing, RunConfig
 from bench.gate.flow import Decision, confirm
-from bench.gate.render import plot, render
+from bench.gate.render import GateView, plot, render, render_statements, write_gate_report
 from bench.gate.samples import read_samples
+from bench.gate.statements import StatementCheck, statement_check
 from bench.gate.stats import Comparison, compare_within
 from bench.measure.matrix import run as run_matrix
-from bench.store.rundir import git_state
+from bench.store.rundir import git_state, new_run_dir
 from shared.config import REPO_ROOT, RUN_DIR
 
-# Short and fixed: both apps, each paired with its baseline code, read_heavy at 16 users each: ~2 min.
-SUITE = Matrix(scenarios=("read_heavy",), users=(16,), repeats=6, duration_s=6.0, warmup_s=1.5)
+# Short and fixed: both apps, each paired with its baseline code, a read and a write workload at 16 users
+# each, 4 repeats of 6 s: about 2.5 minutes.
+SUITE = Matrix(
+    apps=(),
+    scenarios=("read_heavy", "write_heavy"),
+    users=(16,),
+    repeats=0,
+    paired_repeats=4,
+    paired_duration_s=6.0,
+    warmup_s=1.5,
+)
 BASELINE_REPEATS = 6
+STATEMENT_BACKENDS = ("mariadb", "postgres")
 BASELINE = RESULTS_ROOT / "baseline"
 BASELINE_FILES = ("meta.json", "points.csv", "calibration.json", "points/*/loadgen-*.json")
 PRODUCT_DIRS = ("shared", "sync_app", "async_app")  # what the apps import: the code under test
@@ -106,15 +117,31 @@ def run_suite(
     repeats: int | None = None,
     out: Path = RESULTS_ROOT,
 ) -> Path:
-    """One run of the suite; with `base` (sha, source tree), the baseline code runs paired with it."""
-    matrix = replace(SUITE, apps=tuple(suite_apps(apps) if base else apps), repeats=repeats or SUITE.repeats)
+    """One run of the suite; with `base` (sha, source tree), each app paired with its baseline code."""
+    n = repeats or SUITE.paired_repeats
+    if base:
+        pairs = tuple(zip(apps, suite_apps(apps)[len(apps) :], strict=True))
+        matrix = replace(SUITE, apps=(), pairs=pairs, repeats=0, paired_repeats=n)
+    else:
+        matrix = replace(SUITE, apps=tuple(apps), pairs=(), repeats=n, paired_repeats=0)
     cfg = RunConfig(
         matrix=matrix,
         # the baseline code is the reference: no calibration needed when it runs alongside
         output=Output(label=label, out_root=out, report=False, calibration_samples=0 if base else 10),
-        pairing=Pairing(base_root=base[1], base_sha=base[0], paired=True) if base else Pairing(),
+        pairing=Pairing(base_root=base[1], base_sha=base[0]) if base else Pairing(),
     )
     return run_matrix(cfg)
+
+
+@dataclass
+class GateResult:
+    statements: StatementCheck
+    decision: Decision | None  # None: the statement check failed first, no throughput suite ran
+    report_dir: Path
+
+    @property
+    def failed(self) -> bool:
+        return self.statements.failed or (self.decision is not None and self.decision.failed)
 
 
 def check(
@@ -125,13 +152,24 @@ def check(
     chart: bool = True,
     base_ref: str | None = None,
     repeats: int | None = None,
-) -> Decision:
-    """Run the suite (current and baseline code paired) and compare; if that flags a regression, run it
-    again and fail only if the re-measure flags the same key (bench/gate/flow.py)."""
+    backends: tuple[str, ...] = STATEMENT_BACKENDS,
+    out: Path = RESULTS_ROOT,
+) -> GateResult:
+    """First the exact statement counts per route (fail at once on any increase); then the throughput suite
+    (current and baseline code paired) and, if that flags a regression, the suite again: fail only if the
+    re-measure flags the same key (bench/gate/flow.py). Writes gate.md and gate.json."""
     base = checkout(base_ref or baseline_sha(baseline))
-    console.print(
-        f"baseline code: {base[0][:12]} ({base[1]}); current code: {git_state()['git_sha']}", highlight=False
-    )
+    current = git_state()["git_sha"] or "working tree"
+    console.print(f"baseline code: {base[0][:12]} ({base[1]}); current code: {current}", highlight=False)
+    report_dir = new_run_dir("perf-gate", out)
+    with console.status("counting statements per route: current vs baseline code"):
+        statements = statement_check(apps, base, backends)
+    render_statements(statements, console)
+    if statements.failed:
+        console.print("[bold red]statement counts grew: failing without a throughput run[/]")
+        result = GateResult(statements, None, report_dir)
+        write_gate_report(result_view(result, base[0], current))
+        return result
 
     def measure(label: str) -> Comparison:
         return compare_within(run_suite(apps, label, base, repeats), min_effect=min_effect)
@@ -144,10 +182,17 @@ def check(
         render(cmp, console)
 
     decision = confirm(measure("perf-check"), lambda: measure("perf-recheck"), show)
-    if chart and decision.shown.regressed:
-        path = decision.first.current[0] / "charts" / "perf-gate.png"
-        console.print(f"chart: {plot(decision.shown, path)}", highlight=False)
-    return decision
+    result = GateResult(statements, decision, report_dir)
+    chart_path = plot(decision.shown, report_dir / "perf-gate.png") if chart else None
+    write_gate_report(result_view(result, base[0], current), chart_path)
+    console.print(f"gate report: {report_dir / 'gate.md'}", highlight=False)
+    return result
+
+
+def result_view(result: GateResult, base_sha: str, current: str) -> GateView:
+    d = result.decision
+    return GateView(base_sha, current, result.statements, d.shown if d else None, d.second is not None if d else False,
+                    result.failed, result.report_dir)  # fmt: skip
 
 
 def drift_note(baseline: Path, run: Path) -> str:

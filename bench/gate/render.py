@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from bench.gate.stats import FLAG_FRACTION, Comparison
+from bench.gate.statements import StatementCheck
+from bench.gate.stats import FLAG_FRACTION, Comparison, KeyResult
 
 _STYLE = {"regression": "bold red", "improvement": "green", "no change": ""}
 
@@ -104,3 +108,113 @@ def plot(cmp: Comparison, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150)
     return path
+
+
+# --- the statement counts and the pull-request report -------------------------------------------------
+
+
+def render_statements(check: StatementCheck, console: Console) -> None:
+    """One line per backend and app, then every change in plain words."""
+    for backend, apps in check.counts.items():
+        for app, sides in apps.items():
+            routes = len(sides["current"])
+            same = not any(c.backend == backend and c.app == app for c in check.more + check.fewer)
+            console.print(
+                f"statements {app} on {backend}: {routes} routes, "
+                + ("same as the baseline" if same else "CHANGED"),
+                highlight=False,
+            )
+    for change in check.more:
+        console.print(f"[bold red]more statements[/] {change.text(check.base_sha)}", highlight=False)
+    for change in check.fewer:
+        console.print(f"[green]fewer statements[/] {change.text(check.base_sha)}", highlight=False)
+    for note in check.notes:
+        console.print(f"[dim]note: {note}[/]", highlight=False)
+
+
+@dataclass(frozen=True)
+class GateView:
+    """What the pull-request report shows."""
+
+    base_sha: str
+    current_sha: str
+    statements: StatementCheck
+    throughput: Comparison | None  # the comparison that decided (the re-measure when there was one)
+    remeasured: bool
+    failed: bool
+    report_dir: Path
+
+
+def _key_json(r: KeyResult) -> dict[str, Any]:
+    return {
+        "key": r.key.label, "app": r.key.app, "scenario": r.key.scenario, "users": r.key.users,
+        "effect": round(r.effect, 5), "ci": [round(r.ci[0], 5), round(r.ci[1], 5)], "p": r.p,
+        "baseline_rps": round(r.baseline_rps, 1), "current_rps": round(r.current_rps, 1),
+        "p99_change": None if r.p99_change is None else round(r.p99_change, 4), "verdict": r.verdict,
+        "reason": r.reason,
+    }  # fmt: skip
+
+
+def gate_json(view: GateView) -> dict[str, Any]:
+    st = view.statements
+    return {
+        "verdict": "fail" if view.failed else "pass",
+        "base_sha": view.base_sha, "current_sha": view.current_sha,
+        "statements": st.counts,
+        "statement_changes": [asdict(c) | {"direction": "more"} for c in st.more]
+        + [asdict(c) | {"direction": "fewer"} for c in st.fewer],
+        "statement_notes": st.notes,
+        "throughput": [_key_json(r) for r in view.throughput.rows] if view.throughput else None,
+        "remeasured": view.remeasured,
+    }  # fmt: skip
+
+
+def gate_markdown(view: GateView, chart: Path | None) -> str:
+    st, cmp = view.statements, view.throughput
+    head = "❌ **perf gate: FAIL**" if view.failed else "✅ **perf gate: pass**"
+    lines = [f"{head} — current `{view.current_sha[:12]}` vs baseline `{view.base_sha[:12]}`", ""]
+    if st.more:
+        lines += ["**More statements per request** (fails at once):", ""]
+        lines += [f"- {c.text(view.base_sha)}" for c in st.more] + [""]
+    if st.fewer:
+        lines += ["Fewer statements per request (improvements):", ""]
+        lines += [f"- {c.text(view.base_sha)}" for c in st.fewer] + [""]
+    if cmp is not None:
+        lines += [
+            "| key | baseline req/s | current req/s | change | 95% CI | p | p99 | verdict |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in cmp.rows:
+            p99 = f"{r.p99_change:+.0%}" if r.p99_change is not None else "–"
+            lines.append(
+                f"| {r.key.label} | {r.baseline_rps:,.0f} | {r.current_rps:,.0f} | {r.effect:+.1%} | "
+                f"{r.ci[0]:+.1%}..{r.ci[1]:+.1%} | {r.p:.2g} | {p99} | {r.verdict} |"
+            )
+        lines += ["", *(f"- {r.text}" for r in cmp.regressions + cmp.improvements)]
+        lines.append(f"- {cmp.headline}" + (" (after one re-measure)" if view.remeasured else ""))
+        lines += [""] + [f"_{note}_" for note in cmp.notes] + [""]
+    else:
+        lines += ["No throughput run: the statement counts failed first.", ""]
+    lines += ["<details><summary>Statements per request, per route</summary>", ""]
+    for backend, apps in st.counts.items():
+        for app, sides in apps.items():
+            lines += [f"**{app} on {backend}**", "", "| route | baseline | current |", "|---|---|---|"]
+            for route, kinds in sides["current"].items():
+
+                def show(k: dict[str, float]) -> str:
+                    return ", ".join(f"{kind} {n:g}" for kind, n in k.items()) or "none"
+
+                lines.append(f"| `{route}` | {show(sides['baseline'].get(route, {}))} | {show(kinds)} |")
+            lines.append("")
+    lines += [f"_{note}_" for note in st.notes] + ["</details>", ""]
+    if chart is not None:
+        lines += [f"Chart: `{chart}`", ""]
+    return "\n".join(lines)
+
+
+def write_gate_report(view: GateView, chart: Path | None = None) -> None:
+    """gate.md and gate.json in the gate's folder, and as results/gate.md|json (the workflow's summary)."""
+    md, data = gate_markdown(view, chart), json.dumps(gate_json(view), indent=2, default=str) + "\n"
+    for folder in (view.report_dir, view.report_dir.parent):
+        (folder / "gate.md").write_text(md)
+        (folder / "gate.json").write_text(data)

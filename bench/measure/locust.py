@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import processes
-from bench.catalog import locustfile
+from bench.catalog import locustfile, scenario_options
 from bench.config import Loadgen, SeedData
 from bench.processes import ManagedProcess
 
@@ -90,6 +90,7 @@ def launch(
         "-u", str(users), "-r", str(users), "-t", f"{math.ceil(run_s)}s",
         "-H", host, "--csv", str(folder / "locust"), "--csv-full-history", "--only-summary",
         "--stop-timeout", "2", "--loglevel", "WARNING", "--exit-code-on-error", "0", *plugin,
+        *scenario_options(scenario),
     ]  # fmt: skip
     if loadgen.distributed:
         argv += [

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,12 @@ class MatrixRun:
 
     def __init__(self, cfg: RunConfig) -> None:
         self.cfg = cfg
-        self.apps: list[AppSpec] = [resolve_app(a, cfg.pairing.base_root) for a in cfg.matrix.apps]
+        names = [*cfg.matrix.apps, *(app for pair in cfg.matrix.pairs or () for app in pair)]
+        self.apps: list[AppSpec] = [resolve_app(a, cfg.pairing.base_root) for a in dict.fromkeys(names)]
+        if cfg.matrix.pairs:  # `label=module:attr` runs under its label: pair the labels
+            label = {a: resolve_app(a, cfg.pairing.base_root).name for a in names}
+            pairs = tuple((label[a], label[b]) for a, b in cfg.matrix.pairs)
+            cfg = self.cfg = replace(cfg, matrix=replace(cfg.matrix, pairs=pairs))
         chosen = cfg.matrix.backends or tuple(dict.fromkeys(a.entry.backend for a in self.apps if a.entry))
         self.backend_of = assign_backends(self.apps, chosen or (default_backend(),))
         self.backends = list(dict.fromkeys(self.backend_of.values()))  # each runs its own Stack

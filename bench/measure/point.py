@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.backends.base import COUNTER_KINDS
-from bench.catalog import BASE_PREFIX, SCENARIO_BY_NAME, AppSpec, scenario_name, serves
+from bench.catalog import BASE_PREFIX, SCENARIO_BY_NAME, AppSpec, pairs_among, scenario_name, serves
 from bench.config import RunConfig
 from bench.measure import locust
 from bench.measure.telemetry import Role, RoleStats, Sampler, Telemetry
@@ -45,54 +45,63 @@ class Point:
 
     @property
     def point_id(self) -> str:
-        return self.key.point_id(self.repeat, self.record)
+        return self.key.point_id(self.repeat, self.record, self.partner)
 
 
 def plan_points(cfg: RunConfig, apps: list[AppSpec]) -> list[Point]:
-    """Every point of the matrix, shuffled within each repeat so drift does not favour one app. A paired
-    run plans each current app with its `base:` twin as partner. Apps that cannot serve a scenario (the
-    read-only variants and a writing one) are left out of it."""
+    """Every point of the matrix, shuffled within each repeat so drift does not favour one app: the solo
+    points of the matrix's apps, and the paired points of its pairs (the catalog's pairs among its apps,
+    or the gate's explicit ones), closed loop at the headline load. An app is left out of scenarios it
+    cannot serve (read-only variants and writing ones) or is not measured in (its catalog entry says)."""
     m = cfg.matrix
-    sweep = m.sweep_users or (sorted(m.users)[len(m.users) // 2],)
-    names = [a.name for a in apps]
+    by_name = {a.name: a for a in apps}
+    middle = sorted(m.users)[len(m.users) // 2]
+    pairs = m.pairs if m.pairs is not None else tuple(pairs_among(m.apps))
+
+    def sweeps(scenario: str) -> bool:
+        entry = SCENARIO_BY_NAME.get(scenario_name(scenario))
+        return entry is not None and entry.sweeps_db_ms
+
+    def own_users(app: AppSpec) -> tuple[int, ...] | None:
+        return app.entry.users if app.entry and app.entry.users else None
+
     points: list[Point] = []
-    for repeat in range(1, m.repeats + 1):
+    for repeat in range(1, max(m.repeats, m.paired_repeats) + 1):
         block: list[Point] = []
-        for app in apps:
-            partner = (
-                BASE_PREFIX + app.name if cfg.pairing.paired and BASE_PREFIX + app.name in names else None
-            )
-            if cfg.pairing.paired and partner is None:
-                continue  # a `base:` app: measured as the partner of its current app
-            for scenario in m.scenarios:
-                if not serves(app, scenario):
-                    continue
-                entry = SCENARIO_BY_NAME.get(scenario_name(scenario))
-                sweeps = entry is not None and entry.sweeps_db_ms
-                db_levels = m.db_ms if sweeps else (0,)
+        for app in (by_name[a] for a in m.apps if repeat <= m.repeats):
+            for scenario in (s for s in m.scenarios if serves(app, s)):
+                db_levels = m.db_ms if sweeps(scenario) else (0,)
                 if m.rates:
-                    block += [
-                        Point(app.name, scenario, 1, d, repeat, r, partner=partner)
-                        for r in m.rates
-                        for d in db_levels
-                    ]
-                else:
-                    levels = sweep if sweeps else m.users
-                    block += [
-                        Point(app.name, scenario, u, d, repeat, partner=partner)
-                        for u in levels
-                        for d in db_levels
-                    ]
+                    block += [Point(app.name, scenario, 1, d, repeat, r) for r in m.rates for d in db_levels]
+                    continue
+                levels = own_users(app) or (m.sweep_users or (middle,) if sweeps(scenario) else m.users)
+                block += [Point(app.name, scenario, u, d, repeat) for u in levels for d in db_levels]
+        for first, second in pairs if repeat <= m.paired_repeats else ():
+            a, b = by_name[first], by_name[second]
+            users = (own_users(a) or (m.headline_users or middle,))[0]
+            for scenario in (s for s in m.scenarios if serves(a, s) and serves(b, s)):
+                db_levels = m.db_ms if sweeps(scenario) else (0,)
+                block += [Point(first, scenario, users, d, repeat, partner=second) for d in db_levels]
         if m.recording_overhead:
-            block += [replace(p, record=False) for p in block]
+            block += [replace(p, record=False) for p in block if p.partner is None]
         random.Random(m.shuffle_seed + repeat).shuffle(block)
         points += block
     return points
 
 
-def point_seconds(cfg: RunConfig) -> float:
+def duration(point: Point, cfg: RunConfig) -> float:
+    """Measured seconds of a point: paired or solo, times the scenario's factor."""
+    m = cfg.matrix
+    entry = SCENARIO_BY_NAME.get(scenario_name(point.scenario))
+    return (m.paired_duration_s if point.partner else m.duration_s) * (
+        entry.duration_factor if entry else 1.0
+    )
+
+
+def plan_seconds(cfg: RunConfig, points: list[Point]) -> float:
+    """How long the points take, about (for the estimate printed before a run)."""
     connect = 3.0 if cfg.loadgen.distributed else 0.0  # remote workers reconnect between points
-    return locust.STARTUP_S + cfg.matrix.warmup_s + cfg.matrix.duration_s + 1.0 + connect
+    return sum(locust.STARTUP_S + cfg.matrix.warmup_s + duration(p, cfg) + 1.0 + connect for p in points)
 
 
 def _sleep_until(t: float) -> None:
@@ -106,17 +115,18 @@ def measure(
 ) -> list[PointRow]:
     """Run one point; a row for it (and one for its partner, over the same window). `say` gets the lines
     a user must read now (a distributed point waiting for its workers)."""
-    sides = [point] + ([replace(point, app=point.partner, partner=None)] if point.partner else [])
+    sides = [point] + ([replace(point, app=point.partner, partner=point.app)] if point.partner else [])
     apps = [stack.app(p.app) for p in sides]
     folders = [run_dir / "points" / p.point_id for p in sides]
     users = cfg.loadgen.open_users if point.rate else point.users
     m, problem = cfg.matrix, None
-    planned = None if cfg.loadgen.distributed else locust.Window.plan(time.time(), m.warmup_s, m.duration_s)
+    seconds = duration(point, cfg)
+    planned = None if cfg.loadgen.distributed else locust.Window.plan(time.time(), m.warmup_s, seconds)
     locusts = [
         locust.launch(
             scenario=p.scenario, users=users, rate=p.rate, db_ms=p.db_ms, record=p.record, host=app.base_url,
             folder=folder, window=planned, loadgen=cfg.loadgen, seed=cfg.seed, cpus=stack.pinning.loadgen,
-            warmup_s=m.warmup_s, duration_s=m.duration_s,
+            warmup_s=m.warmup_s, duration_s=seconds,
         )
         for p, app, folder in zip(sides, apps, folders, strict=True)
     ]  # fmt: skip
@@ -166,9 +176,12 @@ def _row(
     acked = len(lg.acked["users"]) + len(lg.acked["items"])
     missing = acked - stack.count_acked(lg.acked) if delta is not None else None
     users = cfg.loadgen.open_users if point.rate else point.users
+    # A gate pair runs two versions of the code, whose statements may differ: the gate's statement-count
+    # check compares them exactly, route by route; here the server's counters could not tell them apart.
+    two_codes = BASE_PREFIX in point.app + (point.partner or "")
     work = (
         check_statements(together.by_name, lg.expected_statements, delta, in_flight=users * sides)
-        if delta is not None
+        if delta is not None and not two_codes
         else None
     )
     own: RoleStats = telemetry.of(role)
@@ -187,14 +200,16 @@ def _row(
     counted = delta or {}  # empty columns: not measured
     if delta is None:
         statements_check = "not measured: the app's database is not reachable (set DATABASE_URL)"
+    elif two_codes:
+        statements_check = "not judged: baseline and current code may differ (the gate counts each exactly)"
     else:
         statements_check = work.summary if work else "not declared by the scenario"
-    window = lg.window[1] - lg.window[0] if lg.window else cfg.matrix.duration_s
+    window = lg.window[1] - lg.window[0] if lg.window else duration(point, cfg)
     latency = percentiles_ms(lg.hdr)
     db = telemetry.of(Role.DB)
     limits = app.limits
     return PointRow(
-        run_id=run_id, point_id=point.point_id, app=point.app, backend=stack.backend.name, variant=limits.get("variant"),
+        run_id=run_id, point_id=point.point_id, app=point.app, partner=point.partner or "", backend=stack.backend.name, variant=limits.get("variant"),
         driver=limits.get("driver"), scenario=point.key.scenario, users=point.users, db_ms=point.db_ms,
         repeat=point.repeat, order=order, mode="open" if point.rate else "closed", recorded=point.record,
         target_rps=point.rate, warmup_s=cfg.matrix.warmup_s, duration_s=round(window, 3), requests=lg.requests,

@@ -46,6 +46,7 @@ class LoadgenResult:
     hdr_uncorrected: HdrHistogram | None = None
     seconds: dict[int, Second] = field(default_factory=dict)
     by_name: dict[str, dict[str, int]] = field(default_factory=dict)
+    hdr_by_name: dict[str, HdrHistogram] = field(default_factory=dict)  # per route (absent in older runs)
     acked: dict[str, list[int]] = field(default_factory=lambda: {"users": [], "items": []})
     failure_samples: list[str] = field(default_factory=list)
     window: tuple[float, float] | None = None
@@ -115,6 +116,10 @@ def _merge(out: LoadgenResult, data: dict[str, Any]) -> None:
         second.requests += int(sec["requests"])
         second.failures += int(sec.get("failures", 0))
         second.hdr = merge_histograms([second.hdr, _decode(sec.get("hdr"))])
+    for name, encoded in (data.get("hdr_by_name") or {}).items():
+        merged = merge_histograms([out.hdr_by_name.get(name), _decode(encoded)])
+        if merged is not None:
+            out.hdr_by_name[name] = merged
     for name, counts in data.get("by_name", {}).items():
         agg = out.by_name.setdefault(name, {"requests": 0, "failures": 0})
         agg["requests"] += int(counts.get("requests", 0))

@@ -21,11 +21,13 @@ class PointKey(NamedTuple):
     db_ms: int
     rate: float | None = None  # open loop: target req/s (then `users` is the open-loop user count)
 
-    def point_id(self, repeat: int, recorded: bool = True) -> str:
-        """The point's folder name, e.g. `sync__read_heavy__u16__d0__r1`."""
+    def point_id(self, repeat: int, recorded: bool = True, partner: str | None = None) -> str:
+        """The point's folder name, e.g. `sync__read_heavy__u16__d0__r1` (`...__r1__vs.async` for the sync
+        side of a paired point)."""
         load = f"rate{self.rate:g}" if self.rate else f"u{self.users}"
         norec = "" if recorded else "__norec"
-        return f"{self.app.replace(':', '.')}__{self.scenario}__{load}__d{self.db_ms}__r{repeat}{norec}"
+        vs = f"__vs.{partner.replace(':', '.')}" if partner else ""
+        return f"{self.app.replace(':', '.')}__{self.scenario}__{load}__d{self.db_ms}__r{repeat}{norec}{vs}"
 
     @property
     def label(self) -> str:
@@ -48,6 +50,7 @@ class PointRow:
     run_id: str
     point_id: str
     app: str
+    partner: str  # the app loaded over the same seconds (a paired point), else empty
     backend: str  # the database product (bench/backends/): mariadb, postgres
     variant: str | None
     driver: str | None
@@ -100,7 +103,7 @@ class PointRow:
 
 
 POINT_COLUMNS: list[str] = [f.name for f in fields(PointRow)]
-TEXT_COLUMNS = ("run_id", "point_id", "app", "backend", "variant", "driver", "scenario", "mode", "statements_check",
+TEXT_COLUMNS = ("run_id", "point_id", "app", "partner", "backend", "variant", "driver", "scenario", "mode", "statements_check",
                 "invalid_reasons", "event_loop")  # fmt: skip
 
 

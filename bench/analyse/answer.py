@@ -1,0 +1,176 @@
+"""'What this run says': the report's opening sentences, generated from this run's numbers only (never
+hand-written), each pointing at the table or chart it comes from, and saying "not enough evidence" where
+the interval does."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from bench.analyse.interference import KINDS
+from bench.analyse.paired import MARGIN
+from bench.catalog import CEILINGS, PAIRS, SCENARIO_BY_NAME, scenario_rank
+
+KIND_WORDS = {"cpu": "pure-Python CPU work", "argon2": "Argon2 sign-ups", "io": "slow queries"}
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str
+    link: str  # an anchor of the report: "verdicts", "chart-crossover", ...
+
+
+def _pct(ratio: float) -> str:
+    return f"{(ratio - 1) * 100:+.1f}%"
+
+
+def _ci(row: pd.Series) -> str:
+    if not (math.isfinite(row["ratio_low"]) and math.isfinite(row["ratio_high"])):
+        return "no interval"
+    return f"CI {_pct(row['ratio_low'])}..{_pct(row['ratio_high'])}"
+
+
+def workload(row: pd.Series) -> str:
+    entry = SCENARIO_BY_NAME.get(str(row["scenario"]))
+    db = f" {row['db_ms']:g} ms" if entry is not None and entry.sweeps_db_ms else ""
+    return f"{row['scenario']}{db}"
+
+
+def _verdicts(paired: pd.DataFrame) -> list[Sentence]:
+    out: list[Sentence] = []
+    for pair in PAIRS:
+        rows = paired[(paired["first"] == pair.sync) & (paired["second"] == pair.async_)]
+        if rows.empty:
+            continue
+        rows = rows.assign(_r=[scenario_rank(str(s))[0] for s in rows["scenario"]]).sort_values(
+            ["_r", "db_ms"]
+        )
+        users = sorted(set(rows["users"]))
+        groups = {w: rows[rows["winner"] == w] for w in ("second", "first", "same", "unclear")}
+        parts = []
+        if not groups["second"].empty:
+            parts.append(f"{pair.async_} served more on " + ", ".join(
+                f"{workload(r)} ({_pct(r['ratio'])}, {_ci(r)})" for _, r in groups["second"].iterrows()))  # fmt: skip
+        if not groups["first"].empty:
+            parts.append(f"{pair.sync} served more on " + ", ".join(
+                f"{workload(r)} ({_pct(1 / r['ratio'])}, {_ci(r)})" for _, r in groups["first"].iterrows()))  # fmt: skip
+        if not groups["same"].empty:
+            parts.append(
+                f"the same within ±{MARGIN:.0%} on "
+                + ", ".join(workload(r) for _, r in groups["same"].iterrows())
+            )
+        if not groups["unclear"].empty:
+            parts.append("not enough evidence on " + ", ".join(
+                f"{workload(r)} ({_ci(r)})" for _, r in groups["unclear"].iterrows()))  # fmt: skip
+        reps = int(rows["repeats"].min())
+        out.append(Sentence(
+            f"{pair.async_} vs {pair.sync} ({pair.label}), the same CPU for both ({', '.join(map(str, users))} "
+            f"users each, {reps} paired repeat{'s' * (reps != 1)}): " + "; ".join(parts) + ".",
+            "verdicts",
+        ))  # fmt: skip
+    return out
+
+
+def _crossover(paired: pd.DataFrame) -> list[Sentence]:
+    out = []
+    sweep = paired[
+        [
+            bool(SCENARIO_BY_NAME.get(str(s)) and SCENARIO_BY_NAME[str(s)].sweeps_db_ms)
+            for s in paired["scenario"]
+        ]
+    ]
+    for pair in PAIRS:
+        rows = sweep[(sweep["first"] == pair.sync) & (sweep["second"] == pair.async_)].sort_values("db_ms")
+        if len(rows) < 2:
+            continue
+        levels = ", ".join(f"{r['ratio']:.2f}× at {r['db_ms']:g} ms" for _, r in rows.iterrows())
+        ahead = rows[rows["winner"] == "second"]
+        where = (
+            f"{pair.async_} is ahead from {ahead['db_ms'].min():g} ms of database time"
+            if not ahead.empty
+            else f"{pair.async_} is not ahead at any database time measured"
+        )
+        out.append(Sentence(
+            f"Database time ({pair.label}, {int(rows['users'].iloc[0])} users each): {pair.async_}/{pair.sync} "
+            f"throughput {levels}; {where}.",
+            "chart-crossover",
+        ))  # fmt: skip
+    return out
+
+
+def _tails(summary: pd.DataFrame) -> list[Sentence]:
+    """Solo points at the highest load of each scenario: whose p99 is worse under saturation."""
+    if summary.empty:
+        return []
+    closed = summary[(summary["mode"] == "closed") & summary["p99_ms"].notna()]
+    parts = []
+    for scenario, group in closed.groupby("scenario", sort=False):
+        top = group[group["load"] == group["load"].max()]
+        if len(top) < 2 or (
+            SCENARIO_BY_NAME.get(str(scenario)) and SCENARIO_BY_NAME[str(scenario)].sweeps_db_ms
+        ):
+            continue
+        apps = ", ".join(
+            f"{r['app']} {r['p99_ms']:.0f} ms at {r['rps_mean']:.0f} req/s" for _, r in top.iterrows()
+        )
+        parts.append(f"{scenario} at {top['load'].max():g} users: {apps}")
+    if not parts:
+        return []
+    return [Sentence(
+        "Behaviour under load (solo points, each app alone on the app CPU; descriptive, p99 from the merged "
+        "histograms): " + "; ".join(parts) + ".",
+        "chart-latency",
+    )]  # fmt: skip
+
+
+def _interference(table: pd.DataFrame) -> list[Sentence]:
+    if table.empty:
+        return [
+            Sentence("Interference was not measured in this run (`make bench-interference`).", "interference")
+        ]
+    parts = []
+    for kind in KINDS:
+        rows = table[table["kind"] == kind]
+        if rows.empty:
+            continue
+        apps = ", ".join(
+            f"{r['app']} {r['p99_factor']:.1f}×" + (
+                f" (CI {r['p99_low']:.1f}–{r['p99_high']:.1f})" if math.isfinite(r["p99_low"]) else ""
+            )
+            for _, r in rows.iterrows()
+        )  # fmt: skip
+        parts.append(f"beside {KIND_WORDS[kind]}: {apps}")
+    return [Sentence(
+        "Does one request hold up the others? A fast request's p99, next to each kind of work, compared with the "
+        "same requests alone: " + "; ".join(parts) + ".",
+        "interference",
+    )]  # fmt: skip
+
+
+def _ceilings(paired: pd.DataFrame) -> list[Sentence]:
+    parts = []
+    for idiomatic, raw in CEILINGS:
+        rows = paired[(paired["first"] == raw) & (paired["second"] == idiomatic)]
+        for _, r in rows.iterrows():
+            parts.append(f"{idiomatic}/{raw} {r['ratio']:.2f}× on {workload(r)} ({_ci(r)})")
+    if not parts:
+        return [
+            Sentence("What the ORM costs was not measured in this run (`make bench-variants`).", "ceilings")
+        ]
+    return [Sentence(
+        "What the ORM, the Session and response validation cost (the same routes and statements on the bare "
+        "driver, the same CPU): " + "; ".join(parts) + ".",
+        "ceilings",
+    )]  # fmt: skip
+
+
+def answer(paired: pd.DataFrame, summary: pd.DataFrame, interference: pd.DataFrame) -> list[Sentence]:
+    sentences: list[Sentence] = []
+    if not paired.empty:
+        sentences += _verdicts(paired) + _crossover(paired)
+    sentences += _tails(summary)
+    sentences += _interference(interference)
+    sentences += _ceilings(paired) if not paired.empty else []
+    return sentences

@@ -1,0 +1,168 @@
+"""Paired comparisons: two apps loaded over the same seconds, each by its own Locust, sharing the app's
+CPU. This is how the default run draws its verdicts and how the ceilings are measured (the regression gate
+pairs the same way, bench/gate/).
+
+Why paired: this machine's speed drifts by 15-30% within an hour and by up to ±20% between consecutive
+10-second points, so two apps measured one after the other differ by the machine as much as by the code.
+Measured in the same seconds, a slower second slows both sides: the per-second ratio keeps the difference
+of the apps and loses the machine's. The price: each app gets about half of the app's CPU, so a paired
+point measures cost per request (which app serves more requests with the same CPU), not behaviour under
+load on a whole core; latency under load comes from the solo sweep of the same run.
+
+Rows of a paired point share `order` and name each other in `partner`; the first row in points.csv is the
+point's first app (the sync side, the raw ceiling, or the current code in the gate).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from bench.store.loadgen import FloatArray
+
+MARGIN = 0.05  # differences inside ±5% count as "the same": the resolution the default run is built for
+
+
+@dataclass(frozen=True)
+class PairKey:
+    first: str
+    second: str
+    backend: str
+    scenario: str
+    users: int
+    db_ms: int
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    key: PairKey
+    repeats: int
+    seconds: int
+    first_rps: float  # median requests per second of each side (its half of the CPU)
+    second_rps: float
+    ratio: float  # second / first
+    ci: tuple[float, float]  # of the ratio
+    p: float
+    mde: float  # smallest difference this comparison would detect (80% power, 95% confidence)
+
+    @property
+    def has_ci(self) -> bool:
+        return all(math.isfinite(x) for x in self.ci)
+
+    @property
+    def half_width(self) -> float:
+        """Half the CI's width, as a fraction of the ratio (NaN with one repeat)."""
+        return (self.ci[1] - self.ci[0]) / 2 / self.ratio
+
+    @property
+    def winner(self) -> str:
+        """'second', 'first', 'same' (the CI inside ±MARGIN) or 'unclear'."""
+        if not self.has_ci:
+            return "unclear"
+        low, high = self.ci
+        if 1 - MARGIN < low and high < 1 + MARGIN:
+            return "same"
+        if low > 1:
+            return "second"
+        if high < 1:
+            return "first"
+        return "unclear"
+
+    def verdict(self, first: str = "", second: str = "") -> str:
+        """Plain words: who serves more requests with the same CPU, by how much, how sure."""
+        first, second = first or self.key.first, second or self.key.second
+        change = (self.ratio - 1) * 100
+        if not self.has_ci:
+            return f"one repeat: no interval ({second} {change:+.1f}%)"
+        low, high = ((x - 1) * 100 for x in self.ci)
+        ci = f"95% CI {low:+.1f}%..{high:+.1f}%"
+        if self.winner == "same":
+            return f"the same within ±{MARGIN:.0%} ({second} {change:+.1f}%, {ci})"
+        if self.winner == "second":
+            return f"{second} faster by {change:.1f}% ({ci})"
+        if self.winner == "first":
+            low, high = ((1 / x - 1) * 100 for x in reversed(self.ci))
+            return f"{first} faster by {(1 / self.ratio - 1) * 100:.1f}% (95% CI {low:+.1f}%..{high:+.1f}%)"
+        return f"not enough evidence ({second} {change:+.1f}%, {ci})"
+
+
+def paired_points(points: pd.DataFrame) -> dict[PairKey, list[tuple[FloatArray, FloatArray]]]:
+    """Per pair and workload, the aligned per-second counts of each repeat where both rows are valid."""
+    out: dict[PairKey, list[tuple[FloatArray, FloatArray]]] = {}
+    if "partner" not in points.columns:
+        return out
+    paired = points[points["partner"].fillna("").astype(str) != ""]
+    for _, rows in paired.groupby("order", sort=True):
+        if len(rows) != 2 or not rows["valid"].all() or any(lg is None for lg in rows["loadgen"]):
+            continue
+        first, second = (rows.iloc[i] for i in (0, 1))
+        a, b = first["loadgen"].window_samples(), second["loadgen"].window_samples()
+        n = min(len(a), len(b))
+        if n == 0:
+            continue
+        key = PairKey(
+            str(first["app"]), str(second["app"]), str(first.get("backend") or "mariadb"), str(first["scenario"]),
+            int(first["users"]), int(first["db_ms"]),
+        )  # fmt: skip
+        out.setdefault(key, []).append((a[:n], b[:n]))
+    return out
+
+
+def compare(key: PairKey, repeats: list[tuple[FloatArray, FloatArray]]) -> PairedResult:
+    """One sample per repeat: log(second's requests / first's) over the whole window. The per-second split
+    of the CPU between the two apps jitters (lag-1 autocorrelation about -0.45 here: a second one side got
+    more is followed by one it got less), so seconds are not independent samples; windows are. The CI is a
+    Student t interval over repeats (df = repeats - 1); with one repeat there is none."""
+    logs = np.array([math.log((b.sum() + 1) / (a.sum() + 1)) for a, b in repeats])
+    mean = float(logs.mean())
+    n = len(logs)
+    firsts, seconds = np.concatenate([a for a, _ in repeats]), np.concatenate([b for _, b in repeats])
+    if n < 2:
+        ci, p, mde = (math.nan, math.nan), math.nan, math.nan
+    else:
+        se = float(logs.std(ddof=1)) / math.sqrt(n)
+        t95, t80 = (float(stats.t.ppf(q, n - 1)) for q in (0.975, 0.8))
+        ci = (math.exp(mean - t95 * se), math.exp(mean + t95 * se))
+        p = float(stats.ttest_1samp(logs, 0.0).pvalue) if se > 0 else (0.0 if mean else 1.0)
+        mde = math.expm1((t95 + t80) * se)
+    return PairedResult(
+        key, n, len(firsts), float(np.median(firsts)), float(np.median(seconds)), math.exp(mean), ci, p, mde
+    )
+
+
+def analyse_pairs(points: pd.DataFrame, keep: Iterable[tuple[str, str]] | None = None) -> list[PairedResult]:
+    """Every paired comparison of a run (only the (first, second) pairs in `keep`, when given)."""
+    wanted = set(keep) if keep is not None else None
+    results = []
+    for key, repeats in paired_points(points).items():
+        if wanted is None or (key.first, key.second) in wanted:
+            results.append(compare(key, repeats))
+    return results
+
+
+COLUMNS = [
+    "first", "second", "backend", "scenario", "users", "db_ms", "repeats", "seconds", "first_rps", "second_rps",
+    "ratio", "ratio_low", "ratio_high", "p", "half_width", "mde", "winner", "verdict",
+]  # fmt: skip
+
+
+def frame(results: list[PairedResult]) -> pd.DataFrame:
+    """One row per comparison, for tables and charts (the columns even when there is none)."""
+    return pd.DataFrame(
+        [
+            {
+                "first": r.key.first, "second": r.key.second, "backend": r.key.backend, "scenario": r.key.scenario,
+                "users": r.key.users, "db_ms": r.key.db_ms, "repeats": r.repeats, "seconds": r.seconds,
+                "first_rps": r.first_rps, "second_rps": r.second_rps, "ratio": r.ratio, "ratio_low": r.ci[0],
+                "ratio_high": r.ci[1], "p": r.p, "half_width": r.half_width, "mde": r.mde, "winner": r.winner,
+                "verdict": r.verdict(),
+            }
+            for r in results
+        ],
+        columns=COLUMNS,
+    )  # fmt: skip
