@@ -10,10 +10,10 @@ unexport BACKEND  # a make variable only: the apps read BACKEND from the environ
 ON := $(foreach b,$(BACKEND),--backend $(b))
 
 .DEFAULT_GOAL := help
-.PHONY: help venv db db-down run-sync run-async test lint fmt clean bench bench-quick bench-variants perf-check perf-baseline ui
+.PHONY: help venv db db-down run-sync run-async test lint fmt clean bench bench-quick bench-variants bench-interference perf-check perf-baseline ui
 
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(VENV)/.installed: pyproject.toml scripts/bootstrap
 	@./scripts/bootstrap
@@ -41,20 +41,27 @@ fmt: venv ## Format and autofix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: venv ## The full comparison (the backend's default apps, 5 scenarios, 3 loads, 3 repeats; ~14 min on MariaDB) + report; BACKEND=postgres
+bench: venv ## The full comparison: paired verdicts at 16 users (4 repeats), solo sweep 4/16/64 users, latency sweep; ~14 min + report; BACKEND=postgres
 	@$(BENCH) run $(ON) $(ARGS)
 
 bench-quick: venv ## A small comparison in about 2 minutes; BACKEND=postgres
 	@$(BENCH) run --quick $(ON) $(ARGS)
 
-VARIANTS := -a sync -a async -a sync-mysqlclient -a async-aiomysql -a async-blocking -a sync-naive -a sync-raw
-bench-variants: venv ## Variants: driver pairs, the async anti-pattern, the naive sync dependency, the raw ceiling (~8 min)
-	@$(BENCH) run $(VARIANTS) -s read_heavy -s slow_db --db-ms 20 --sweep-users 64 --repeats 2 --label variants $(ARGS)
+VARIANTS := -a sync -a async -a sync-mysqlclient -a async-aiomysql -a async-blocking -a sync-naive -a sync-raw \
+	-a async-raw -a async-admission -a sync-40
+bench-variants: venv ## Variants: driver pairs, ceilings (raw drivers), admission control, 40 tokens, the anti-patterns (~10 min)
+	@$(BENCH) run $(VARIANTS) -s read_heavy -s slow_db --db-ms 20 --users 16,64 --sweep-users 64 --headline-users 16 \
+		--repeats 2 --paired-repeats 3 --label variants $(ARGS)
 
-perf-check: venv ## Regression gate: current vs baseline commit, side by side (~2 min; re-measures once before failing)
+INTERFERENCE := -s interference_none -s interference_cpu -s interference_argon2 -s interference_io
+bench-interference: venv ## Does one request hold up the others? Probes beside CPU, Argon2 and I/O work (~6 min)
+	@$(BENCH) run -a sync -a async -a async-blocking $(INTERFERENCE) --users 12 --repeats 3 --paired-repeats 0 \
+		--duration 6 --label interference $(ARGS)
+
+perf-check: venv ## Regression gate: statement counts per route, then current vs baseline code side by side (~3 min)
 	@$(BENCH) perf-check $(ARGS)
 
-perf-baseline: venv ## Make the current commit the baseline (runs the suite, ~2 min; commit results/baseline)
+perf-baseline: venv ## Make the current commit the baseline (runs the suite, ~4 min; commit results/baseline)
 	@$(BENCH) perf-baseline $(ARGS)
 
 ui: venv ## Locust web UI on 127.0.0.1:8089 against APP=sync|async (seeded database)
