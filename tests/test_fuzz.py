@@ -25,7 +25,7 @@ from tests.conftest import serve
 
 pytestmark = pytest.mark.e2e
 SEED = 20261125
-EXAMPLES = 150  # per operation and phase: about 1,300-1,400 cases per app, 20-40 s here
+EXAMPLES = 120  # per operation and phase: about 1,200-1,300 cases per app, 40-50 s here
 MIN_CASES = 1000
 
 

@@ -52,7 +52,7 @@ def only_run_dir(out: Path) -> Path:
 def test_run_writes_the_contract_and_flags_an_induced_failure(tmp_path: Path) -> None:
     args = bench(
         "-a", "sync", "-a", "async", "-s", "read_heavy", "-s", "signup", "-s", str(FIXTURES / "missing_route.py"),
-        "--users", "2,4", "--repeats", "1", "--duration", "2", "--warmup", "0.5", "--pool-size", "4",
+        "--users", "2,4", "--repeats", "1", "--paired-repeats", "1", "--duration", "2", "--paired-duration", "2", "--warmup", "0.5", "--pool-size", "4",
         out=tmp_path,
     )  # fmt: skip
     proc = subprocess.run(args, cwd=REPO_ROOT, env=bench_env(), capture_output=True, text=True, timeout=240)
@@ -60,7 +60,8 @@ def test_run_writes_the_contract_and_flags_an_induced_failure(tmp_path: Path) ->
     run = only_run_dir(tmp_path)
 
     meta = json.loads((run / "meta.json").read_text())
-    assert meta["complete"] is True and meta["points_done"] == meta["points_planned"] == 12
+    # 12 solo points (2 apps x 3 scenarios x 2 loads) and 3 paired ones (sync with async, at 4 users each)
+    assert meta["complete"] is True and meta["points_done"] == meta["points_planned"] == 15
     assert set(meta["limits"]) == {"sync", "async"}
     for kind, limits in meta["limits"].items():
         assert limits["app"] == kind and limits["pool_size"] == 4 and limits["max_overflow"] == 0
@@ -72,8 +73,25 @@ def test_run_writes_the_contract_and_flags_an_induced_failure(tmp_path: Path) ->
         reader = csv.DictReader(f)
         assert reader.fieldnames == POINT_COLUMNS
         rows = list(reader)
-    assert len(rows) == 12
+    assert len(rows) == 18
+    paired, rows = [r for r in rows if r["partner"]], [r for r in rows if not r["partner"]]
     assert {(r["app"], r["users"]) for r in rows} == {(a, u) for a in ("sync", "async") for u in ("2", "4")}
+    by_order: dict[str, list[dict[str, str]]] = {}
+    for r in paired:
+        by_order.setdefault(r["order"], []).append(r)
+    assert len(by_order) == 3 and all(len(two) == 2 for two in by_order.values())
+    for (
+        first,
+        second,
+    ) in by_order.values():  # the first row is the point's first app, and they name each other
+        assert (first["app"], first["partner"], second["app"], second["partner"]) == (
+            "sync",
+            "async",
+            "async",
+            "sync",
+        )
+        assert first["point_id"].endswith("__vs.async") and first["users"] == "4"
+        assert first["valid"] == second["valid"] == str(first["scenario"] != "missing_route")
 
     signup = [r for r in rows if r["scenario"] == "signup"]
     assert all(
@@ -107,7 +125,7 @@ def test_one_run_on_both_backends_counts_every_statement(tmp_path: Path) -> None
     server is recorded, and each server's own counters agree with the declared work, writes included."""
     args = bench(
         "-b", "mariadb", "-b", "postgres", "-a", "sync", "-a", "sync-psycopg", "-a", "async-asyncpg",
-        "-s", "read_heavy", "-s", "write_heavy", "--users", "4", "--repeats", "1", "--duration", "2",
+        "-s", "read_heavy", "-s", "write_heavy", "--users", "4", "--repeats", "1", "--paired-repeats", "0", "--duration", "2",
         "--warmup", "0.5", "--pool-size", "4", out=tmp_path,
     )  # fmt: skip
     proc = subprocess.run(args, cwd=REPO_ROOT, env=bench_env(), capture_output=True, text=True, timeout=240)

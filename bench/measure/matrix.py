@@ -42,10 +42,13 @@ class MatrixRun:
         self.cfg = cfg
         names = [*cfg.matrix.apps, *(app for pair in cfg.matrix.pairs or () for app in pair)]
         self.apps: list[AppSpec] = [resolve_app(a, cfg.pairing.base_root) for a in dict.fromkeys(names)]
-        if cfg.matrix.pairs:  # `label=module:attr` runs under its label: pair the labels
-            label = {a: resolve_app(a, cfg.pairing.base_root).name for a in names}
-            pairs = tuple((label[a], label[b]) for a, b in cfg.matrix.pairs)
-            cfg = self.cfg = replace(cfg, matrix=replace(cfg.matrix, pairs=pairs))
+        # `label=module:attr` and `NAME=http://...` run under their label: the plan names apps by label.
+        label = {a: spec.name for a, spec in zip(dict.fromkeys(names), self.apps, strict=True)}
+        pairs = (
+            tuple((label[a], label[b]) for a, b in cfg.matrix.pairs) if cfg.matrix.pairs is not None else None
+        )
+        apps = tuple(label[a] for a in cfg.matrix.apps)
+        cfg = self.cfg = replace(cfg, matrix=replace(cfg.matrix, apps=apps, pairs=pairs))
         chosen = cfg.matrix.backends or tuple(dict.fromkeys(a.entry.backend for a in self.apps if a.entry))
         self.backend_of = assign_backends(self.apps, chosen or (default_backend(),))
         self.backends = list(dict.fromkeys(self.backend_of.values()))  # each runs its own Stack
