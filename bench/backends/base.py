@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -136,6 +137,11 @@ class Backend(ABC):
     default_port: ClassVar[int]  # of the private server (never the product's usual port)
     port_env: ClassVar[tuple[str, ...]]  # environment variables that choose the private server's port
     stop_signal: ClassVar[Signals] = signal.SIGTERM  # a clean shutdown that does not wait for clients
+    product: ClassVar[str]  # as people write it: "MariaDB"
+    package: ClassVar[str]  # the Debian package that brings the server
+    initialised_marker: ClassVar[str]  # a file or folder every initialised datadir has
+    secret_name: ClassVar[str]  # the superuser's password, in the server's folder (mode 600)
+    log_name: ClassVar[str]  # the server's own log, in the server's folder
 
     @property
     def dialect(self) -> Dialect:
@@ -146,6 +152,23 @@ class Backend(ABC):
     @property
     def home(self) -> Path:
         return RUN_DIR / self.name
+
+    @property
+    def datadir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def secret(self) -> Path:
+        return self.home / self.secret_name
+
+    @property
+    def errlog(self) -> Path:
+        return self.home / self.log_name
+
+    def _log_tail(self, lines: int = 2) -> str:
+        if not self.errlog.exists():
+            return "(no log)"
+        return " ".join(self.errlog.read_text(errors="replace").strip().splitlines()[-lines:])
 
     @property
     def pidfile(self) -> Path:
@@ -211,18 +234,125 @@ class Backend(ABC):
             if database is not None:
                 update["db_name"] = database
         elif database is not None:
-            from shared.db_url import build_url
-
             url = build_url(base, base.driver("sync"), database).render_as_string(hide_password=False)
             update["database_url"] = SecretStr(url)
         return Settings.model_validate({**base.model_dump(), **update})
 
     # --- lifecycle -------------------------------------------------------------------------------
 
-    @abstractmethod
     def ensure(self, settings: Settings, *, max_connections: int = 500) -> ServerInfo:
         """Start (or reuse) the private server, or check DATABASE_URL; provision the app user and the
         databases (BENCH_DATABASE, TEST_DATABASE and settings.db_name); create the tables. Idempotent."""
+        if settings.database_url is not None:
+            self.create_schema(settings)
+            self._check_external(settings)
+            version, max_conn = self._server_info(settings)
+            url = build_url(settings, self.dialect.sync_drivers[0])
+            port = url.port or self.dialect.default_port
+            return ServerInfo(self.name, False, url.host or "", port, version, None, max_conn)
+        env = self.read_env()
+        port = self.private_port()
+        pid, started = self._start_private(port, max_connections)
+        password = env.get("DB_PASSWORD") or secrets.token_urlsafe(18)
+        databases = list(dict.fromkeys([BENCH_DATABASE, TEST_DATABASE, settings.db_name]))
+        self._provision(port, settings.db_user, password, databases)
+        self.write_env(port, settings.db_user, password)
+        app = self.settings(settings)
+        for name in databases:
+            self.create_schema(app.model_copy(update={"db_name": name}))
+        version, max_conn = self._server_info(app)
+        return ServerInfo(self.name, True, "127.0.0.1", port, version, pid, max_conn, started)
+
+    def _start_private(self, port: int, max_connections: int) -> tuple[int, bool]:
+        """(pid, started): the private server already running, or a new one (a new datadir the first time)."""
+        programs = self._programs()
+        if programs is None:
+            apt_install(self.package, why=f"{self.product}'s server is not installed")
+            programs = self._programs()
+            if programs is None:
+                raise DatabaseError(
+                    f"{self.package} was installed but its server programs are still not found"
+                )
+        pid = self.running_pid()
+        fresh = not (self.datadir / self.initialised_marker).exists() or not self.secret.exists()
+        if pid is not None and fresh:  # a half-made instance (interrupted set-up): start over
+            self.stop()
+            pid = None
+        if pid is not None:
+            return pid, False
+        if port_in_use("127.0.0.1", port):
+            raise DatabaseError(
+                f"port {port} on 127.0.0.1 is taken by another process: stop it, or pick another port with "
+                f"{self.port_env[0]}=<port> (or use DATABASE_URL)"
+            )
+        if fresh:
+            self.home.mkdir(parents=True, exist_ok=True)
+            if self.datadir.exists():
+                shutil.rmtree(self.datadir)
+            self._initialise(programs)
+        pid = self._start(programs, port, max_connections)
+        self._started(port, pid, fresh)
+        return pid, True
+
+    def _started(self, port: int, pid: int, fresh: bool) -> None:
+        """After a start: wait until the superuser can log in."""
+        self._wait_ready(port, self.secret.read_text().strip(), pid, timeout=60)
+
+    def _wait_ready(self, port: int, password: str, pid: int | None, timeout: float) -> None:
+        """Ready means a real login works (a server accepts TCP, and answers pings, before it accepts logins)."""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if pid is not None and not pid_alive(pid):
+                raise DatabaseError(f"{self.product} exited at start: {self._log_tail()} (see {self.errlog})")
+            refused = self._login(port, password)
+            if refused is None:
+                return
+            last = refused
+            time.sleep(0.05)
+        raise DatabaseError(
+            f"private {self.product} on 127.0.0.1:{port} did not accept logins in {timeout:.0f}s: {last}"
+        )
+
+    def _superuser_password(self, port: int) -> str:
+        """The superuser's password, checked against the running server."""
+        password = self.secret.read_text().strip()
+        try:
+            self._wait_ready(port, password, None, timeout=10)
+        except DatabaseError:
+            raise DatabaseError(
+                f"a {self.product} is running on port {port} but refuses our superuser login: run "
+                f"'make db-down', delete {self.home}, and try again"
+            ) from None
+        return password
+
+    @abstractmethod
+    def _programs(self) -> list[str] | None:
+        """The server's programs (what `_initialise` and `_start` run); None when they are not installed."""
+
+    @abstractmethod
+    def _initialise(self, programs: list[str]) -> None:
+        """A new datadir in an empty `datadir` (its superuser password in `secret`, unless `_started` sets it)."""
+
+    @abstractmethod
+    def _start(self, programs: list[str], port: int, max_connections: int) -> int:
+        """Start the server detached (`start_server`); its PID in `pidfile`."""
+
+    @abstractmethod
+    def _login(self, port: int, password: str) -> str | None:
+        """Log in as the superuser and out again: None when that worked, else why not (one line)."""
+
+    @abstractmethod
+    def _provision(self, port: int, user: str, password: str, databases: list[str]) -> None:
+        """The databases, the app user and its grants, as the server's superuser. Idempotent."""
+
+    @abstractmethod
+    def _server_info(self, settings: Settings) -> tuple[str, int]:
+        """(version, max_connections) as the app user sees them."""
+
+    def _check_external(self, settings: Settings) -> None:
+        """What a server of DATABASE_URL must offer beyond the tables (nothing, unless a backend says)."""
+        return None
 
     def stop(self, timeout: float = 30.0) -> int | None:
         """Stop the private server by the PID it wrote (`stop_signal`); SIGKILL every one of its processes

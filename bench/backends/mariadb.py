@@ -6,25 +6,16 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import shutil
 import subprocess
 import threading
-import time
-from pathlib import Path
 from typing import ClassVar
 
 import pymysql
 
 from bench.backends.base import (
-    BENCH_DATABASE,
-    TEST_DATABASE,
     Backend,
     Counters,
     DatabaseError,
-    ServerInfo,
-    apt_install,
-    pid_alive,
-    port_in_use,
     start_server,
     which,
 )
@@ -77,18 +68,11 @@ class MariaDB(Backend):
     name: ClassVar[str] = "mariadb"
     default_port: ClassVar[int] = 3307
     port_env: ClassVar[tuple[str, ...]] = ("MARIADB_PORT", "DB_PORT")  # DB_PORT: the historical name
-
-    @property
-    def datadir(self) -> Path:
-        return self.home / "data"
-
-    @property
-    def secret(self) -> Path:
-        return self.home / "root.secret"
-
-    @property
-    def errlog(self) -> Path:
-        return self.home / "error.log"
+    product: ClassVar[str] = "MariaDB"
+    package: ClassVar[str] = "mariadb-server"
+    initialised_marker: ClassVar[str] = "mysql"
+    secret_name: ClassVar[str] = "root.secret"
+    log_name: ClassVar[str] = "error.log"
 
     # --- the private server ------------------------------------------------------------------------
 
@@ -98,35 +82,22 @@ class MariaDB(Backend):
             ssl_disabled=True, autocommit=True,
         )  # fmt: skip
 
-    def _wait_ready(self, port: int, password: str, pid: int | None, timeout: float) -> None:
-        """Ready means a real login works (`mariadb-admin ping` says yes even to 'access denied')."""
-        deadline = time.monotonic() + timeout
-        last = "no answer"
-        while time.monotonic() < deadline:
-            if pid is not None and not pid_alive(pid):
-                log = (
-                    self.errlog.read_text(errors="replace").strip().splitlines()
-                    if self.errlog.exists()
-                    else []
-                )
-                raise DatabaseError(f"mariadbd exited at start: {' '.join(log[-1:])} (see {self.errlog})")
-            try:
-                self._root_connect(port, password).close()
-                return
-            except pymysql.err.OperationalError as exc:
-                last = str(exc.args[-1])
-                time.sleep(0.05)
-        raise DatabaseError(
-            f"private MariaDB on 127.0.0.1:{port} did not accept logins in {timeout:.0f}s: {last}"
-        )
+    def _login(self, port: int, password: str) -> str | None:
+        """(`mariadb-admin ping` says yes even to 'access denied': only a real login tells.)"""
+        try:
+            self._root_connect(port, password).close()
+        except pymysql.err.OperationalError as exc:
+            return str(exc.args[-1])
+        return None
 
-    def _initialise(self) -> None:
+    def _programs(self) -> list[str] | None:
+        mariadbd = which("mariadbd") or which("mysqld")
+        return None if mariadbd is None else [mariadbd]
+
+    def _initialise(self, programs: list[str]) -> None:
         install_db = which("mariadb-install-db") or which("mysql_install_db")
         if install_db is None:
             raise DatabaseError("mariadb-install-db not found although mariadbd is: reinstall mariadb-server")
-        self.home.mkdir(parents=True, exist_ok=True)
-        if self.datadir.exists():
-            shutil.rmtree(self.datadir)
         cmd = [
             install_db, "--no-defaults", f"--datadir={self.datadir}", "--auth-root-authentication-method=normal",
             "--skip-test-db",
@@ -137,9 +108,9 @@ class MariaDB(Backend):
         if proc.returncode != 0:
             raise DatabaseError(f"mariadb-install-db failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
 
-    def _start(self, mariadbd: str, port: int, max_connections: int) -> int:
+    def _start(self, programs: list[str], port: int, max_connections: int) -> int:
         cmd = [
-            mariadbd,
+            programs[0],
             "--no-defaults",  # must come first, or Debian's /etc/mysql moves the socket and pid file
             f"--datadir={self.datadir}", f"--port={port}", "--bind-address=127.0.0.1",
             f"--socket={self.home / 'mysqld.sock'}", f"--pid-file={self.pidfile}", f"--log-error={self.errlog}",
@@ -151,55 +122,27 @@ class MariaDB(Backend):
             cmd.append("--user=root")
         return start_server(cmd, self.errlog)
 
-    def _start_private(self, port: int, max_connections: int) -> tuple[int, bool]:
-        """(pid, started): the running server, or a new one (a new datadir the first time)."""
-        mariadbd = which("mariadbd") or which("mysqld")
-        if mariadbd is None:
-            apt_install("mariadb-server", why="mariadbd is not installed")
-            mariadbd = which("mariadbd") or which("mysqld")
-            if mariadbd is None:
-                raise DatabaseError("mariadb-server was installed but mariadbd is still not on PATH")
-        pid = self.running_pid()
-        fresh = not (self.datadir / "mysql").is_dir() or not self.secret.exists()
-        if pid is not None and fresh:  # a half-made instance (interrupted set-up): start over
-            self.stop()
-            pid = None
-        if pid is not None:
-            return pid, False
-        if port_in_use("127.0.0.1", port):
-            raise DatabaseError(
-                f"port {port} on 127.0.0.1 is taken by another process: stop it, or pick another port with "
-                "DB_PORT=<port> (or use DATABASE_URL)"
-            )
-        if fresh:
-            self._initialise()
-        pid = self._start(mariadbd, port, max_connections)
-        self._wait_ready(port, "" if fresh else self.secret.read_text().strip(), pid, timeout=60)
-        if fresh:
-            password = secrets.token_urlsafe(24)
-            conn = self._root_connect(port, "")
-            with conn.cursor() as cur:  # every root account, TCP ones included, gets the password
-                cur.execute("SELECT Host FROM mysql.user WHERE User = 'root'")
-                for (host,) in cur.fetchall():
-                    if host in ("localhost", "127.0.0.1", "::1"):
-                        cur.execute("ALTER USER 'root'@%s IDENTIFIED BY %s", (host, password))
-                    else:
-                        cur.execute("DROP USER 'root'@%s", (host,))
-            conn.close()
-            self.secret.touch(mode=0o600)
-            self.secret.write_text(password)
-        return pid, True
+    def _started(self, port: int, pid: int, fresh: bool) -> None:
+        """A new datadir's root has no password yet: it gets one (every root account, TCP ones included)."""
+        if not fresh:
+            return super()._started(port, pid, fresh)
+        self._wait_ready(port, "", pid, timeout=60)
+        password = secrets.token_urlsafe(24)
+        conn = self._root_connect(port, "")
+        with conn.cursor() as cur:
+            cur.execute("SELECT Host FROM mysql.user WHERE User = 'root'")
+            for (host,) in cur.fetchall():
+                if host in ("localhost", "127.0.0.1", "::1"):
+                    cur.execute("ALTER USER 'root'@%s IDENTIFIED BY %s", (host, password))
+                else:
+                    cur.execute("DROP USER 'root'@%s", (host,))
+        conn.close()
+        self.secret.touch(mode=0o600)
+        self.secret.write_text(password)
+        return None
 
     def _provision(self, port: int, user: str, password: str, databases: list[str]) -> None:
-        """Databases, the app user, its grants. Idempotent."""
-        root = self.secret.read_text().strip()
-        try:
-            self._wait_ready(port, root, None, timeout=10)
-        except DatabaseError:
-            raise DatabaseError(
-                f"a MariaDB is running on port {port} but refuses our root login: run 'make db-down', "
-                f"delete {self.home}, and try again"
-            ) from None
+        root = self._superuser_password(port)
         conn = self._root_connect(port, root)
         try:
             with conn.cursor() as cur:
@@ -213,25 +156,6 @@ class MariaDB(Backend):
                 cur.execute("GRANT PROCESS ON *.* TO %s@'127.0.0.1'", (user,))
         finally:
             conn.close()
-
-    def ensure(self, settings: Settings, *, max_connections: int = 500) -> ServerInfo:
-        if settings.database_url is not None:
-            self.create_schema(settings)
-            version, max_conn = self._server_info(settings)
-            url = build_url(settings, "pymysql")
-            return ServerInfo(self.name, False, url.host or "", url.port or 3306, version, None, max_conn)
-        env = self.read_env()
-        port = self.private_port()
-        pid, started = self._start_private(port, max_connections)
-        password = env.get("DB_PASSWORD") or secrets.token_urlsafe(18)
-        databases = list(dict.fromkeys([BENCH_DATABASE, TEST_DATABASE, settings.db_name]))
-        self._provision(port, settings.db_user, password, databases)
-        self.write_env(port, settings.db_user, password)
-        app = self.settings(settings)
-        for name in databases:
-            self.create_schema(app.model_copy(update={"db_name": name}))
-        version, max_conn = self._server_info(app)
-        return ServerInfo(self.name, True, "127.0.0.1", port, version, pid, max_conn, started)
 
     def _server_info(self, settings: Settings) -> tuple[str, int]:
         conn = connect(settings)

@@ -14,10 +14,8 @@ import glob
 import os
 import pwd
 import secrets
-import shutil
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from signal import Signals
@@ -28,15 +26,9 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from bench.backends.base import (
-    BENCH_DATABASE,
-    TEST_DATABASE,
     Backend,
     Counters,
     DatabaseError,
-    ServerInfo,
-    apt_install,
-    pid_alive,
-    port_in_use,
     start_server,
     which,
 )
@@ -120,18 +112,11 @@ class Postgres(Backend):
     default_port: ClassVar[int] = 5433
     port_env: ClassVar[tuple[str, ...]] = ("POSTGRES_PORT",)
     stop_signal: ClassVar[Signals] = Signals.SIGINT  # "fast" shutdown: ends client sessions
-
-    @property
-    def datadir(self) -> Path:
-        return self.home / "data"
-
-    @property
-    def secret(self) -> Path:
-        return self.home / "superuser.secret"
-
-    @property
-    def errlog(self) -> Path:
-        return self.home / "server.log"
+    product: ClassVar[str] = "PostgreSQL"
+    package: ClassVar[str] = "postgresql"
+    initialised_marker: ClassVar[str] = "PG_VERSION"
+    secret_name: ClassVar[str] = "superuser.secret"
+    log_name: ClassVar[str] = "server.log"
 
     # --- who runs the server ------------------------------------------------------------------------
 
@@ -175,34 +160,21 @@ class Postgres(Backend):
             autocommit=True,
         )  # fmt: skip
 
-    def _wait_ready(self, port: int, password: str, pid: int | None, timeout: float) -> None:
-        """Ready means a real login works (the server accepts TCP before it accepts logins)."""
-        deadline = time.monotonic() + timeout
-        last = "no answer"
-        while time.monotonic() < deadline:
-            if pid is not None and not pid_alive(pid):
-                raise DatabaseError(f"postgres exited at start: {self._log_tail()} (see {self.errlog})")
-            try:
-                self._superuser_connect(port, password).close()
-                return
-            except psycopg.OperationalError as exc:
-                last = _first_line(exc)
-                time.sleep(0.05)
-        raise DatabaseError(
-            f"private PostgreSQL on 127.0.0.1:{port} did not accept logins in {timeout:.0f}s: {last}"
-        )
+    def _login(self, port: int, password: str) -> str | None:
+        try:
+            self._superuser_connect(port, password).close()
+        except psycopg.OperationalError as exc:
+            return _first_line(exc)
+        return None
 
-    def _log_tail(self) -> str:
-        if not self.errlog.exists():
-            return "(no log)"
-        return " ".join(self.errlog.read_text(errors="replace").strip().splitlines()[-2:])
+    def _programs(self) -> list[str] | None:
+        initdb, postgres = server_bin("initdb"), server_bin("postgres")
+        return None if initdb is None or postgres is None else [initdb, postgres]
 
-    def _initialise(self, initdb: str, password: str) -> None:
+    def _initialise(self, programs: list[str]) -> None:
         """A new cluster in .run/postgres/data, its superuser's password set by initdb (never on a command
         line: a file only the server's user can read, removed afterwards)."""
-        self.home.mkdir(parents=True, exist_ok=True)
-        if self.datadir.exists():
-            shutil.rmtree(self.datadir)
+        password = secrets.token_urlsafe(24)
         self.datadir.mkdir(mode=0o700)
         self._own(self.datadir)
         self._check_reachable()
@@ -216,7 +188,7 @@ class Postgres(Backend):
             os.close(fd)
         self._own(pwfile)
         cmd = [
-            initdb, "-D", str(self.datadir), "-U", SUPERUSER, f"--pwfile={pwfile}", "--auth=scram-sha-256",
+            programs[0], "-D", str(self.datadir), "-U", SUPERUSER, f"--pwfile={pwfile}", "--auth=scram-sha-256",
             "--encoding=UTF8", "--locale=C", "--no-instructions",
         ]  # fmt: skip
         try:
@@ -228,15 +200,16 @@ class Postgres(Backend):
         self.secret.touch(mode=0o600)
         self.secret.write_text(password)
 
-    def _start(self, postgres: str, port: int, max_connections: int) -> int:
+    def _start(self, programs: list[str], port: int, max_connections: int) -> int:
         settings = {
             "listen_addresses": "127.0.0.1", "port": str(port), "unix_socket_directories": "",
             "max_connections": str(max_connections), "shared_buffers": "256MB",
             "shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.track_utility": "on",
             "pg_stat_statements.max": "10000", "logging_collector": "off",
         }  # fmt: skip
+        self._check_reachable()
         cmd = [
-            postgres,
+            programs[1],
             "-D",
             str(self.datadir),
             *(a for k, v in settings.items() for a in ("-c", f"{k}={v}")),
@@ -245,46 +218,10 @@ class Postgres(Backend):
         self.pidfile.write_text(f"{pid}\n")
         return pid
 
-    def _start_private(self, port: int, max_connections: int) -> tuple[int, bool]:
-        """(pid, started): the running server, or a new one (a new cluster the first time)."""
-        initdb, postgres = server_bin("initdb"), server_bin("postgres")
-        if initdb is None or postgres is None:
-            apt_install("postgresql", why="PostgreSQL's initdb is not installed")
-            initdb, postgres = server_bin("initdb"), server_bin("postgres")
-            if initdb is None or postgres is None:
-                raise DatabaseError(
-                    "postgresql was installed but initdb is still not in /usr/lib/postgresql/*/bin"
-                )
-        pid = self.running_pid()
-        fresh = not (self.datadir / "PG_VERSION").exists() or not self.secret.exists()
-        if pid is not None and fresh:  # a half-made instance (interrupted set-up): start over
-            self.stop()
-            pid = None
-        if pid is not None:
-            return pid, False
-        if port_in_use("127.0.0.1", port):
-            raise DatabaseError(
-                f"port {port} on 127.0.0.1 is taken by another process: stop it, or pick another port with "
-                "POSTGRES_PORT=<port> (or use DATABASE_URL)"
-            )
-        if fresh:
-            self._initialise(initdb, secrets.token_urlsafe(24))
-        self._check_reachable()
-        pid = self._start(postgres, port, max_connections)
-        self._wait_ready(port, self.secret.read_text().strip(), pid, timeout=60)
-        return pid, True
-
     def _provision(self, port: int, user: str, password: str, databases: list[str]) -> None:
         """The app user (it may read every session's statistics), its databases, pg_stat_statements in
         each. Idempotent."""
-        root = self.secret.read_text().strip()
-        try:
-            self._wait_ready(port, root, None, timeout=10)
-        except DatabaseError:
-            raise DatabaseError(
-                f"a PostgreSQL is running on port {port} but refuses our superuser login: run 'make db-down', "
-                f"delete {self.home}, and try again"
-            ) from None
+        root = self._superuser_password(port)
         role = sql.Identifier(user)
         with self._superuser_connect(port, root) as conn:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone()
@@ -301,27 +238,7 @@ class Postgres(Backend):
             with self._superuser_connect(port, root, name) as conn:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
 
-    def ensure(self, settings: Settings, *, max_connections: int = 500) -> ServerInfo:
-        if settings.database_url is not None:
-            self.create_schema(settings)
-            self._check_statement_counts(settings)
-            version, max_conn = self._server_info(settings)
-            url = build_url(settings, "psycopg")
-            return ServerInfo(self.name, False, url.host or "", url.port or 5432, version, None, max_conn)
-        env = self.read_env()
-        port = self.private_port()
-        pid, started = self._start_private(port, max_connections)
-        password = env.get("DB_PASSWORD") or secrets.token_urlsafe(18)
-        databases = list(dict.fromkeys([BENCH_DATABASE, TEST_DATABASE, settings.db_name]))
-        self._provision(port, settings.db_user, password, databases)
-        self.write_env(port, settings.db_user, password)
-        app = self.settings(settings)
-        for name in databases:
-            self.create_schema(app.model_copy(update={"db_name": name}))
-        version, max_conn = self._server_info(app)
-        return ServerInfo(self.name, True, "127.0.0.1", port, version, pid, max_conn, started)
-
-    def _check_statement_counts(self, settings: Settings) -> None:
+    def _check_external(self, settings: Settings) -> None:
         """The work check needs pg_stat_statements: on a server of DATABASE_URL, say so if it is missing."""
         with connect(settings, autocommit=True) as conn:
             with contextlib.suppress(psycopg.Error):
