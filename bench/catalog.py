@@ -31,6 +31,7 @@ class AppEntry:
     contract: bool = True  # passes the full API contract (tests/test_contract.py runs it in-process)
     scenarios: tuple[str, ...] | None = None  # measured in these scenarios only (None: every one it serves)
     users: tuple[int, ...] | None = None  # its own load levels (None: the run's)
+    db_ms: tuple[int, ...] | None = None  # its own database-time levels (None: the run's)
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,10 @@ APPS: tuple[AppEntry, ...] = (
     # The latency sweep where the pool is not the limit: 64 connections (and 64 thread tokens) for 64 users.
     AppEntry("sync-wide", "sync_app.main:create_app", "sync",
              "sync app, pool 64 and 64 thread tokens: the pool is not the limit at 64 users", "#5D9C59", "o",
-             settings={"pool_size": "64"}, contract=False, scenarios=("slow_db",), users=(64,)),
+             settings={"pool_size": "64"}, contract=False, scenarios=("slow_db",), users=(64,), db_ms=(0, 20, 50)),
     AppEntry("async-wide", "async_app.main:create_app", "async",
              "async app, pool 64: the pool is not the limit at 64 users", "#B5651D", "s",
-             settings={"pool_size": "64"}, contract=False, scenarios=("slow_db",), users=(64,)),
+             settings={"pool_size": "64"}, contract=False, scenarios=("slow_db",), users=(64,), db_ms=(0, 20, 50)),
     AppEntry("sync-40", "sync_app.main:create_app", "sync",
              "sync app at AnyIO's default of 40 thread tokens (threads then wait for pool connections)",
              "#6A9FCF", ">", settings={"thread_tokens": "40"}, contract=False),
@@ -215,9 +216,10 @@ def apps_on(backend: str) -> str:
     return ", ".join(a.name for a in APPS if a.backend == backend)
 
 
-def default_apps(backends: Sequence[str]) -> tuple[str, ...]:
-    """The apps `bench run` measures when no --app is given: each backend's default pair(s)."""
-    return tuple(app for b in backends for app in DEFAULT_APPS_OF.get(b, ()))
+def default_apps(backends: Sequence[str], *, first_pair: bool = False) -> tuple[str, ...]:
+    """The apps `bench run` measures when no --app is given: each backend's default pair(s), or only its first
+    pair (`--quick`)."""
+    return tuple(app for b in backends for app in DEFAULT_APPS_OF.get(b, ())[: 2 if first_pair else None])
 
 
 def assign_backends(apps: Sequence[AppSpec], backends: Sequence[str]) -> dict[str, str]:

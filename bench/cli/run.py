@@ -33,13 +33,14 @@ def run_cmd(
         list[str] | None,
         typer.Option("--scenario", "-s", help=f"Scenario, repeatable: {scenario_names()}, or a locustfile path. [default: all]"),
     ] = None,
-    users: Annotated[str | None, typer.Option(help="Concurrent users (closed loop), comma-separated. [default: 4,16,64]")] = None,
+    users: Annotated[str | None, typer.Option(help="Concurrent users of the solo points (closed loop), comma-separated. [default: 16,64]")] = None,
     repeats: Annotated[int | None, typer.Option(min=0, max=50, help="Repeats of every solo point: each app alone at every --users level (latency, saturation). [default: 1]")] = None,
+    sweep_repeats: Annotated[int | None, typer.Option(min=0, max=50, help="Repeats of the solo points of the latency sweep (their verdict where the CPU was not the limit). [default: 3]")] = None,
     paired_repeats: Annotated[int | None, typer.Option(min=0, max=50, help="Repeats of every paired point: each sync/async pair (and ceiling) at the headline load over the same seconds, sharing the app CPU (the verdicts). [default: 4]")] = None,
     headline_users: Annotated[int | None, typer.Option(min=1, max=10_000, help="Users of each side of a paired point. [default: the middle of --users]")] = None,
-    duration: Annotated[float | None, typer.Option(min=1, max=3600, help="Measured seconds of a solo point. [default: 4]")] = None,
+    duration: Annotated[float | None, typer.Option(min=1, max=3600, help="Measured seconds of a solo point. [default: 3]")] = None,
     paired_duration: Annotated[float | None, typer.Option(min=1, max=3600, help="Measured seconds of a paired point (signup and mixed_crud: twice). [default: 6]")] = None,
-    warmup: Annotated[float | None, typer.Option(min=0, max=600, help="Warm-up seconds per point, discarded. [default: 1.5]")] = None,
+    warmup: Annotated[float | None, typer.Option(min=0, max=600, help="Warm-up seconds per point, discarded. [default: 1]")] = None,
     db_ms: Annotated[str | None, typer.Option("--db-ms", help="slow_db: database latencies in ms, comma-separated. [default: 0,5,20,50]")] = None,
     sweep_users: Annotated[str | None, typer.Option(help="slow_db: user levels for the latency sweep. [default: the middle of --users]")] = None,
     rate: Annotated[str | None, typer.Option(help="Open loop: target requests/s per point, comma-separated (replaces --users).")] = None,
@@ -75,7 +76,7 @@ def run_cmd(
         fail(f"unknown --backend {unknown[0]!r}: use one of {backend_names()}")
     try:
         on = tuple(dict.fromkeys(backends or ()))
-        run_apps = tuple(apps) if apps else default_apps(on or (default_backend(),))
+        run_apps = tuple(apps) if apps else default_apps(on or (default_backend(),), first_pair=quick)
     except ValueError as exc:  # a bad DATABASE_URL
         fail(str(exc))
     loadgen = _loadgen(
@@ -84,12 +85,14 @@ def run_cmd(
     start = QUICK if quick else Matrix()
     chosen: dict[str, Any] = {
         "apps": run_apps, "backends": on or None, "scenarios": tuple(scenarios) if scenarios else None,
-        "users": ints(users, "--users", minimum=1), "repeats": repeats, "paired_repeats": paired_repeats, "headline_users": headline_users, "duration_s": duration, "paired_duration_s": paired_duration, "warmup_s": warmup,
+        "users": ints(users, "--users", minimum=1), "repeats": repeats, "sweep_repeats": sweep_repeats, "paired_repeats": paired_repeats, "headline_users": headline_users, "duration_s": duration, "paired_duration_s": paired_duration, "warmup_s": warmup,
         "db_ms": ints(db_ms, "--db-ms"), "sweep_users": ints(sweep_users, "--sweep-users", minimum=1),
         "rates": tuple(float(r) for r in ints(rate, "--rate", minimum=1) or ()) or None,
         "recording_overhead": recording_overhead or None,
     }  # fmt: skip
     matrix = replace(start, **{k: v for k, v in chosen.items() if v is not None})
+    if users and headline_users is None:  # the paired load follows the loads asked for: their middle
+        matrix = replace(matrix, headline_users=None)
     cfg = RunConfig(
         matrix=matrix,
         limits=AppLimits(workers, pool_size, max_overflow, thread_tokens, loop),
