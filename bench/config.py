@@ -27,16 +27,18 @@ class Matrix:
     apps: tuple[str, ...] = DEFAULT_APPS
     backends: tuple[str, ...] = ()  # the databases to run on; empty: the apps' own (bench/catalog.py)
     scenarios: tuple[str, ...] = tuple(s.name for s in SCENARIOS if s.default)
-    users: tuple[int, ...] = (4, 16, 64)
+    users: tuple[int, ...] = (16, 64)
     repeats: int = 1  # of every solo point (0: no solo points)
+    sweep_repeats: int | None = 3  # of the solo points of the latency sweep (None: `repeats`)
     paired_repeats: int = 4  # of every paired comparison (0: none)
+    solo_scenarios: tuple[str, ...] | None = None  # the scenarios of the solo points (None: all)
     pairs: tuple[tuple[str, str], ...] | None = None  # (first, second); None: the catalog's pairs among apps
-    headline_users: int | None = None  # the paired load; None: the middle of `users`
-    duration_s: float = 4.0  # measured seconds of a solo point
+    headline_users: int | None = 16  # the paired load; None: the middle of `users`
+    duration_s: float = 3.0  # measured seconds of a solo point
     paired_duration_s: float = 6.0  # of a paired point (a scenario's duration_factor multiplies both)
-    warmup_s: float = 1.5
+    warmup_s: float = 1.0
     db_ms: tuple[int, ...] = (0, 5, 20, 50)
-    sweep_users: tuple[int, ...] | None = None  # latency sweep's user levels; default: the middle of users
+    sweep_users: tuple[int, ...] | None = None  # the latency sweep's solo loads; default: the headline load
     rates: tuple[float, ...] = ()  # open-loop target req/s; empty = closed loop
     recording_overhead: bool = False  # also run every point without latency recording
     shuffle_seed: int = 20261124
@@ -124,5 +126,5 @@ class RunConfig:
 
 QUICK = Matrix(
     scenarios=("read_heavy", "slow_db", "signup"), users=(8, 32), repeats=1, paired_repeats=2, duration_s=4.0,
-    paired_duration_s=4.0, warmup_s=1.0, db_ms=(20,),
+    paired_duration_s=4.0, warmup_s=1.0, db_ms=(20,), sweep_repeats=None,
 )  # fmt: skip

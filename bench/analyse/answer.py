@@ -26,10 +26,14 @@ def _pct(ratio: float) -> str:
     return f"{(ratio - 1) * 100:+.1f}%"
 
 
-def _ci(row: pd.Series) -> str:
-    if not (math.isfinite(row["ratio_low"]) and math.isfinite(row["ratio_high"])):
+def _ci(row: pd.Series, inverse: bool = False) -> str:
+    """The 95% interval of the change, as second/first, or as first/second (`inverse`)."""
+    low, high = row["ratio_low"], row["ratio_high"]
+    if not (math.isfinite(low) and math.isfinite(high)):
         return "no interval"
-    return f"CI {_pct(row['ratio_low'])}..{_pct(row['ratio_high'])}"
+    if inverse:
+        low, high = 1 / high, 1 / low
+    return f"CI {_pct(low)}..{_pct(high)}"
 
 
 def workload(row: pd.Series) -> str:
@@ -55,7 +59,7 @@ def _verdicts(paired: pd.DataFrame) -> list[Sentence]:
                 f"{workload(r)} ({_pct(r['ratio'])}, {_ci(r)})" for _, r in groups["second"].iterrows()))  # fmt: skip
         if not groups["first"].empty:
             parts.append(f"{pair.sync} served more on " + ", ".join(
-                f"{workload(r)} ({_pct(1 / r['ratio'])}, {_ci(r)})" for _, r in groups["first"].iterrows()))  # fmt: skip
+                f"{workload(r)} ({_pct(1 / r['ratio'])}, {_ci(r, inverse=True)})" for _, r in groups["first"].iterrows()))  # fmt: skip
         if not groups["same"].empty:
             parts.append(
                 f"the same within ±{MARGIN:.0%} on "
@@ -64,10 +68,11 @@ def _verdicts(paired: pd.DataFrame) -> list[Sentence]:
         if not groups["unclear"].empty:
             parts.append("not enough evidence on " + ", ".join(
                 f"{workload(r)} ({_ci(r)})" for _, r in groups["unclear"].iterrows()))  # fmt: skip
-        reps = int(rows["repeats"].min())
+        solo = ", ".join(workload(r) for _, r in rows[rows["instrument"] == "solo"].iterrows())
+        how = f" (solo where the CPU was not the limit: {solo})" if solo else ""
         out.append(Sentence(
-            f"{pair.async_} vs {pair.sync} ({pair.label}), the same CPU for both ({', '.join(map(str, users))} "
-            f"users each, {reps} paired repeat{'s' * (reps != 1)}): " + "; ".join(parts) + ".",
+            f"{pair.async_} vs {pair.sync} ({pair.label}), {', '.join(map(str, users))} users each, throughput with "
+            f"the same CPU{how}: " + "; ".join(parts) + ".",
             "verdicts",
         ))  # fmt: skip
     return out

@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bench.analyse.stats import ratio_se
 from bench.store.loadgen import FloatArray
 
 MARGIN = 0.05  # differences inside ±5% count as "the same": the resolution the default run is built for
+CPU_LIMIT = 90.0  # % of the app's CPU in a solo point: below it, the CPU was not what limited throughput
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,10 @@ class PairedResult:
     ci: tuple[float, float]  # of the ratio
     p: float
     mde: float  # smallest difference this comparison would detect (80% power, 95% confidence)
+    instrument: str = (
+        "paired"  # "paired" (the same CPU) or "solo" (each app alone: the CPU was not the limit)
+    )
+    cpu: tuple[float, float] = (math.nan, math.nan)  # each app's CPU (%) in its solo points at this load
 
     @property
     def has_ci(self) -> bool:
@@ -135,19 +141,59 @@ def compare(key: PairKey, repeats: list[tuple[FloatArray, FloatArray]]) -> Paire
     )
 
 
+def compare_solo(
+    key: PairKey, first: list[float], second: list[float], cpu: tuple[float, float]
+) -> PairedResult:
+    """From each app alone on the whole CPU: the ratio of mean requests/s over repeats, a log-ratio t
+    interval (Welch). Sound where the CPU was not the limit: throughput is then set by the pool, the
+    database's time and the concurrency, which do not drift with the machine's speed."""
+    ratio, se, df = ratio_se(second, first)
+    if math.isfinite(se) and se > 0:
+        t95, t80 = (float(stats.t.ppf(q, df)) for q in (0.975, 0.8))
+        ci = (ratio * math.exp(-t95 * se), ratio * math.exp(t95 * se))
+        p = float(stats.ttest_ind(np.log(second), np.log(first), equal_var=False).pvalue)
+        mde = math.expm1((t95 + t80) * se)
+    else:
+        ci, p, mde = (
+            ((ratio, ratio) if se == 0 else (math.nan, math.nan)),
+            math.nan,
+            0.0 if se == 0 else math.nan,
+        )
+    n = min(len(first), len(second))
+    return PairedResult(
+        key, n, 0, float(np.mean(first)), float(np.mean(second)), ratio, ci, p, mde, "solo", cpu
+    )
+
+
+def _solo(points: pd.DataFrame, key: PairKey, app: str) -> pd.DataFrame:
+    return points[
+        (points["partner"].fillna("").astype(str) == "") & points["valid"] & (points["app"] == app)
+        & (points["scenario"] == key.scenario) & (points["users"] == key.users) & (points["db_ms"] == key.db_ms)
+    ]  # fmt: skip
+
+
 def analyse_pairs(points: pd.DataFrame, keep: Iterable[tuple[str, str]] | None = None) -> list[PairedResult]:
-    """Every paired comparison of a run (only the (first, second) pairs in `keep`, when given)."""
+    """Every paired comparison of a run (only the (first, second) pairs in `keep`, when given). Where the
+    same apps also ran alone at the same load and neither used CPU_LIMIT of its CPU there, the verdict is
+    drawn from those solo points instead: sharing a CPU that was not the limit would make it one."""
     wanted = set(keep) if keep is not None else None
     results = []
     for key, repeats in paired_points(points).items():
-        if wanted is None or (key.first, key.second) in wanted:
-            results.append(compare(key, repeats))
+        if wanted is not None and (key.first, key.second) not in wanted:
+            continue
+        alone = [_solo(points, key, app) for app in (key.first, key.second)]
+        cpu = (float(alone[0]["app_cpu_mean"].mean()), float(alone[1]["app_cpu_mean"].mean()))
+        if all(len(a) >= 2 for a in alone) and min(cpu) < CPU_LIMIT:
+            results.append(compare_solo(key, list(alone[0]["rps"]), list(alone[1]["rps"]), cpu))
+        else:
+            results.append(replace(compare(key, repeats), cpu=cpu))
     return results
 
 
 COLUMNS = [
     "first", "second", "backend", "scenario", "users", "db_ms", "repeats", "seconds", "first_rps", "second_rps",
-    "ratio", "ratio_low", "ratio_high", "p", "half_width", "mde", "winner", "verdict",
+    "ratio", "ratio_low", "ratio_high", "p", "half_width", "mde", "winner", "verdict", "instrument", "cpu_first",
+    "cpu_second",
 ]  # fmt: skip
 
 
@@ -160,7 +206,7 @@ def frame(results: list[PairedResult]) -> pd.DataFrame:
                 "users": r.key.users, "db_ms": r.key.db_ms, "repeats": r.repeats, "seconds": r.seconds,
                 "first_rps": r.first_rps, "second_rps": r.second_rps, "ratio": r.ratio, "ratio_low": r.ci[0],
                 "ratio_high": r.ci[1], "p": r.p, "half_width": r.half_width, "mde": r.mde, "winner": r.winner,
-                "verdict": r.verdict(),
+                "verdict": r.verdict(), "instrument": r.instrument, "cpu_first": r.cpu[0], "cpu_second": r.cpu[1],
             }
             for r in results
         ],

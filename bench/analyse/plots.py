@@ -114,16 +114,29 @@ def _log_latency_axis(ax: Axes) -> None:
     )
 
 
-def throughput_chart(result: Analysis, out_dir: Path) -> Chart | None:
-    data = result.summary[(result.summary["n"] > 0) & result.summary["rps_mean"].notna()]
+def _load_panels(data: pd.DataFrame) -> tuple[Figure, list[tuple[Axes, pd.DataFrame]], list[str]] | None:
+    """One panel per (scenario, db_ms) of `data` with its load axis drawn, and the apps in their order."""
     keys = _panels(data)
     if not keys:
         return None
-    apps = ordered_apps(data["app"])
     fig, axes = _figure(len(keys))
+    panels = []
     for ax, (scenario, db_ms) in zip(axes, keys, strict=True):
         panel = data[(data["scenario"] == scenario) & (data["db_ms"] == db_ms)]
         _load_axis(ax, panel["load"], str(panel["mode"].iloc[0]))
+        ax.set_title(panel_title(scenario, db_ms))
+        ax.grid(alpha=0.3)
+        panels.append((ax, panel))
+    return fig, panels, ordered_apps(data["app"])
+
+
+def throughput_chart(result: Analysis, out_dir: Path) -> Chart | None:
+    data = result.summary[(result.summary["n"] > 0) & result.summary["rps_mean"].notna()]
+    drawn = _load_panels(data)
+    if drawn is None:
+        return None
+    fig, panels, apps = drawn
+    for ax, panel in panels:
         top = 0.0
         for i, app in enumerate(apps):
             rows = panel[panel["app"] == app].sort_values("load")
@@ -150,8 +163,6 @@ def throughput_chart(result: Analysis, out_dir: Path) -> Chart | None:
             top = max(top, float(np.nanmax(np.fmax(mean, high.fillna(0)))))
         ax.set_ylim(0, top * 1.15 if top > 0 else 1)
         ax.set_ylabel("throughput (req/s)")
-        ax.set_title(panel_title(scenario, db_ms))
-        ax.grid(alpha=0.3)
     hollow = Line2D([], [], ls="none", marker="o", mfc="white", mec="0.3", label="1 valid repeat (no CI)")
     _app_legend(fig, apps, [hollow] if (data["n"] == 1).any() else [])
     fig.suptitle("Throughput vs load: mean of valid repeats, error bars = 95% CI")
@@ -166,14 +177,11 @@ def throughput_chart(result: Analysis, out_dir: Path) -> Chart | None:
 def latency_chart(result: Analysis, out_dir: Path) -> Chart | None:
     cols = list(PERCENTILE_STYLES)
     data = result.summary[(result.summary["n"] > 0) & result.summary[cols].notna().any(axis=1)]
-    keys = _panels(data)
-    if not keys:
+    drawn = _load_panels(data)
+    if drawn is None:
         return None
-    apps = ordered_apps(data["app"])
-    fig, axes = _figure(len(keys))
-    for ax, (scenario, db_ms) in zip(axes, keys, strict=True):
-        panel = data[(data["scenario"] == scenario) & (data["db_ms"] == db_ms)]
-        _load_axis(ax, panel["load"], str(panel["mode"].iloc[0]))
+    fig, panels, apps = drawn
+    for ax, panel in panels:
         for i, app in enumerate(apps):
             rows = panel[panel["app"] == app].sort_values("load")
             x = _dodge(ax, rows["load"], i, len(apps))
@@ -186,8 +194,6 @@ def latency_chart(result: Analysis, out_dir: Path) -> Chart | None:
         else:
             ax.set_ylim(bottom=0)
         ax.set_ylabel("latency (ms)" + (", log scale" if log else ""))
-        ax.set_title(panel_title(scenario, db_ms))
-        ax.grid(alpha=0.3)
     styles = [Line2D([], [], color="0.3", ls=style, label=name) for name, style in PERCENTILE_STYLES.values()]
     _app_legend(fig, apps, styles)
     fig.suptitle("Latency percentiles vs load: histograms merged over valid repeats")
@@ -374,7 +380,15 @@ def verdicts_chart(result: Analysis, out_dir: Path) -> Chart | None:
     """Every paired comparison: the ratio and its 95% CI, with the ±5% band of 'the same'."""
     if result.paired.empty:
         return None
-    rows = result.paired.iloc[::-1].reset_index(drop=True)
+    order = {(p.sync, p.async_): i for i, p in enumerate(PAIRS)}
+    rows = result.paired.assign(
+        _pair=[
+            order.get((str(a), str(b)), len(order))
+            for a, b in zip(result.paired["first"], result.paired["second"], strict=True)
+        ],
+        _rank=[scenario_rank(str(s))[0] for s in result.paired["scenario"]],
+    ).sort_values(["backend", "_pair", "first", "_rank", "db_ms"], ascending=False)  # top to bottom
+    rows = rows.reset_index(drop=True)
     fig = Figure(figsize=(9.5, 1.2 + 0.42 * len(rows)), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.subplots()
@@ -400,8 +414,9 @@ def verdicts_chart(result: Analysis, out_dir: Path) -> Chart | None:
         labels.append(f"{r['second']} / {r['first']}: {r['scenario']}{db}, {r['users']} users")
     ax.set_yticks(range(len(rows)), labels, fontsize=8)
     ax.set_xlabel("requests served with the same CPU: second / first (x)  —  bar: 95% CI over repeats")
-    ax.set_title("Paired verdicts: above 1 the second app (async, or the idiomatic app over its raw ceiling) "
-                 "serves more", loc="left", fontsize=10)  # fmt: skip
+    ax.set_title(
+        "Paired verdicts: above 1, the second app serves more with the same CPU", loc="left", fontsize=10
+    )
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8, frameon=False)
     return Chart(

@@ -24,7 +24,7 @@ from bench.analyse.interference import factor_text
 from bench.analyse.plots import DPI, Chart, draw_all
 from bench.analyse.stats import CONFIDENCE
 from bench.analyse.summary import Analysis, analyse
-from bench.catalog import CEILINGS, PAIRS, SCENARIO_BY_NAME
+from bench.catalog import CEILINGS, PAIRS, SCENARIO_BY_NAME, scenario_rank
 from bench.store.rows import workload as _workload
 from bench.store.run import Run, RunFolderError, load_run
 
@@ -41,12 +41,14 @@ class Table:
     classes: list[str] | None = None  # one CSS class per row (HTML only)
 
 
-def _num(value: Any, digits: int = 1) -> str:
+def _num(value: Any, digits: int = 1, *, percent: bool = False) -> str:
     try:
         x = float(value)
     except (TypeError, ValueError):
         return "–"
-    return f"{x:,.{digits}f}" if math.isfinite(x) else "–"
+    if not math.isfinite(x):
+        return "–"
+    return f"{x * 100:.{digits}f}%" if percent else f"{x:,.{digits}f}"
 
 
 def _text(value: Any) -> str:
@@ -209,22 +211,30 @@ def comparison_table(result: Analysis) -> Table:
 def paired_verdict_table(result: Analysis) -> Table:
     """The verdicts: every sync/async pair's paired comparisons, at the headline load."""
     headers = ["Backend", "Workload", "Comparison", "Verdict", "async/sync (95% CI)", "±", "Would have seen"]
-    headers += ["req/s per side (half a CPU each)", "Repeats × s"]
+    headers += ["Measured", "req/s sync → async", "Repeats"]
     table = Table(headers, [], [])
     for pair in PAIRS:
         rows = result.paired[(result.paired["first"] == pair.sync) & (result.paired["second"] == pair.async_)]
-        for _, r in rows.iterrows():
+        rows = rows.assign(_rank=[scenario_rank(str(s))[0] for s in rows["scenario"]])
+        for _, r in rows.sort_values(["backend", "_rank", "db_ms"]).iterrows():
             ci = f"{_num(r['ratio'], 3)}× ({_num(r['ratio_low'], 3)}..{_num(r['ratio_high'], 3)})"
             table.rows.append([
-                str(r["backend"]), workload(str(r["scenario"]), "closed", r["users"], r["db_ms"]),
+                str(r["backend"]), f"{r['scenario']}, {workload(str(r['scenario']), 'closed', r['users'], r['db_ms'])}",
                 f"{pair.async_} vs {pair.sync} ({pair.label.split(':')[0]})", str(r["verdict"]), ci,
-                _pct(r["half_width"]), f"> {_pct(r['mde'])}", f"{_num(r['first_rps'], 0)} → {_num(r['second_rps'], 0)}",
-                f"{r['repeats']} × {r['seconds'] / max(r['repeats'], 1):.0f}",
+                _pct(r["half_width"]), f"> {_pct(r['mde'])}", _instrument(r),
+                f"{_num(r['first_rps'], 0)} → {_num(r['second_rps'], 0)}", str(r["repeats"]),
             ])  # fmt: skip
             assert table.classes is not None
             winner = {"second": "async", "first": "sync"}.get(str(r["winner"]), "none")
             table.classes.append(f"winner-{winner}")
     return table
+
+
+def _instrument(row: pd.Series) -> str:
+    cpu = f"{_num(row['cpu_first'], 0)}% / {_num(row['cpu_second'], 0)}%"
+    if row["instrument"] == "solo":
+        return f"solo, whole CPU (the CPU was not the limit: {cpu} used alone)"
+    return "paired, same CPU (half each)" + (f"; alone {cpu}" if math.isfinite(row["cpu_first"]) else "")
 
 
 def ceilings_table(result: Analysis) -> Table:
@@ -276,11 +286,7 @@ def interference_table(result: Analysis) -> Table:
 
 
 def _pct(x: Any) -> str:
-    try:
-        value = float(x)
-    except (TypeError, ValueError):
-        return "–"
-    return f"{value * 100:.1f}%" if math.isfinite(value) else "–"
+    return _num(x, percent=True)
 
 
 def invalid_table(result: Analysis) -> Table:
@@ -405,15 +411,18 @@ METHOD_SOLO = (
     "Invalid points are excluded from every statistic."
 )
 METHOD_PAIRED = (
-    "Each verdict comes from paired points: the sync and the async app loaded at the same time, each by its "
-    "own Locust, sharing the app's CPU, so whatever slows the machine in a given second slows both (this "
-    "machine drifts by 15-30% in an hour, more than the differences asked about). One sample per repeat: the "
-    "log of the ratio of the two apps' requests over the window; the estimate is their mean and the 95% CI a "
-    "Student t interval over repeats. 'The same within ±5%' when the whole interval lies inside ±5%; a winner "
-    "when it excludes 1; otherwise not enough evidence. '±' is the interval's half-width; 'would have seen' "
-    "the smallest difference this comparison detects with 80% power. Paired points measure which app serves "
-    "more requests with the same CPU (cost per request), not behaviour under load on a whole core: latency "
-    "and saturation come from the solo points (each app alone), shown in the charts and tables below."
+    "Where each app alone used its whole CPU (the CPU was the limit), the verdict comes from paired points: the "
+    "sync and the async app loaded at the same time, each by its own Locust, sharing the app's CPU, so whatever "
+    "slows the machine in a given second slows both (this machine drifts by 15-30% in an hour, more than the "
+    "differences asked about); the ratio of their requests is then the ratio of their costs per request, which "
+    "is their throughput ratio on a whole CPU. One sample per repeat (the log ratio over the window), a Student "
+    "t interval over repeats. Where an app alone used less than 90% of its CPU (queries that wait in the "
+    "database, a pool that is the limit), sharing the CPU would make it the limit and change the answer: the "
+    "verdict then comes from the solo points (each app alone, mean requests/s over repeats, a log-ratio t "
+    "interval), which the machine's speed hardly moves there. 'The same within ±5%' when the whole interval "
+    "lies inside ±5%; a winner when it excludes 1; otherwise not enough evidence. '±' is the interval's "
+    "half-width; 'would have seen' the smallest difference detected with 80% power. Latency and saturation "
+    "come from the solo points, in the charts and tables below."
 )
 
 

@@ -27,10 +27,9 @@ def mean_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[fl
     return mean, float(low), float(high)
 
 
-def ratio_ci(
-    num: Sequence[float], den: Sequence[float], confidence: float = CONFIDENCE
-) -> tuple[float, float, float]:
-    """(mean(num)/mean(den), low, high): log-ratio t interval, delta method, Welch-Satterthwaite df."""
+def ratio_se(num: Sequence[float], den: Sequence[float]) -> tuple[float, float, float]:
+    """(mean(num)/mean(den), standard error of its log, degrees of freedom): delta method, Welch-
+    Satterthwaite. NaN when it cannot be had (no values, fewer than 2 on a side, a mean of 0)."""
     a, b = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
     if a.size == 0 or b.size == 0 or a.mean() <= 0 or b.mean() <= 0:
         return math.nan, math.nan, math.nan
@@ -40,9 +39,19 @@ def ratio_ci(
     va = float(a.var(ddof=1)) / (a.size * float(a.mean()) ** 2)  # squared relative standard errors
     vb = float(b.var(ddof=1)) / (b.size * float(b.mean()) ** 2)
     se = math.sqrt(va + vb)
+    df = se**4 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1)) if se > 0 else math.inf
+    return ratio, se, df
+
+
+def ratio_ci(
+    num: Sequence[float], den: Sequence[float], confidence: float = CONFIDENCE
+) -> tuple[float, float, float]:
+    """(mean(num)/mean(den), low, high): log-ratio t interval, delta method, Welch-Satterthwaite df."""
+    ratio, se, df = ratio_se(num, den)
+    if not math.isfinite(se):
+        return ratio, math.nan, math.nan
     if se == 0:
         return ratio, ratio, ratio
-    df = se**4 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
     t = float(stats.t.ppf(0.5 + confidence / 2, df))
     return ratio, ratio * math.exp(-t * se), ratio * math.exp(t * se)
 

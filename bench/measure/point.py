@@ -55,7 +55,7 @@ def plan_points(cfg: RunConfig, apps: list[AppSpec]) -> list[Point]:
     cannot serve (read-only variants and writing ones) or is not measured in (its catalog entry says)."""
     m = cfg.matrix
     by_name = {a.name: a for a in apps}
-    middle = sorted(m.users)[len(m.users) // 2]
+    headline = m.headline_users or sorted(m.users)[len(m.users) // 2]
     pairs = m.pairs if m.pairs is not None else tuple(pairs_among(m.apps))
 
     def sweeps(scenario: str) -> bool:
@@ -65,23 +65,37 @@ def plan_points(cfg: RunConfig, apps: list[AppSpec]) -> list[Point]:
     def own_users(app: AppSpec) -> tuple[int, ...] | None:
         return app.entry.users if app.entry and app.entry.users else None
 
+    def levels(app: AppSpec, scenario: str) -> tuple[int, ...]:
+        own = app.entry.db_ms if app.entry and app.entry.db_ms else None
+        return (own or m.db_ms) if sweeps(scenario) else (0,)
+
+    solo = m.scenarios if m.solo_scenarios is None else [s for s in m.scenarios if s in m.solo_scenarios]
+    sweep_repeats = m.repeats if m.sweep_repeats is None else m.sweep_repeats
     points: list[Point] = []
-    for repeat in range(1, max(m.repeats, m.paired_repeats) + 1):
+    for repeat in range(1, max(m.repeats, sweep_repeats, m.paired_repeats) + 1):
         block: list[Point] = []
-        for app in (by_name[a] for a in m.apps if repeat <= m.repeats):
-            for scenario in (s for s in m.scenarios if serves(app, s)):
-                db_levels = m.db_ms if sweeps(scenario) else (0,)
-                if m.rates:
-                    block += [Point(app.name, scenario, 1, d, repeat, r) for r in m.rates for d in db_levels]
+        for app in (by_name[a] for a in m.apps):
+            for scenario in (s for s in solo if serves(app, s)):
+                if repeat > (sweep_repeats if sweeps(scenario) else m.repeats):
                     continue
-                levels = own_users(app) or (m.sweep_users or (middle,) if sweeps(scenario) else m.users)
-                block += [Point(app.name, scenario, u, d, repeat) for u in levels for d in db_levels]
+                if m.rates:
+                    block += [
+                        Point(app.name, scenario, 1, d, repeat, r)
+                        for r in m.rates
+                        for d in levels(app, scenario)
+                    ]
+                    continue
+                loads = own_users(app) or (m.sweep_users or (headline,) if sweeps(scenario) else m.users)
+                block += [
+                    Point(app.name, scenario, u, d, repeat) for u in loads for d in levels(app, scenario)
+                ]
         for first, second in pairs if repeat <= m.paired_repeats else ():
             a, b = by_name[first], by_name[second]
-            users = (own_users(a) or (m.headline_users or middle,))[0]
+            users = (own_users(a) or (headline,))[0]
             for scenario in (s for s in m.scenarios if serves(a, s) and serves(b, s)):
-                db_levels = m.db_ms if sweeps(scenario) else (0,)
-                block += [Point(first, scenario, users, d, repeat, partner=second) for d in db_levels]
+                block += [
+                    Point(first, scenario, users, d, repeat, partner=second) for d in levels(a, scenario)
+                ]
         if m.recording_overhead:
             block += [replace(p, record=False) for p in block if p.partner is None]
         random.Random(m.shuffle_seed + repeat).shuffle(block)
