@@ -130,5 +130,5 @@ def test_the_answer_says_who_served_more_and_where_the_crossover_is() -> None:
     assert re.search(r"async served more on slow_db 20 ms \(\+[78]\.\d%, CI \+", first), first
     assert re.search(r"sync served more on slow_db 0 ms \(\+[78]\.\d%, CI \+", first), first
     crossover = next(s for s in sentences if s.link == "chart-crossover")
-    assert "async is ahead from 20 ms of database time" in crossover.text
+    assert "async is ahead (95% CI) at 20 ms of database time" in crossover.text
     assert any("Interference was not measured" in s.text for s in sentences)

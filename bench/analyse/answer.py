@@ -78,6 +78,15 @@ def _verdicts(paired: pd.DataFrame) -> list[Sentence]:
     return out
 
 
+def _ahead(rows: pd.DataFrame, app: str, winner: str) -> str:
+    """Where along the database-time sweep `app` served more (its 95% CI clear of 1)."""
+    levels = [f"{ms:g}" for ms in rows[rows["winner"] == winner]["db_ms"]]
+    if not levels:
+        return f"{app} is ahead at no level"
+    listed = ", ".join(levels[:-1]) + " and " + levels[-1] if len(levels) > 1 else levels[0]
+    return f"{app} is ahead (95% CI) at {listed} ms of database time"
+
+
 def _crossover(paired: pd.DataFrame) -> list[Sentence]:
     out = []
     sweep = paired[
@@ -91,12 +100,7 @@ def _crossover(paired: pd.DataFrame) -> list[Sentence]:
         if len(rows) < 2:
             continue
         levels = ", ".join(f"{r['ratio']:.2f}× at {r['db_ms']:g} ms" for _, r in rows.iterrows())
-        ahead = rows[rows["winner"] == "second"]
-        where = (
-            f"{pair.async_} is ahead from {ahead['db_ms'].min():g} ms of database time"
-            if not ahead.empty
-            else f"{pair.async_} is not ahead at any database time measured"
-        )
+        where = "; ".join(_ahead(rows, app, w) for app, w in ((pair.async_, "second"), (pair.sync, "first")))
         out.append(Sentence(
             f"Database time ({pair.label}, {int(rows['users'].iloc[0])} users each): {pair.async_}/{pair.sync} "
             f"throughput {levels}; {where}.",

@@ -16,6 +16,7 @@ point's first app (the sync side, the raw ceiling, or the current code in the ga
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -134,7 +135,9 @@ def compare(key: PairKey, repeats: list[tuple[FloatArray, FloatArray]]) -> Paire
         se = float(logs.std(ddof=1)) / math.sqrt(n)
         t95, t80 = (float(stats.t.ppf(q, n - 1)) for q in (0.975, 0.8))
         ci = (math.exp(mean - t95 * se), math.exp(mean + t95 * se))
-        p = float(stats.ttest_1samp(logs, 0.0).pvalue) if se > 0 else (0.0 if mean else 1.0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            p = float(stats.ttest_1samp(logs, 0.0).pvalue) if se > 0 else (0.0 if mean else 1.0)
         mde = math.expm1((t95 + t80) * se)
     return PairedResult(
         key, n, len(firsts), float(np.median(firsts)), float(np.median(seconds)), math.exp(mean), ci, p, mde
@@ -151,7 +154,9 @@ def compare_solo(
     if math.isfinite(se) and se > 0:
         t95, t80 = (float(stats.t.ppf(q, df)) for q in (0.975, 0.8))
         ci = (ratio * math.exp(-t95 * se), ratio * math.exp(t95 * se))
-        p = float(stats.ttest_ind(np.log(second), np.log(first), equal_var=False).pvalue)
+        with warnings.catch_warnings():  # near-identical rates (pool-bound apps): the p-value is still sound
+            warnings.simplefilter("ignore", RuntimeWarning)
+            p = float(stats.ttest_ind(np.log(second), np.log(first), equal_var=False).pvalue)
         mde = math.expm1((t95 + t80) * se)
     else:
         ci, p, mde = (
@@ -174,8 +179,9 @@ def _solo(points: pd.DataFrame, key: PairKey, app: str) -> pd.DataFrame:
 
 def analyse_pairs(points: pd.DataFrame, keep: Iterable[tuple[str, str]] | None = None) -> list[PairedResult]:
     """Every paired comparison of a run (only the (first, second) pairs in `keep`, when given). Where the
-    same apps also ran alone at the same load and neither used CPU_LIMIT of its CPU there, the verdict is
-    drawn from those solo points instead: sharing a CPU that was not the limit would make it one."""
+    same apps also ran alone at the same load (at least 2 repeats each) and at least one of them used less
+    than CPU_LIMIT of its CPU there, the verdict is drawn from those solo points instead: sharing a CPU that
+    was not that app's limit would make it one."""
     wanted = set(keep) if keep is not None else None
     results = []
     for key, repeats in paired_points(points).items():
