@@ -41,7 +41,7 @@ fmt: venv ## Format and autofix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: venv ## The full comparison: paired verdicts at 16 users (4 repeats), solo points at 16 and 64 users, latency sweep; ~14 min + report; BACKEND=postgres
+bench: venv ## The full comparison: paired verdicts at 16 users (4 repeats), solo points at 16 and 64 users, latency sweep; ~15 min + report (BACKEND=postgres: 3 apps, ~20 min)
 	@$(BENCH) run $(ON) $(ARGS)
 
 bench-quick: venv ## A small comparison in about 2 minutes; BACKEND=postgres
@@ -49,7 +49,7 @@ bench-quick: venv ## A small comparison in about 2 minutes; BACKEND=postgres
 
 VARIANTS := -a sync -a async -a sync-mysqlclient -a async-aiomysql -a async-blocking -a sync-naive -a sync-raw \
 	-a async-raw -a async-admission -a sync-40
-bench-variants: venv ## Variants: driver pairs, ceilings (raw drivers), admission control, 40 tokens, the anti-patterns (~10 min)
+bench-variants: venv ## Variants: driver pairs, ceilings (raw drivers), admission control, 40 tokens, the anti-patterns (~14 min)
 	@$(BENCH) run $(VARIANTS) -s read_heavy -s slow_db --db-ms 20 --users 16,64 --sweep-users 64 --headline-users 16 \
 		--repeats 2 --paired-repeats 3 --label variants $(ARGS)
 
