@@ -144,7 +144,17 @@ def verdict_table(result: Analysis, apps: Sequence[str]) -> Table:
     if not table.rows:
         have = ", ".join(apps) or "none"
         table.rows.append(
-            ["–", "–", "–", "–", f"no sync/async throughput comparison in this run (apps: {have})", "–", "–", "–", "–"]
+            [
+                "–",
+                "–",
+                "–",
+                "–",
+                f"no sync/async throughput comparison in this run (apps: {have})",
+                "–",
+                "–",
+                "–",
+                "–",
+            ]
         )
     return table
 

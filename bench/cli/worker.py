@@ -9,7 +9,6 @@ Ctrl-C (or SIGTERM) stops the worker's process group and exits.
 
 from __future__ import annotations
 
-import signal
 import socket
 import tempfile
 import time
@@ -69,8 +68,6 @@ def worker_cmd(
         *procs.python_tool("locust"), "--worker", "-f", "-", "--master-host", host, "--master-port", str(port),
         "--exit-code-on-error", "0", *(["--processes", str(processes)] if processes > 1 else []),
     ]  # fmt: skip
-    # Ctrl-C stops it even when started in the background of a script (which would leave SIGINT ignored).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     console.print(f"Locust worker for the master on {host}:{port}: serving every point until Ctrl-C")
     served = 0
     try:

@@ -157,12 +157,14 @@ class MatrixRun:
 
 @contextmanager
 def signals_as_interrupts() -> Iterator[None]:
-    """SIGTERM (and SIGHUP) behave like Ctrl-C: the run stops cleanly and keeps its finished points."""
+    """SIGTERM (and SIGHUP) behave like Ctrl-C: the run stops cleanly and keeps its finished points. Ctrl-C
+    itself works even when a script started the command in the background (which leaves SIGINT ignored)."""
 
     def handler(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+    old[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
