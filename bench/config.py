@@ -31,7 +31,6 @@ class Matrix:
     repeats: int = 1  # of every solo point (0: no solo points)
     sweep_repeats: int | None = 3  # of the solo points of the latency sweep (None: `repeats`)
     paired_repeats: int = 4  # of every paired comparison (0: none)
-    solo_scenarios: tuple[str, ...] | None = None  # the scenarios of the solo points (None: all)
     pairs: tuple[tuple[str, str], ...] | None = None  # (first, second); None: the catalog's pairs among apps
     headline_users: int | None = 16  # the paired load; None: the middle of `users`
     duration_s: float = 3.0  # measured seconds of a solo point

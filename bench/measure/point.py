@@ -69,13 +69,12 @@ def plan_points(cfg: RunConfig, apps: list[AppSpec]) -> list[Point]:
         own = app.entry.db_ms if app.entry and app.entry.db_ms else None
         return (own or m.db_ms) if sweeps(scenario) else (0,)
 
-    solo = m.scenarios if m.solo_scenarios is None else [s for s in m.scenarios if s in m.solo_scenarios]
     sweep_repeats = m.repeats if m.sweep_repeats is None else m.sweep_repeats
     points: list[Point] = []
     for repeat in range(1, max(m.repeats, sweep_repeats, m.paired_repeats) + 1):
         block: list[Point] = []
         for app in (by_name[a] for a in m.apps):
-            for scenario in (s for s in solo if serves(app, s)):
+            for scenario in (s for s in m.scenarios if serves(app, s)):
                 if repeat > (sweep_repeats if sweeps(scenario) else m.repeats):
                     continue
                 if m.rates:
