@@ -46,7 +46,8 @@ class KeyResult:
     key: Key
     baseline: list[FloatArray]  # samples per repeat, normalised when the comparison is
     current: list[FloatArray]
-    baseline_rps: float  # median requests/s, never normalised (for reading)
+    baseline_rps: float  # requests/s, never normalised (for reading): the mean of paired seconds (the
+    # effect is their mean log ratio, so the two agree), else the median (the effect is a ratio of medians)
     current_rps: float
     effect: float
     ci: tuple[float, float]
@@ -191,11 +192,12 @@ def judge(
     """The verdict for one key. `paired`: the i-th arrays of `baseline` and `current` cover the same
     seconds (the gate's own runs), so a slower machine in a second slows both sides alike and each
     second's ratio is a sample; otherwise the two sides' seconds are compared as two groups.
-    `rps`: the raw median requests/s to show (default: the samples' medians)."""
+    `rps`: the raw requests/s to show (default: the samples' means if paired, else their medians)."""
     stats = _paired if paired else _unpaired
     effect, ci, p_slower, p_faster = stats(baseline, current, np.random.default_rng(BOOTSTRAP_SEED))
     verdict, reason = _verdict(effect, ci, p_slower, p_faster, min_effect, alpha)
-    shown = rps or (float(np.median(np.concatenate(baseline))), float(np.median(np.concatenate(current))))
+    centre = np.mean if paired else np.median
+    shown = rps or (float(centre(np.concatenate(baseline))), float(centre(np.concatenate(current))))
     return KeyResult(
         key, baseline, current, *shown, effect, ci, p_slower, p_faster, p99_ms[0], p99_ms[1], verdict, reason
     )
@@ -273,12 +275,14 @@ def compare_data(
 
     raw_base, raw_cur = pool(base_runs, False)[0], pool(cur_runs, False)[0]
 
-    def raw_median(pool: dict[Key, list[FloatArray]], key: Key) -> float:
-        return float(np.median(np.concatenate(pool[key])))
+    centre = np.mean if paired else np.median
+
+    def raw(pool: dict[Key, list[FloatArray]], key: Key) -> float:
+        return float(centre(np.concatenate(pool[key])))
 
     rows = [
         judge(
-            key, base[key], cur[key], paired=paired, rps=(raw_median(raw_base, key), raw_median(raw_cur, key)),
+            key, base[key], cur[key], paired=paired, rps=(raw(raw_base, key), raw(raw_cur, key)),
             min_effect=min_effect, alpha=alpha,
             p99_ms=(_p99(base_hdr.get(key)), _p99(cur_hdr.get(key))),
         )
