@@ -40,6 +40,9 @@ class Matrix:
     sweep_users: tuple[int, ...] | None = None  # the latency sweep's solo loads; default: the headline load
     rates: tuple[float, ...] = ()  # open-loop target req/s; empty = closed loop
     recording_overhead: bool = False  # also run every point without latency recording
+    # Restart both apps after every paired point, so that each repeat samples new processes (see
+    # docs/methods.md, "Run-to-run spread": one process pair for a whole run is itself a sample of one).
+    fresh_apps: bool = False
     shuffle_seed: int = 20261124
 
 

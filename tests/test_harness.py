@@ -93,6 +93,12 @@ def test_run_writes_the_contract_and_flags_an_induced_failure(tmp_path: Path) ->
         assert first["point_id"].endswith("__vs.async") and first["users"] == "4"
         assert first["valid"] == second["valid"] == str(first["scenario"] != "missing_route")
 
+    # One process per app for the whole run (no --fresh-apps): its rows name the same process.
+    served = [r for r in paired + rows if r["scenario"] != "missing_route"]
+    for app in ("sync", "async"):
+        pids = {r["app_pid"] for r in served if r["app"] == app}
+        assert len(pids) == 1 and pids.pop().isdigit(), app
+
     signup = [r for r in rows if r["scenario"] == "signup"]
     assert all(
         r["valid"] == "True" and int(r["acked_writes"]) > 0 and r["missing_writes"] == "0" for r in signup
@@ -118,6 +124,27 @@ def test_run_writes_the_contract_and_flags_an_induced_failure(tmp_path: Path) ->
     check_no_secrets(run, MariaDB().settings(Settings()))
     for env_file in (DB_ENV_FILE, MariaDB().env_file):
         assert env_file.stat().st_mode & 0o777 == 0o600, f"{env_file} is readable by others"
+
+
+def test_fresh_apps_gives_every_paired_repeat_new_processes(tmp_path: Path) -> None:
+    """--fresh-apps: each repeat of a paired point is served by processes started for it, and the ones it
+    replaced are gone (the run-to-run spread of one process pair then shows in the interval)."""
+    args = bench(
+        "-a", "sync", "-a", "async", "-s", "read_heavy", "--users", "4", "--repeats", "0", "--paired-repeats", "3",
+        "--paired-duration", "2", "--warmup", "0.5", "--pool-size", "4", "--fresh-apps", out=tmp_path,
+    )  # fmt: skip
+    proc = subprocess.run(args, cwd=REPO_ROOT, env=bench_env(), capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = only_run_dir(tmp_path)
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["complete"] is True and meta["config"]["fresh_apps"] is True
+    with (run / "points.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 6 and all(r["valid"] == "True" and r["partner"] for r in rows), rows
+    for app in ("sync", "async"):
+        pids = [int(r["app_pid"]) for r in rows if r["app"] == app]
+        assert len(set(pids)) == 3, (app, pids)
+        assert not any(psutil.pid_exists(pid) for pid in pids), (app, pids)
 
 
 def test_one_run_on_both_backends_counts_every_statement(tmp_path: Path) -> None:

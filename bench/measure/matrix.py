@@ -147,6 +147,8 @@ class MatrixRun:
                     append_row(self.run_dir, row)
                     if not row.valid and not row.requests:
                         stack.stop_app(row.app)  # a stalled app holds connections: restarted next time
+                    elif point.partner and self.cfg.matrix.fresh_apps:
+                        stack.stop_app(row.app)  # the next repeat gets a new process
                 stack.reset()
                 self._write_meta(points_done=order)
                 for row in rows:

@@ -240,4 +240,5 @@ def _row(
         missing_writes=missing, valid=not reasons, invalid_reasons=";".join(reasons),
         workers=limits.get("workers"), thread_tokens=limits.get("thread_tokens"), pool_size=limits.get("pool_size"),
         max_overflow=limits.get("max_overflow"), event_loop=limits.get("event_loop"),
+        app_pid=app.proc.pid if app.proc is not None else None,
     )  # fmt: skip

@@ -100,6 +100,7 @@ class PointRow:
     pool_size: int | None
     max_overflow: int | None
     event_loop: str | None
+    app_pid: int | None  # the app's main process: a new one means the app was (re)started before this point
 
 
 POINT_COLUMNS: list[str] = [f.name for f in fields(PointRow)]
