@@ -84,10 +84,10 @@ APPS: tuple[AppEntry, ...] = (
              "#F0A0A0", "<", contract=False),
     # The latency sweep where the pool is not the limit: 64 connections (and 64 thread tokens) for 64 users.
     AppEntry("sync-wide", "sync_app.main:create_app", "sync",
-             "sync app, pool 64 and 64 thread tokens: the pool is not the limit at 64 users", "#5D9C59", "o",
+             "sync app, pool 64 and 64 thread tokens: the pool is not the limit at 64 users", "#5D9C59", "d",
              settings={"pool_size": "64"}, contract=False, scenarios=("slow_db",), users=(64,), db_ms=(0, 20, 50)),
     AppEntry("async-wide", "async_app.main:create_app", "async",
-             "async app, pool 64: the pool is not the limit at 64 users", "#B5651D", "s",
+             "async app, pool 64: the pool is not the limit at 64 users", "#882255", "v",
              settings={"pool_size": "64"}, contract=False, scenarios=("slow_db",), users=(64,), db_ms=(0, 20, 50)),
     AppEntry("sync-40", "sync_app.main:create_app", "sync",
              "sync app at AnyIO's default of 40 thread tokens (threads then wait for pool connections)",

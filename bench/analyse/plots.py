@@ -174,17 +174,55 @@ def throughput_chart(result: Analysis, out_dir: Path) -> Chart | None:
     )
 
 
+def _sweeps(scenario: object) -> bool:
+    entry = SCENARIO_BY_NAME.get(str(scenario))
+    return bool(entry and entry.sweeps_db_ms)
+
+
+def _latency_panels(data: pd.DataFrame) -> list[tuple[str, pd.DataFrame, str]]:
+    """(title, rows, x column): a panel per workload against load; a scenario that sweeps the database's
+    time (slow_db, one or two loads per level) gets a panel per load against that time instead, so each
+    app's percentiles are lines there too."""
+    sweep = data["scenario"].map(_sweeps).astype(bool)
+    specs = [
+        (panel_title(scenario, db_ms), data[~sweep & (data["scenario"] == scenario) & (data["db_ms"] == db_ms)], "load")
+        for scenario, db_ms in _panels(data[~sweep])
+    ]  # fmt: skip
+    swept = data[sweep]
+    for scenario in sorted(set(swept["scenario"]), key=scenario_rank):
+        rows = swept[swept["scenario"] == scenario]
+        for load in sorted(set(rows["load"])):
+            panel = rows[rows["load"] == load]
+            unit = "req/s" if str(panel["mode"].iloc[0]) == "open" else "users"
+            specs.append((f"{scenario} at {load:g} {unit}", panel, "db_ms"))
+    return specs
+
+
 def latency_chart(result: Analysis, out_dir: Path) -> Chart | None:
     cols = list(PERCENTILE_STYLES)
     data = result.summary[(result.summary["n"] > 0) & result.summary[cols].notna().any(axis=1)]
-    drawn = _load_panels(data)
-    if drawn is None:
+    specs = _latency_panels(data)
+    if not specs:
         return None
-    fig, panels, apps = drawn
-    for ax, panel in panels:
-        for i, app in enumerate(apps):
-            rows = panel[panel["app"] == app].sort_values("load")
-            x = _dodge(ax, rows["load"], i, len(apps))
+    fig, axes = _figure(len(specs))
+    apps = ordered_apps(data["app"])
+    for ax, (title, panel, xcol) in zip(axes, specs, strict=True):
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        if xcol == "load":
+            _load_axis(ax, panel["load"], str(panel["mode"].iloc[0]))
+        else:
+            values = sorted({float(v) for v in panel["db_ms"]})
+            ax.set_xlim(
+                values[0] - 0.08 * (values[-1] - values[0] or 1),
+                values[-1] + 0.08 * (values[-1] - values[0] or 1),
+            )
+            ax.set_xticks(values, [f"{v:g}" for v in values])
+            ax.set_xlabel("database time per query (ms)")
+        here = [a for a in apps if a in set(panel["app"])]
+        for i, app in enumerate(here):
+            rows = panel[panel["app"] == app].sort_values(xcol)
+            x = _dodge(ax, rows[xcol], i, len(here))
             for col, (_, style) in PERCENTILE_STYLES.items():
                 ax.plot(x, rows[col], color=app_colour(app), ls=style, marker=app_marker(app), ms=4)
         values = panel[cols].to_numpy(dtype=float)
@@ -196,12 +234,15 @@ def latency_chart(result: Analysis, out_dir: Path) -> Chart | None:
         ax.set_ylabel("latency (ms)" + (", log scale" if log else ""))
     styles = [Line2D([], [], color="0.3", ls=style, label=name) for name, style in PERCENTILE_STYLES.values()]
     _app_legend(fig, apps, styles)
-    fig.suptitle("Latency percentiles vs load: histograms merged over valid repeats")
+    fig.suptitle(
+        "Latency percentiles vs load (slow_db: vs database time): histograms merged over valid repeats"
+    )
     return Chart(
         _save(fig, out_dir / "latency.png"),
         "Latency percentiles vs load",
         "p50 (dotted), p95 (dashed) and p99 (solid) of all requests of the valid repeats, from their "
-        "HdrHistograms merged (percentiles are never averaged).",
+        "HdrHistograms merged (percentiles are never averaged). slow_db panels: one per load, against the "
+        "database's time per query.",
     )
 
 
