@@ -212,12 +212,12 @@ def latency_chart(result: Analysis, out_dir: Path) -> Chart | None:
         if xcol == "load":
             _load_axis(ax, panel["load"], str(panel["mode"].iloc[0]))
         else:
-            values = sorted({float(v) for v in panel["db_ms"]})
+            ticks = sorted({float(v) for v in panel["db_ms"]})
             ax.set_xlim(
-                values[0] - 0.08 * (values[-1] - values[0] or 1),
-                values[-1] + 0.08 * (values[-1] - values[0] or 1),
+                ticks[0] - 0.08 * (ticks[-1] - ticks[0] or 1),
+                ticks[-1] + 0.08 * (ticks[-1] - ticks[0] or 1),
             )
-            ax.set_xticks(values, [f"{v:g}" for v in values])
+            ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
             ax.set_xlabel("database time per query (ms)")
         here = [a for a in apps if a in set(panel["app"])]
         for i, app in enumerate(here):
