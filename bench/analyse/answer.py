@@ -78,9 +78,11 @@ def _verdicts(paired: pd.DataFrame) -> list[Sentence]:
     return out
 
 
-def _ahead(rows: pd.DataFrame, app: str, winner: str) -> str:
-    """Where along the database-time sweep `app` served more (its 95% CI clear of 1)."""
-    levels = [f"{ms:g}" for ms in rows[rows["winner"] == winner]["db_ms"]]
+def _ahead(rows: pd.DataFrame, app: str, side: str) -> str:
+    """Where along the database-time sweep `app` (the pair's `side`) served more: its 95% CI clear of 1,
+    also where the whole interval lies inside ±5% (the verdict then says "the same within ±5%")."""
+    clear = rows["ratio_low"] > 1 if side == "second" else rows["ratio_high"] < 1
+    levels = [f"{ms:g}" for ms in rows[clear]["db_ms"]]
     if not levels:
         return f"{app} is ahead at no level"
     listed = ", ".join(levels[:-1]) + " and " + levels[-1] if len(levels) > 1 else levels[0]
