@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -107,6 +107,24 @@ def spawn(
 def stop_all() -> None:
     for proc in list(reversed(_RUNNING)):
         proc.stop(grace=3.0)
+
+
+@contextlib.contextmanager
+def signals_as_interrupts() -> Iterator[None]:
+    """SIGTERM (and SIGHUP) behave like Ctrl-C: a run stops cleanly and keeps its finished points. Ctrl-C
+    itself works even when a script started the command in the background (which leaves SIGINT ignored).
+    Every `bench` command runs inside it (bench/cli), and so does every matrix run started from code."""
+
+    def handler(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+    old[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 def free_port() -> int:

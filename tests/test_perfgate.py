@@ -11,10 +11,13 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from bench.catalog import resolve_app
@@ -90,6 +93,40 @@ def test_perf_check_passes_on_unchanged_code() -> None:
     report = gate_report()
     assert report["verdict"] == "pass" and report["throughput"]
     assert set(report["statements"]["mariadb"]["sync"]) == {"current", "baseline"}  # type: ignore[index]
+
+
+@pytest.mark.e2e
+def test_ctrl_c_stops_a_background_perf_check_during_its_statement_count() -> None:
+    """Started as a background job does it (SIGINT ignored), Ctrl-C still stops the check, here in its first
+    step, with exit 130 and no app or server process of its own left behind."""
+    env = {**os.environ, "DB_NAME": "app_test", "COLUMNS": "100"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench", "perf-check", "-a", "sync", *SHORT], cwd=REPO_ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # noqa: PLW1509 - what a shell does to `cmd &`
+    )  # fmt: skip
+    seen: set[int] = set()
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:  # until the statement check serves its first app
+            kids = psutil.Process(proc.pid).children(recursive=True)
+            seen |= {k.pid for k in kids}
+            if any("uvicorn" in " ".join(k.cmdline()) for k in kids if k.is_running()):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the check started no app in time")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-3000:]
+    assert "interrupted" in err
+    alive = [
+        pid for pid in seen if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ]
+    assert not alive, f"left running: {alive}"
 
 
 @pytest.mark.e2e

@@ -20,7 +20,12 @@ for module in (run, worker, report, gate):
 
 
 def main() -> None:
+    from bench.processes import signals_as_interrupts
+
     try:
-        app()
+        with (
+            signals_as_interrupts()
+        ):  # every command: Ctrl-C and SIGTERM stop it cleanly, even in the background
+            app()
     except KeyboardInterrupt:
         sys.exit(130)

@@ -32,7 +32,7 @@ def perf_check_cmd(
     backend: Annotated[list[str] | None, typer.Option("--backend", "-b", help="Backends of the statement-count check, repeatable. [default: mariadb, postgres]")] = None,
 ) -> None:  # fmt: skip
     """First count the statements every route sends, current vs baseline code, on each backend: any increase
-    fails at once (exit 1). Then run the short fixed suite (~2.5 min): each current app at the same time as
+    fails at once (exit 1). Then run the short fixed suite (under 3 min here): each current app at the same time as
     the same app from the baseline commit, sharing its CPU; on a throughput regression run it once more and
     fail (exit 1) only if the re-measure confirms it. Writes gate.md and gate.json."""
     from bench.gate import perfcheck

@@ -67,8 +67,9 @@ def run_cmd(
     report: Annotated[bool, typer.Option(help="Build report.html at the end.")] = True,
 ) -> None:  # fmt: skip
     """Run the benchmark matrix and write results/<run-id>/ (Ctrl-C keeps the finished points)."""
-    from bench.measure.matrix import MatrixRun, signals_as_interrupts
+    from bench.measure.matrix import MatrixRun
     from bench.measure.point import plan_seconds
+    from bench.processes import signals_as_interrupts
 
     if loop not in ("uvloop", "asyncio"):
         fail(f"--loop must be uvloop or asyncio (got {loop!r})")
@@ -203,8 +204,7 @@ def ui_cmd(
     """Seed the database, start one app, and open Locust's web UI with every scenario selectable."""
     from bench import processes
     from bench.backends import backend_for, check_url_backends
-    from bench.measure.matrix import signals_as_interrupts
-    from bench.processes import Pinning
+    from bench.processes import Pinning, signals_as_interrupts
     from bench.stack import Stack
     from shared.config import REPO_ROOT, RUN_DIR
 

@@ -54,7 +54,7 @@ def worker_cmd(
 ) -> None:  # fmt: skip
     """Serve `bench run --loadgen-workers N` as a Locust worker until Ctrl-C (reconnects between points)."""
     from bench import processes as procs
-    from bench.measure.matrix import signals_as_interrupts
+    from bench.processes import signals_as_interrupts
 
     try:
         host, port = parse_master(master)

@@ -3,9 +3,7 @@ row per point and keep meta.json current, so an interrupted run keeps what it fi
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -157,23 +155,6 @@ class MatrixRun:
                 progress.advance(task)
 
 
-@contextmanager
-def signals_as_interrupts() -> Iterator[None]:
-    """SIGTERM (and SIGHUP) behave like Ctrl-C: the run stops cleanly and keeps its finished points. Ctrl-C
-    itself works even when a script started the command in the background (which leaves SIGINT ignored)."""
-
-    def handler(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
-    old[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-
-
 def run(cfg: RunConfig) -> Path:
-    with signals_as_interrupts():
+    with processes.signals_as_interrupts():
         return MatrixRun(cfg).run()
