@@ -23,9 +23,8 @@ def main() -> None:
     from bench.processes import signals_as_interrupts
 
     try:
-        with (
-            signals_as_interrupts()
-        ):  # every command: Ctrl-C and SIGTERM stop it cleanly, even in the background
+        # Every command: Ctrl-C and SIGTERM stop it cleanly, also when started in the background.
+        with signals_as_interrupts():
             app()
     except KeyboardInterrupt:
         sys.exit(130)
