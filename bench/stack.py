@@ -220,8 +220,12 @@ class Stack:
             cwd=spec.root or REPO_ROOT,
         )  # fmt: skip
         url = f"http://{url_host(self.app_host)}:{port}"
-        processes.wait_healthy(url, proc)
-        limits = httpx.get(f"{url}/limits", timeout=5).json()
+        try:
+            processes.wait_healthy(url, proc)
+            limits = httpx.get(f"{url}/limits", timeout=5).json()
+        except BaseException:  # Ctrl-C or a failed start: not yet in self.apps, so stop it here
+            proc.stop(grace=3.0)
+            raise
         return RunningApp(spec, port, proc, limits, self.app_host)
 
     def app(self, name: str) -> RunningApp:

@@ -20,7 +20,7 @@ for module in (run, worker, report, gate):
 
 
 def main() -> None:
-    from bench.processes import signals_as_interrupts
+    from bench.processes import signals_as_interrupts, stop_all
 
     try:
         # Every command: Ctrl-C and SIGTERM stop it cleanly, also when started in the background.
@@ -28,3 +28,5 @@ def main() -> None:
             app()
     except KeyboardInterrupt:
         sys.exit(130)
+    finally:
+        stop_all()  # whatever a command started and has not stopped yet (none on a normal exit)
