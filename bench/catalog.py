@@ -180,6 +180,12 @@ def app_rank(name: str) -> tuple[int, str]:
     return (names.index(_base(name)) if _base(name) in names else len(names), name)
 
 
+def sweeps_db_ms(scenario: object) -> bool:
+    """Whether the scenario runs at every --db-ms level (slow_db): its rows differ by database time."""
+    entry = SCENARIO_BY_NAME.get(str(scenario))
+    return bool(entry and entry.sweeps_db_ms)
+
+
 def scenario_rank(name: str) -> tuple[int, str]:
     names = list(SCENARIO_BY_NAME)
     return (names.index(name) if name in names else len(names), name)

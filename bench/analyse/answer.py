@@ -11,7 +11,7 @@ import pandas as pd
 
 from bench.analyse.interference import KINDS
 from bench.analyse.paired import MARGIN
-from bench.catalog import CEILINGS, PAIRS, SCENARIO_BY_NAME, scenario_rank
+from bench.catalog import CEILINGS, PAIRS, SCENARIO_BY_NAME, scenario_rank, sweeps_db_ms
 
 KIND_WORDS = {"cpu": "pure-Python CPU work", "argon2": "Argon2 sign-ups", "io": "slow queries"}
 
@@ -91,12 +91,7 @@ def _ahead(rows: pd.DataFrame, app: str, side: str) -> str:
 
 def _crossover(paired: pd.DataFrame) -> list[Sentence]:
     out = []
-    sweep = paired[
-        [
-            bool(SCENARIO_BY_NAME.get(str(s)) and SCENARIO_BY_NAME[str(s)].sweeps_db_ms)
-            for s in paired["scenario"]
-        ]
-    ]
+    sweep = paired[[sweeps_db_ms(s) for s in paired["scenario"]]]
     for pair in PAIRS:
         rows = sweep[(sweep["first"] == pair.sync) & (sweep["second"] == pair.async_)].sort_values("db_ms")
         if len(rows) < 2:
@@ -119,9 +114,7 @@ def _tails(summary: pd.DataFrame) -> list[Sentence]:
     parts = []
     for scenario, group in closed.groupby("scenario", sort=False):
         top = group[group["load"] == group["load"].max()]
-        if len(top) < 2 or (
-            SCENARIO_BY_NAME.get(str(scenario)) and SCENARIO_BY_NAME[str(scenario)].sweeps_db_ms
-        ):
+        if len(top) < 2 or sweeps_db_ms(scenario):
             continue
         apps = ", ".join(
             f"{r['app']} {r['p99_ms']:.0f} ms at {r['rps_mean']:.0f} req/s" for _, r in top.iterrows()

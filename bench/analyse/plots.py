@@ -23,7 +23,15 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
 from bench.analyse.paired import MARGIN
 from bench.analyse.summary import Analysis, load_label
-from bench.catalog import PAIRS, SCENARIO_BY_NAME, app_colour, app_marker, ordered_apps, scenario_rank
+from bench.catalog import (
+    PAIRS,
+    SCENARIO_BY_NAME,
+    app_colour,
+    app_marker,
+    ordered_apps,
+    scenario_rank,
+    sweeps_db_ms,
+)
 from bench.measure.validity import LOADGEN_CPU_LIMIT
 from bench.store.loadgen import percentiles_ms
 from bench.store.run import Run
@@ -174,16 +182,11 @@ def throughput_chart(result: Analysis, out_dir: Path) -> Chart | None:
     )
 
 
-def _sweeps(scenario: object) -> bool:
-    entry = SCENARIO_BY_NAME.get(str(scenario))
-    return bool(entry and entry.sweeps_db_ms)
-
-
 def _latency_panels(data: pd.DataFrame) -> list[tuple[str, pd.DataFrame, str]]:
     """(title, rows, x column): a panel per workload against load; a scenario that sweeps the database's
     time (slow_db, one or two loads per level) gets a panel per load against that time instead, so each
     app's percentiles are lines there too."""
-    sweep = data["scenario"].map(_sweeps).astype(bool)
+    sweep = data["scenario"].map(sweeps_db_ms).astype(bool)
     specs = [
         (panel_title(scenario, db_ms), data[~sweep & (data["scenario"] == scenario) & (data["db_ms"] == db_ms)], "load")
         for scenario, db_ms in _panels(data[~sweep])
@@ -349,10 +352,7 @@ def crossover_chart(result: Analysis, out_dir: Path) -> Chart | None:
     source = _paired_headline(result) if paired else result.headline
     if source.empty:
         return None
-    sweep = [
-        bool(SCENARIO_BY_NAME.get(str(s)) and SCENARIO_BY_NAME[str(s)].sweeps_db_ms)
-        for s in source["scenario"]
-    ]
+    sweep = [sweeps_db_ms(s) for s in source["scenario"]]
     data = source[pd.Series(sweep, index=source.index) & source["ratio"].notna()]
     if data.empty or data["db_ms"].nunique() < 2:
         return None
