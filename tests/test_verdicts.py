@@ -83,6 +83,25 @@ def test_a_sync_win_reads_in_the_winners_direction() -> None:
     assert re.match(r"sync faster by 1[01]\.\d% \(95% CI \+", row["verdict"]), row["verdict"]
 
 
+def test_a_winner_whose_interval_reaches_inside_the_margin_says_so() -> None:
+    """At 5% the interval straddles the ±5% line: the winner stands (clear of 1), flagged, because another
+    run's narrower interval at the same effect may call it the same. At 10% it is clear of the line."""
+    for ratio, app, winner, line in (
+        (1.05, "async", "second", 1 + MARGIN),
+        (1 / 1.05, "sync", "first", 1 - MARGIN),
+    ):
+        row = only(paired_run(ratio, seed=4))
+        assert row["winner"] == winner and row["ratio_low"] < line < row["ratio_high"], row
+        assert row["at_line"] and row["verdict"].startswith(f"{app} faster by"), row["verdict"]
+        assert "at the ±5% line: may be less than 5%" in row["verdict"]
+        first = answer(frame(analyse_pairs(paired_run(ratio, seed=4))), pd.DataFrame(), pd.DataFrame())[0]
+        assert "; at the ±5% line)" in first.text, first.text
+    clear = only(paired_run(1.10))
+    assert not clear["at_line"] and "line" not in clear["verdict"]
+    same = only(paired_run(1.0, seed=3))
+    assert same["winner"] == "same" and not same["at_line"]
+
+
 def test_one_repeat_gives_no_interval() -> None:
     row = only(paired_run(1.10, repeats=1))
     assert row["winner"] == "unclear" and row["verdict"].startswith("one repeat: no interval")

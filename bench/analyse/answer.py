@@ -36,6 +36,11 @@ def _ci(row: pd.Series, inverse: bool = False) -> str:
     return f"CI {_pct(low)}..{_pct(high)}"
 
 
+def _line(row: pd.Series) -> str:
+    """A winner whose interval reaches inside ±MARGIN (PairedResult.at_line)."""
+    return f"; at the ±{MARGIN:.0%} line" if bool(row.get("at_line", False)) else ""
+
+
 def workload(row: pd.Series) -> str:
     entry = SCENARIO_BY_NAME.get(str(row["scenario"]))
     db = f" {row['db_ms']:g} ms" if entry is not None and entry.sweeps_db_ms else ""
@@ -56,10 +61,10 @@ def _verdicts(paired: pd.DataFrame) -> list[Sentence]:
         parts = []
         if not groups["second"].empty:
             parts.append(f"{pair.async_} served more on " + ", ".join(
-                f"{workload(r)} ({_pct(r['ratio'])}, {_ci(r)})" for _, r in groups["second"].iterrows()))  # fmt: skip
+                f"{workload(r)} ({_pct(r['ratio'])}, {_ci(r)}{_line(r)})" for _, r in groups["second"].iterrows()))  # fmt: skip
         if not groups["first"].empty:
             parts.append(f"{pair.sync} served more on " + ", ".join(
-                f"{workload(r)} ({_pct(1 / r['ratio'])}, {_ci(r, inverse=True)})" for _, r in groups["first"].iterrows()))  # fmt: skip
+                f"{workload(r)} ({_pct(1 / r['ratio'])}, {_ci(r, inverse=True)}{_line(r)})" for _, r in groups["first"].iterrows()))  # fmt: skip
         if not groups["same"].empty:
             parts.append(
                 f"the same within ±{MARGIN:.0%} on "

@@ -80,6 +80,15 @@ class PairedResult:
             return "first"
         return "unclear"
 
+    @property
+    def at_line(self) -> bool:
+        """A winner whose interval reaches inside ±MARGIN: its effect may be smaller than the margin, so another
+        run (a narrower interval at the same effect) may call it "the same" (docs/methods.md, run-to-run)."""
+        low, high = self.ci
+        return (self.winner == "second" and low < 1 + MARGIN) or (
+            self.winner == "first" and high > 1 - MARGIN
+        )
+
     def verdict(self, first: str = "", second: str = "") -> str:
         """Plain words: who serves more requests with the same CPU, by how much, how sure."""
         first, second = first or self.key.first, second or self.key.second
@@ -88,13 +97,14 @@ class PairedResult:
             return f"one repeat: no interval ({second} {change:+.1f}%)"
         low, high = ((x - 1) * 100 for x in self.ci)
         ci = f"95% CI {low:+.1f}%..{high:+.1f}%"
+        line = f"; at the ±{MARGIN:.0%} line: may be less than {MARGIN:.0%}" if self.at_line else ""
         if self.winner == "same":
             return f"the same within ±{MARGIN:.0%} ({second} {change:+.1f}%, {ci})"
         if self.winner == "second":
-            return f"{second} faster by {change:.1f}% ({ci})"
+            return f"{second} faster by {change:.1f}% ({ci}{line})"
         if self.winner == "first":
             low, high = ((1 / x - 1) * 100 for x in reversed(self.ci))
-            return f"{first} faster by {(1 / self.ratio - 1) * 100:.1f}% (95% CI {low:+.1f}%..{high:+.1f}%)"
+            return f"{first} faster by {(1 / self.ratio - 1) * 100:.1f}% (95% CI {low:+.1f}%..{high:+.1f}%{line})"
         return f"not enough evidence ({second} {change:+.1f}%, {ci})"
 
 
@@ -198,8 +208,8 @@ def analyse_pairs(points: pd.DataFrame, keep: Iterable[tuple[str, str]] | None =
 
 COLUMNS = [
     "first", "second", "backend", "scenario", "users", "db_ms", "repeats", "seconds", "first_rps", "second_rps",
-    "ratio", "ratio_low", "ratio_high", "p", "half_width", "mde", "winner", "verdict", "instrument", "cpu_first",
-    "cpu_second",
+    "ratio", "ratio_low", "ratio_high", "p", "half_width", "mde", "winner", "at_line", "verdict", "instrument",
+    "cpu_first", "cpu_second",
 ]  # fmt: skip
 
 
@@ -211,7 +221,7 @@ def frame(results: list[PairedResult]) -> pd.DataFrame:
                 "first": r.key.first, "second": r.key.second, "backend": r.key.backend, "scenario": r.key.scenario,
                 "users": r.key.users, "db_ms": r.key.db_ms, "repeats": r.repeats, "seconds": r.seconds,
                 "first_rps": r.first_rps, "second_rps": r.second_rps, "ratio": r.ratio, "ratio_low": r.ci[0],
-                "ratio_high": r.ci[1], "p": r.p, "half_width": r.half_width, "mde": r.mde, "winner": r.winner,
+                "ratio_high": r.ci[1], "p": r.p, "half_width": r.half_width, "mde": r.mde, "winner": r.winner, "at_line": r.at_line,
                 "verdict": r.verdict(), "instrument": r.instrument, "cpu_first": r.cpu[0], "cpu_second": r.cpu[1],
             }
             for r in results
