@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -18,6 +17,7 @@ import pytest
 from bench.backends.mariadb import MariaDB
 from bench.store.rows import POINT_COLUMNS
 from shared.config import DB_ENV_FILE, REPO_ROOT, Settings
+from tests.interrupt import cmdline, interrupt_when
 
 pytestmark = pytest.mark.e2e
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -232,13 +232,6 @@ def check_documented(run: Path) -> None:
         assert generic in layout or path.is_dir(), f"{path.relative_to(run)} is not in results/README.md"
 
 
-def _descendants(pid: int) -> list[psutil.Process]:
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupting_a_run_leaves_no_process_and_an_incomplete_meta(
     tmp_path: Path, sig: signal.Signals
@@ -249,29 +242,11 @@ def test_interrupting_a_run_leaves_no_process_and_an_incomplete_meta(
     )  # fmt: skip
     proc = subprocess.Popen(args, cwd=REPO_ROOT, env=bench_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
-    seen: set[int] = set()
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline:  # wait until one point is done and the next one is running
-            seen |= {p.pid for p in _descendants(proc.pid)}
-            runs = list(tmp_path.glob("*/points.csv"))
-            if runs and any("locust" in " ".join(p.cmdline()) for p in _descendants(proc.pid)):
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail("the run did not reach its second point in time")
-        seen |= {p.pid for p in _descendants(proc.pid)}
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, err[-2000:]
-    assert "interrupted" in err
-    alive = [
-        pid for pid in seen if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    ]
-    assert not alive, f"left running: {alive}"
+
+    def ready(kids: list[psutil.Process]) -> bool:  # one point is done and the next one is loading
+        return bool(list(tmp_path.glob("*/points.csv"))) and any("locust" in cmdline(k) for k in kids)
+
+    interrupt_when(proc, ready, sig)
     meta = json.loads((only_run_dir(tmp_path) / "meta.json").read_text())
     assert meta["complete"] is False and 1 <= meta["points_done"] < meta["points_planned"]
     assert meta["finished_at"]

@@ -14,16 +14,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from bench.catalog import resolve_app
 from bench.config import RESULTS_ROOT
 from bench.gate.perfcheck import BASELINE, PRODUCT_DIRS, PerfGateError, baseline_sha, checkout, suite_apps
 from shared.config import REPO_ROOT
+from tests.interrupt import cmdline, interrupt_when
 
 SHORT = ["--repeats", "2", "--backend", "mariadb"]
 
@@ -105,28 +104,8 @@ def test_ctrl_c_stops_a_background_perf_check_during_its_statement_count() -> No
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # noqa: PLW1509 - what a shell does to `cmd &`
     )  # fmt: skip
-    seen: set[int] = set()
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline:  # until the statement check serves its first app
-            kids = psutil.Process(proc.pid).children(recursive=True)
-            seen |= {k.pid for k in kids}
-            if any("uvicorn" in " ".join(k.cmdline()) for k in kids if k.is_running()):
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail("the check started no app in time")
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, err[-3000:]
-    assert "interrupted" in err
-    alive = [
-        pid for pid in seen if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    ]
-    assert not alive, f"left running: {alive}"
+    # until the statement check serves its first app
+    interrupt_when(proc, lambda kids: any("uvicorn" in cmdline(k) for k in kids))
 
 
 @pytest.mark.e2e
