@@ -34,15 +34,15 @@ class Matrix:
     pairs: tuple[tuple[str, str], ...] | None = None  # (first, second); None: the catalog's pairs among apps
     headline_users: int | None = 16  # the paired load; None: the middle of `users`
     duration_s: float = 3.0  # measured seconds of a solo point
-    paired_duration_s: float = 6.0  # of a paired point (a scenario's duration_factor multiplies both)
+    paired_duration_s: float = 4.0  # of a paired point (a scenario's duration_factor multiplies both)
     warmup_s: float = 1.0
     db_ms: tuple[int, ...] = (0, 5, 20, 50)
     sweep_users: tuple[int, ...] | None = None  # the latency sweep's solo loads; default: the headline load
     rates: tuple[float, ...] = ()  # open-loop target req/s; empty = closed loop
     recording_overhead: bool = False  # also run every point without latency recording
-    # Restart both apps after every paired point, so that each repeat samples new processes (see
+    # Start both apps anew for every paired point, so that each repeat samples new processes (see
     # docs/methods.md, "Run-to-run spread": one process pair for a whole run is itself a sample of one).
-    fresh_apps: bool = False
+    fresh_apps: bool = True
     shuffle_seed: int = 20261124
 
 

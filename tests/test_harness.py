@@ -52,7 +52,7 @@ def only_run_dir(out: Path) -> Path:
 def test_run_writes_the_contract_and_flags_an_induced_failure(tmp_path: Path) -> None:
     args = bench(
         "-a", "sync", "-a", "async", "-s", "read_heavy", "-s", "signup", "-s", str(FIXTURES / "missing_route.py"),
-        "--users", "2,4", "--repeats", "1", "--paired-repeats", "1", "--duration", "2", "--paired-duration", "2", "--warmup", "0.5", "--pool-size", "4",
+        "--users", "2,4", "--repeats", "1", "--paired-repeats", "1", "--duration", "2", "--paired-duration", "2", "--warmup", "0.5", "--pool-size", "4", "--same-apps",
         out=tmp_path,
     )  # fmt: skip
     proc = subprocess.run(args, cwd=REPO_ROOT, env=bench_env(), capture_output=True, text=True, timeout=240)
@@ -93,7 +93,7 @@ def test_run_writes_the_contract_and_flags_an_induced_failure(tmp_path: Path) ->
         assert first["point_id"].endswith("__vs.async") and first["users"] == "4"
         assert first["valid"] == second["valid"] == str(first["scenario"] != "missing_route")
 
-    # One process per app for the whole run (no --fresh-apps): its rows name the same process.
+    # --same-apps: one process per app for the whole run, its rows name the same process.
     served = [r for r in paired + rows if r["scenario"] != "missing_route"]
     for app in ("sync", "async"):
         pids = {r["app_pid"] for r in served if r["app"] == app}
@@ -126,12 +126,13 @@ def test_run_writes_the_contract_and_flags_an_induced_failure(tmp_path: Path) ->
         assert env_file.stat().st_mode & 0o777 == 0o600, f"{env_file} is readable by others"
 
 
-def test_fresh_apps_gives_every_paired_repeat_new_processes(tmp_path: Path) -> None:
-    """--fresh-apps: each repeat of a paired point is served by processes started for it, and the ones it
-    replaced are gone (the run-to-run spread of one process pair then shows in the interval)."""
+def test_every_paired_point_gets_two_new_processes_by_default(tmp_path: Path) -> None:
+    """The default (--fresh-apps): both apps of a paired point are started for it, never carried over from an
+    earlier point (solo or paired), so every repeat samples new processes, started alike; solo points use
+    whichever process is up. The run-to-run spread of one process pair then shows in the interval."""
     args = bench(
-        "-a", "sync", "-a", "async", "-s", "read_heavy", "--users", "4", "--repeats", "0", "--paired-repeats", "3",
-        "--paired-duration", "2", "--warmup", "0.5", "--pool-size", "4", "--fresh-apps", out=tmp_path,
+        "-a", "sync", "-a", "async", "-s", "read_heavy", "--users", "4", "--repeats", "2", "--paired-repeats", "3",
+        "--duration", "2", "--paired-duration", "2", "--warmup", "0.5", "--pool-size", "4", out=tmp_path,
     )  # fmt: skip
     proc = subprocess.run(args, cwd=REPO_ROOT, env=bench_env(), capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -139,12 +140,20 @@ def test_fresh_apps_gives_every_paired_repeat_new_processes(tmp_path: Path) -> N
     meta = json.loads((run / "meta.json").read_text())
     assert meta["complete"] is True and meta["config"]["fresh_apps"] is True
     with (run / "points.csv").open() as f:
-        rows = list(csv.DictReader(f))
-    assert len(rows) == 6 and all(r["valid"] == "True" and r["partner"] for r in rows), rows
+        rows = sorted(csv.DictReader(f), key=lambda r: int(r["order"]))
+    assert len(rows) == 10 and all(r["valid"] == "True" for r in rows), rows
+    paired = [r for r in rows if r["partner"]]
+    assert len(paired) == 6
+    for r in paired:
+        earlier = {x["app_pid"] for x in rows if int(x["order"]) < int(r["order"])}
+        assert r["app_pid"] not in earlier, (r["point_id"], r["app_pid"])
     for app in ("sync", "async"):
-        pids = [int(r["app_pid"]) for r in rows if r["app"] == app]
-        assert len(set(pids)) == 3, (app, pids)
+        pids = {int(r["app_pid"]) for r in rows if r["app"] == app}
+        assert len({r["app_pid"] for r in paired if r["app"] == app}) == 3, app
         assert not any(psutil.pid_exists(pid) for pid in pids), (app, pids)
+    assert any(  # the case that matters: a process that served a solo point is replaced for a paired one
+        not r["partner"] and any(int(p["order"]) > int(r["order"]) for p in paired) for r in rows
+    )
 
 
 def test_one_run_on_both_backends_counts_every_statement(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ def run_cmd(
     sweep_users: Annotated[str | None, typer.Option(help="slow_db: user levels for the latency sweep. [default: the middle of --users]")] = None,
     rate: Annotated[str | None, typer.Option(help="Open loop: target requests/s per point, comma-separated (replaces --users).")] = None,
     recording_overhead: Annotated[bool, typer.Option("--recording-overhead", help="Also run every point without latency recording, to measure what recording costs.")] = False,
-    fresh_apps: Annotated[bool, typer.Option("--fresh-apps", help="Restart both apps after every paired point, so each repeat measures new processes (a process's own speed then counts in the interval; costs two app starts per paired point).")] = False,
+    fresh_apps: Annotated[bool | None, typer.Option("--fresh-apps/--same-apps", help="Start both apps anew for every paired point, so each repeat measures new processes and a process's own speed counts in the interval (about 1 s per start), or keep one process per app for the whole run. [default: --fresh-apps]")] = None,
     loadgen_processes: Annotated[int, typer.Option(min=1, max=256, help="Locust processes per point (>1: a master and N workers).")] = 1,
     open_users: Annotated[int, typer.Option(min=1, max=10_000, help="Open loop: users taking the scheduled requests.")] = 64,
     loadgen_workers: Annotated[int, typer.Option(min=0, max=1024, help="Locust's distributed mode: run only the master here and load with N `bench worker`s on any hosts (each sends its recording to the master; no shared disk). Needs --master-bind.")] = 0,
@@ -90,7 +90,7 @@ def run_cmd(
         "users": ints(users, "--users", minimum=1), "repeats": repeats, "sweep_repeats": sweep_repeats, "paired_repeats": paired_repeats, "headline_users": headline_users, "duration_s": duration, "paired_duration_s": paired_duration, "warmup_s": warmup,
         "db_ms": ints(db_ms, "--db-ms"), "sweep_users": ints(sweep_users, "--sweep-users", minimum=1),
         "rates": tuple(float(r) for r in ints(rate, "--rate", minimum=1) or ()) or None,
-        "recording_overhead": recording_overhead or None, "fresh_apps": fresh_apps or None,
+        "recording_overhead": recording_overhead or None, "fresh_apps": fresh_apps,
     }  # fmt: skip
     matrix = replace(start, **{k: v for k, v in chosen.items() if v is not None})
     if users and headline_users is None:  # the paired load follows the loads asked for: their middle

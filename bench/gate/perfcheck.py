@@ -45,6 +45,7 @@ SUITE = Matrix(
     paired_repeats=3,
     paired_duration_s=8.0,
     warmup_s=1.0,
+    fresh_apps=False,  # one process per side, as in the trials that measured the gate (docs/perf-gate.md)
 )
 BASELINE_REPEATS = 6
 STATEMENT_BACKENDS = ("mariadb", "postgres")

@@ -135,6 +135,9 @@ class MatrixRun:
             for order, point in enumerate(self.points, 1):
                 progress.update(task, description=point.point_id + (" + partner" if point.partner else ""))
                 stack = stacks[self.backend_of[point.app]]
+                if point.partner and self.cfg.matrix.fresh_apps:  # two new processes, started alike
+                    stack.stop_app(point.app)
+                    stack.stop_app(point.partner)
                 rows = measure(stack, point, self.cfg, self.run_dir, order, say=progress.console.print)
                 if self.cfg.loadgen.distributed:
                     self.worker_hosts |= set(read_loadgen(self.run_dir / "points" / point.point_id).hosts)
@@ -145,8 +148,6 @@ class MatrixRun:
                     append_row(self.run_dir, row)
                     if not row.valid and not row.requests:
                         stack.stop_app(row.app)  # a stalled app holds connections: restarted next time
-                    elif point.partner and self.cfg.matrix.fresh_apps:
-                        stack.stop_app(row.app)  # the next repeat gets a new process
                 stack.reset()
                 self._write_meta(points_done=order)
                 for row in rows:

@@ -25,6 +25,9 @@ from bench.store.loadgen import LoadgenResult, percentiles_ms, read_loadgen
 from bench.store.rows import PointKey, PointRow
 from bench.store.rundir import write_json
 
+APP_START_S = (
+    1.0  # an app's start until healthy: 84 more starts made a run 83 s longer (run 20261126-072719-fresh1)
+)
 LOCUST_GRACE_S = 30.0  # after the window: Locust's own stop plus writing its files
 
 
@@ -114,7 +117,16 @@ def duration(point: Point, cfg: RunConfig) -> float:
 def plan_seconds(cfg: RunConfig, points: list[Point]) -> float:
     """How long the points take, about (for the estimate printed before a run)."""
     connect = 3.0 if cfg.loadgen.distributed else 0.0  # remote workers reconnect between points
-    return sum(locust.STARTUP_S + cfg.matrix.warmup_s + duration(p, cfg) + 1.0 + connect for p in points)
+    fresh = 2 * APP_START_S if cfg.matrix.fresh_apps else 0.0  # both apps start anew for a paired point
+    return sum(
+        locust.STARTUP_S
+        + cfg.matrix.warmup_s
+        + duration(p, cfg)
+        + 1.0
+        + connect
+        + (fresh if p.partner else 0.0)
+        for p in points
+    )
 
 
 def _sleep_until(t: float) -> None:
