@@ -121,6 +121,17 @@ def test_where_the_cpu_was_not_the_limit_the_solo_points_decide() -> None:
     assert busy["instrument"] == "paired" and busy["winner"] == "second"
 
 
+def test_one_stalled_solo_point_does_not_switch_the_instrument() -> None:
+    """CPU-bound alone (97%, 96%) but one solo repeat stalled at 75%: the median says the CPU was the limit,
+    so the verdict stays paired (a mean of 89% would hand it to the solo points and their stalled repeat)."""
+    df = paired_run(1.02, db_ms=5, solo_cpu=97.0, solo=(1400.0, 1500.0))
+    stalled = df.index[(df["app"] == "sync") & (df["partner"].fillna("") == "")][0]
+    df.loc[stalled, ["app_cpu_mean", "rps"]] = (75.0, 870.0)
+    row = only(df)
+    assert row["instrument"] == "paired" and row["cpu_first"] == 97.0, row
+    assert row["ratio"] == pytest.approx(1.02, abs=0.01)
+
+
 def test_interference_factors_and_the_answer() -> None:
     rows: list[dict[str, Any]] = []
     for repeat in (1, 2, 3):
