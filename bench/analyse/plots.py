@@ -449,23 +449,24 @@ def verdicts_chart(result: Analysis, out_dir: Path) -> Chart | None:
                 alpha=0.6,
                 solid_capstyle="butt",
             )
-        ax.plot([r["ratio"]], [i], "o", color=colour)
+        solo = r["instrument"] == "solo"
+        ax.plot([r["ratio"]], [i], "o", color=colour, markerfacecolor="white" if solo else colour)
         entry = SCENARIO_BY_NAME.get(str(r["scenario"]))
         db = f" {r['db_ms']:g} ms" if entry is not None and entry.sweeps_db_ms else ""
-        labels.append(f"{r['second']} / {r['first']}: {r['scenario']}{db}, {r['users']} users")
+        how = " (solo)" if solo else ""
+        labels.append(f"{r['second']} / {r['first']}: {r['scenario']}{db}, {r['users']} users{how}")
     ax.set_yticks(range(len(rows)), labels, fontsize=8)
-    ax.set_xlabel("requests served with the same CPU: second / first (x)  —  bar: 95% CI over repeats")
-    ax.set_title(
-        "Paired verdicts: above 1, the second app serves more with the same CPU", loc="left", fontsize=10
-    )
+    ax.set_xlabel("requests served: second / first (x)  —  bar: 95% CI over repeats")
+    ax.set_title("Verdicts: above 1, the second app serves more", loc="left", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)  # above the rows
     return Chart(
         _save(fig, out_dir / "verdicts.png"),
-        "Paired verdicts",
-        "Each row is one paired comparison (both apps over the same seconds, each with half of the app's "
-        "CPU): the ratio of requests served, its 95% interval over repeats, and the band inside which the two "
-        "count as the same. Coloured by the app that serves more where the interval says so.",
+        "Verdicts",
+        "Each row is one comparison: the ratio of requests served, its 95% interval over repeats, and the band "
+        "inside which the two count as the same. Filled dots: paired (both apps over the same seconds, each "
+        "with half of the app's CPU); hollow dots, '(solo)': each app alone on the whole CPU, where the CPU "
+        "was not the limit. Coloured by the app that serves more where the interval says so.",
     )
 
 
