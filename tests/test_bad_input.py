@@ -3,6 +3,7 @@ and a seed interrupted half-way. One line says what is wrong and what to do; not
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -91,6 +92,23 @@ SEED_SESSION = {
         "SELECT pg_terminate_backend({})",
     ),
 }
+
+
+def test_help_shows_the_defaults_its_texts_name() -> None:
+    """The defaults written into help texts ("[default: 16,64]") are shown, not swallowed as style tags."""
+    for command, defaults in (
+        (("run",), ("[default: 16,64]", "[default: 4]", "[default: --fresh-apps]", "[default: 0,5,20,50]")),
+        (("perf-check",), ("[default: sync, async]", "[default: mariadb, postgres]")),
+        (("db", "up"), ("[default: mariadb, or DATABASE_URL's]",)),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench", *command, "--help"], cwd=REPO_ROOT, capture_output=True, text=True,
+            timeout=60, env={**os.environ, "COLUMNS": "250"},
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        text = " ".join(proc.stdout.split())
+        for default in defaults:
+            assert default in text, (command, default)
 
 
 def test_an_interrupted_seed_leaves_the_previous_data(

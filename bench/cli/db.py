@@ -26,7 +26,7 @@ def settings() -> Settings:
 def db_up(
     backend: Annotated[
         str | None,
-        typer.Option(help=f"Database product: {backend_names()}. [default: mariadb, or DATABASE_URL's]"),
+        typer.Option(help=f"Database product: {backend_names()}. \\[default: mariadb, or DATABASE_URL's]"),
     ] = None,
 ) -> None:
     """Start (or reuse) the server, create the databases, the app user and the tables."""

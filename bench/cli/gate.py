@@ -13,7 +13,7 @@ from bench.cli.common import console, fail
 
 PerfApps = Annotated[
     list[str] | None,
-    typer.Option("--app", "-a", help="Apps of the suite, as in `bench run`. [default: sync, async]"),
+    typer.Option("--app", "-a", help="Apps of the suite, as in `bench run`. \\[default: sync, async]"),
 ]
 BASELINE_DIR = Path("results/baseline")
 
@@ -27,9 +27,9 @@ def perf_check_cmd(
     apps: PerfApps = None,
     baseline: Annotated[Path, typer.Option(help="The committed baseline (its commit is the baseline code).")] = BASELINE_DIR,
     base_ref: Annotated[str | None, typer.Option(help="Measure this commit as the baseline code instead (e.g. the merge base).")] = None,
-    min_effect: Annotated[float, typer.Option(min=0.01, max=0.9, help="Smallest drop that counts.")] = 0.10,
+    min_effect: Annotated[float, typer.Option(min=0.01, max=0.9, help="The slowdown the gate must catch, as a fraction: a key is flagged when its change passes half of it (0.10: a 5% line).")] = 0.10,
     repeats: Annotated[int | None, typer.Option(min=1, max=50, help="Repeats per app (fewer: quicker, catches only bigger drops).")] = None,
-    backend: Annotated[list[str] | None, typer.Option("--backend", "-b", help="Backends of the statement-count check, repeatable. [default: mariadb, postgres]")] = None,
+    backend: Annotated[list[str] | None, typer.Option("--backend", "-b", help="Backends of the statement-count check, repeatable. \\[default: mariadb, postgres]")] = None,
 ) -> None:  # fmt: skip
     """First count the statements every route sends, current vs baseline code, on each backend: any increase
     fails at once (exit 1). Then run the short fixed suite (under 3 min here): each current app at the same time as
