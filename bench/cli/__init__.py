@@ -22,11 +22,20 @@ for module in (run, worker, report, gate):
 def main() -> None:
     from bench.processes import signals_as_interrupts, stop_all
 
+    code: int | str | None = 0
     try:
         # Every command: Ctrl-C and SIGTERM stop it cleanly, also when started in the background.
         with signals_as_interrupts():
             app()
     except KeyboardInterrupt:
-        sys.exit(130)
+        code = 130
+    except SystemExit as exc:
+        code = exc.code
     finally:
-        stop_all()  # whatever a command started and has not stopped yet (none on a normal exit)
+        while True:  # whatever a command started and has not stopped yet (none on a normal exit)
+            try:
+                stop_all()
+                break
+            except KeyboardInterrupt:  # one more interrupt while stopping: stop the rest, exit 130
+                code = 130
+    sys.exit(code)
