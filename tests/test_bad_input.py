@@ -97,7 +97,16 @@ SEED_SESSION = {
 def test_help_shows_the_defaults_its_texts_name() -> None:
     """The defaults written into help texts ("[default: 16,64]") are shown, not swallowed as style tags."""
     for command, defaults in (
-        (("run",), ("[default: 16,64]", "[default: 4]", "[default: --fresh-apps]", "[default: 0,5,20,50]")),
+        (
+            ("run",),
+            (
+                "[default: 16,64]",
+                "[default: 4]",
+                "mixed_crud: twice). [default: 4]",
+                "[default: --fresh-apps]",
+                "[default: 0,5,20,50]",
+            ),
+        ),
         (("perf-check",), ("[default: sync, async]", "[default: mariadb, postgres]")),
         (("db", "up"), ("[default: mariadb, or DATABASE_URL's]",)),
     ):

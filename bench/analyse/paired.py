@@ -55,10 +55,8 @@ class PairedResult:
     instrument: str = (
         "paired"  # "paired" (the same CPU) or "solo" (each app alone: the CPU was not the limit)
     )
-    cpu: tuple[float, float] = (
-        math.nan,
-        math.nan,
-    )  # each app's median CPU (%) in its solo points at this load
+    # each app's median CPU (%) in its solo points at this load
+    cpu: tuple[float, float] = (math.nan, math.nan)
 
     @property
     def has_ci(self) -> bool:

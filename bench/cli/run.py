@@ -14,6 +14,8 @@ from bench.catalog import app_names, default_apps, locustfile, resolve_app, scen
 from bench.cli.common import console, fail, ints
 from bench.config import QUICK, AppLimits, Loadgen, Matrix, Output, RunConfig, SeedData
 
+DEFAULT = Matrix()  # the defaults --help states
+
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run_cmd)
@@ -36,13 +38,13 @@ def run_cmd(
     users: Annotated[str | None, typer.Option(help="Concurrent users of the solo points (closed loop), comma-separated. \\[default: 16,64]")] = None,
     repeats: Annotated[int | None, typer.Option(min=0, max=50, help="Repeats of every solo point: each app alone at every --users level (latency, saturation). \\[default: 1]")] = None,
     sweep_repeats: Annotated[int | None, typer.Option(min=0, max=50, help="Repeats of the solo points of the latency sweep (their verdict where the CPU was not the limit). \\[default: 3]")] = None,
-    paired_repeats: Annotated[int | None, typer.Option(min=0, max=50, help="Repeats of every paired point: each sync/async pair (and ceiling) at the headline load over the same seconds, sharing the app CPU (the verdicts). \\[default: 4]")] = None,
+    paired_repeats: Annotated[int | None, typer.Option(min=0, max=50, help=f"Repeats of every paired point: each sync/async pair (and ceiling) at the headline load over the same seconds, sharing the app CPU (the verdicts). \\[default: {DEFAULT.paired_repeats}]")] = None,
     headline_users: Annotated[int | None, typer.Option(min=1, max=10_000, help="Users of each side of a paired point. \\[default: 16, or the middle of --users when given]")] = None,
-    duration: Annotated[float | None, typer.Option(min=1, max=3600, help="Measured seconds of a solo point. \\[default: 3]")] = None,
-    paired_duration: Annotated[float | None, typer.Option(min=1, max=3600, help="Measured seconds of a paired point (signup and mixed_crud: twice). \\[default: 6]")] = None,
-    warmup: Annotated[float | None, typer.Option(min=0, max=600, help="Warm-up seconds per point, discarded. \\[default: 1]")] = None,
+    duration: Annotated[float | None, typer.Option(min=1, max=3600, help=f"Measured seconds of a solo point. \\[default: {DEFAULT.duration_s:g}]")] = None,
+    paired_duration: Annotated[float | None, typer.Option(min=1, max=3600, help=f"Measured seconds of a paired point (signup and mixed_crud: twice). \\[default: {DEFAULT.paired_duration_s:g}]")] = None,
+    warmup: Annotated[float | None, typer.Option(min=0, max=600, help=f"Warm-up seconds per point, discarded. \\[default: {DEFAULT.warmup_s:g}]")] = None,
     db_ms: Annotated[str | None, typer.Option("--db-ms", help="slow_db: database latencies in ms, comma-separated. \\[default: 0,5,20,50]")] = None,
-    sweep_users: Annotated[str | None, typer.Option(help="slow_db: user levels for the latency sweep. \\[default: the middle of --users]")] = None,
+    sweep_users: Annotated[str | None, typer.Option(help="slow_db: user levels for the latency sweep. \\[default: the paired load, --headline-users]")] = None,
     rate: Annotated[str | None, typer.Option(help="Open loop: target requests/s per point, comma-separated (replaces --users).")] = None,
     recording_overhead: Annotated[bool, typer.Option("--recording-overhead", help="Also run every point without latency recording, to measure what recording costs.")] = False,
     fresh_apps: Annotated[bool | None, typer.Option("--fresh-apps/--same-apps", help="Start both apps anew for every paired point, so each repeat measures new processes and a process's own speed counts in the interval (about 1 s per start), or keep one process per app for the whole run. \\[default: --fresh-apps]")] = None,
