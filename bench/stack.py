@@ -239,7 +239,8 @@ class Stack:
         return self.apps[name]
 
     def stop_app(self, name: str) -> None:
-        """Stop a stalled app now (it holds connections and open transactions); `app()` restarts it."""
+        """Stop an app now: a stalled one (it holds connections and open transactions), or one a paired point
+        replaces with a new process (--fresh-apps); `app()` starts it again when next asked for."""
         proc = self.apps[name].proc if name in self.apps else None
         if proc is not None:
             proc.stop()

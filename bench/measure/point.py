@@ -25,9 +25,8 @@ from bench.store.loadgen import LoadgenResult, percentiles_ms, read_loadgen
 from bench.store.rows import PointKey, PointRow
 from bench.store.rundir import write_json
 
-APP_START_S = (
-    1.0  # an app's start until healthy: 84 more starts made a run 83 s longer (run 20261126-072719-fresh1)
-)
+# An app's start until healthy: 84 more starts made a run 83 s longer (run 20261126-072719-fresh1).
+APP_START_S = 1.0
 LOCUST_GRACE_S = 30.0  # after the window: Locust's own stop plus writing its files
 
 
