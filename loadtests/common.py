@@ -49,7 +49,7 @@ import psutil
 from hdrh.histogram import HdrHistogram
 from locust import FastHttpUser, events, task
 from locust.env import Environment
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import MasterRunner, Runner, WorkerRunner
 
 LATE_S = 0.010
 MAX_FAILURE_SAMPLES = 20
@@ -57,6 +57,7 @@ HDR_RANGE_US = (1, 120_000_000)  # 1 µs .. 2 min
 SPAWN_S = 0.5  # a window planned at test start begins this long after it (dispatch + spawn), then warm-up
 SEND_DELAY_S = 0.3  # a worker sends its recording this long after the window ends (late completions)
 REPORT_TIMEOUT_S = 10.0  # the master waits this long past the window for every worker's recording
+QUIT_AFTER_S = 0.1  # a lone headless process quits this long after its window (nothing later counts)
 RECORDING_MESSAGE = "bench_recording"
 # Unique per process, so emails made by different processes, hosts or runs never collide.
 PROCESS_TAG = f"{os.getpid()}-{uuid4().hex[:6]}"
@@ -141,6 +142,7 @@ class Recorder:
         self.hdr_by_name: dict[str, HdrHistogram] = {}
         self.failure_samples: list[str] = []
         self.acked: dict[str, set[int]] = {"users": set(), "items": set()}
+        self.ended: str | None = None  # "window": quit by itself once its window was over
 
     def on_request(
         self, name: str, response_time: float, start_time: float, exception: BaseException | None,
@@ -214,6 +216,7 @@ class Recorder:
             "failure_samples": self.failure_samples,
             "cpu_max": cpu.max_in(start, end),
             "clock_offset_s": None,  # set by the master: its clock minus the worker's, plus transit
+            "ended": self.ended,
         }
 
 
@@ -280,6 +283,21 @@ def _on_test_start(environment: Environment, **_kw: Any) -> None:
     cpu.start()
     if isinstance(environment.runner, WorkerRunner) and Params.out_dir and math.isfinite(Params.window[1]):
         worker_sender.schedule(environment)
+    elif (
+        environment.runner is not None
+        and opts is not None
+        and opts.headless
+        and math.isfinite(Params.window[1])
+    ):
+        # Quit as soon as the window is over rather than at `-t`, which counts whole seconds: the harness
+        # waited about a second per point for nothing (`-t` stays as the backstop).
+        delay = max(0.0, Params.window[1] - time.time()) + QUIT_AFTER_S
+        gevent.spawn_later(delay, _quit_after_window, environment.runner)
+
+
+def _quit_after_window(runner: Runner) -> None:
+    recorder.ended = "window"
+    runner.quit()
 
 
 def _plan_window(environment: Environment) -> None:

@@ -118,6 +118,9 @@ def test_run_writes_the_contract_and_flags_an_induced_failure(tmp_path: Path) ->
         assert len(list(pdir.glob("loadgen-*.json"))) == 1
     for r in bad:
         assert r["valid"] == "False" and "failures" in r["invalid_reasons"], r
+    # Every Locust quit by itself once its window was over, not at its -t backstop a second later.
+    recordings = list((run / "points").glob("*/loadgen-*.json"))
+    assert len(recordings) == 18 and {json.loads(f.read_text())["ended"] for f in recordings} == {"window"}
     check_documented(run)
     assert set(meta["databases"]) == {"mariadb"} and {r["backend"] for r in rows} == {"mariadb"}
     assert meta["databases"]["mariadb"]["name"] == "app_test"

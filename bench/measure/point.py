@@ -27,6 +27,7 @@ from bench.store.rundir import write_json
 
 # An app's start until healthy: 84 more starts made a run 83 s longer (run 20261126-072719-fresh1).
 APP_START_S = 1.0
+AFTER_S = 0.5  # after a window: Locust quits (loadtests/common.py QUIT_AFTER_S), rows, database reset
 LOCUST_GRACE_S = 30.0  # after the window: Locust's own stop plus writing its files
 
 
@@ -118,10 +119,10 @@ def plan_seconds(cfg: RunConfig, points: list[Point]) -> float:
     connect = 3.0 if cfg.loadgen.distributed else 0.0  # remote workers reconnect between points
     fresh = 2 * APP_START_S if cfg.matrix.fresh_apps else 0.0  # both apps start anew for a paired point
     return sum(
-        locust.STARTUP_S
+        locust.STARTUP_S * (2 if p.partner else 1)
         + cfg.matrix.warmup_s
         + duration(p, cfg)
-        + 1.0
+        + AFTER_S
         + connect
         + (fresh if p.partner else 0.0)
         for p in points
@@ -145,7 +146,9 @@ def measure(
     users = cfg.loadgen.open_users if point.rate else point.users
     m, problem = cfg.matrix, None
     seconds = duration(point, cfg)
-    planned = None if cfg.loadgen.distributed else locust.Window.plan(time.time(), m.warmup_s, seconds)
+    planned = (
+        None if cfg.loadgen.distributed else locust.Window.plan(time.time(), m.warmup_s, seconds, len(sides))
+    )
     locusts = [
         locust.launch(
             scenario=p.scenario, users=users, rate=p.rate, db_ms=p.db_ms, record=p.record, host=app.base_url,
