@@ -55,11 +55,16 @@ class ManagedProcess:
         except psutil.NoSuchProcess:
             return []
 
-    def stop(self, grace: float = 5.0) -> int | None:
-        """SIGTERM the group, wait up to `grace` s, then SIGKILL the group. Returns the exit code."""
+    def terminate(self) -> None:
+        """SIGTERM the group without waiting (`stop()` then waits and cleans up)."""
         if self.alive():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, signal.SIGTERM)
+
+    def stop(self, grace: float = 5.0) -> int | None:
+        """SIGTERM the group, wait up to `grace` s, then SIGKILL the group. Returns the exit code."""
+        if self.alive():
+            self.terminate()
             try:
                 self.popen.wait(timeout=grace)
             except subprocess.TimeoutExpired:
@@ -151,7 +156,7 @@ def wait_healthy(base_url: str, proc: ManagedProcess, timeout: float = 30.0) -> 
             last = f"HTTP {resp.status_code}: {resp.text[:200]}"
         except httpx.HTTPError as exc:
             last = type(exc).__name__
-        time.sleep(0.1)
+        time.sleep(0.02)
     raise RuntimeError(f"{proc.name} not healthy after {timeout:.0f}s ({last}): {log_tail(proc)}")
 
 

@@ -205,11 +205,12 @@ class Stack:
         limits = limits if isinstance(limits, dict) else {}
         return RunningApp(spec, port, None, limits, db_measured=self.database_url)
 
-    def _start(self, name: str) -> RunningApp:
+    def _spawn(self, name: str, taken: Sequence[int] = ()) -> tuple[ManagedProcess, int]:
+        """Start the app's process (`taken`: ports of apps started beside it that may not be bound yet)."""
         spec = self.specs[name]
-        if spec.external:
-            return self._attach(spec)
         port = processes.free_port()
+        while port in taken:
+            port = processes.free_port()
         argv = uvicorn_argv(
             spec, port, workers=self.limits.workers, loop=self.limits.event_loop, host=self.app_host
         )
@@ -219,6 +220,9 @@ class Stack:
             f"app {spec.name}", argv, env=self.app_env(spec), cpus=self.pinning.app, log_path=log,
             cwd=spec.root or REPO_ROOT,
         )  # fmt: skip
+        return proc, port
+
+    def _ready(self, name: str, proc: ManagedProcess, port: int) -> RunningApp:
         url = f"http://{url_host(self.app_host)}:{port}"
         try:
             processes.wait_healthy(url, proc)
@@ -226,7 +230,12 @@ class Stack:
         except BaseException:  # Ctrl-C or a failed start: not yet in self.apps, so stop it here
             proc.stop(grace=3.0)
             raise
-        return RunningApp(spec, port, proc, limits, self.app_host)
+        return RunningApp(self.specs[name], port, proc, limits, self.app_host)
+
+    def _start(self, name: str) -> RunningApp:
+        if self.specs[name].external:
+            return self._attach(self.specs[name])
+        return self._ready(name, *self._spawn(name))
 
     def app(self, name: str) -> RunningApp:
         """The app, restarted first if it died or stopped answering."""
@@ -238,9 +247,31 @@ class Stack:
         self.apps[name] = self._start(name)
         return self.apps[name]
 
+    def restart_apps(self, names: Sequence[str]) -> None:
+        """New processes for these apps (a paired point's two sides, --fresh-apps): the old ones are told to
+        stop and the new ones spawned at once, so their shutdown overlaps the new ones' start."""
+        names = [n for n in names if not self.specs[n].external]
+        old = [self.apps[n].proc for n in names if n in self.apps]
+        for proc in old:
+            if proc is not None:
+                proc.terminate()
+        started: list[tuple[str, ManagedProcess, int]] = []
+        try:
+            for name in names:
+                started.append((name, *self._spawn(name, [port for _n, _p, port in started])))
+            for proc in old:
+                if proc is not None:
+                    proc.stop()
+            for name, proc, port in started:
+                self.apps[name] = self._ready(name, proc, port)
+        except BaseException:  # a failed start or Ctrl-C: none of the new processes is left behind
+            for _name, proc, _port in started:
+                proc.stop(grace=3.0)
+            raise
+
     def stop_app(self, name: str) -> None:
-        """Stop an app now: a stalled one (it holds connections and open transactions), or one a paired point
-        replaces with a new process (--fresh-apps); `app()` starts it again when next asked for."""
+        """Stop an app now: a stalled one (it holds connections and open transactions); `app()` starts it
+        again when next asked for."""
         proc = self.apps[name].proc if name in self.apps else None
         if proc is not None:
             proc.stop()

@@ -24,10 +24,10 @@ from bench.catalog import locustfile, scenario_options
 from bench.config import Loadgen, SeedData
 from bench.processes import ManagedProcess
 
-# From launch to the first users running, per Locust process started at once (imports: 0.45 s on this
+# From launch to the first users running, per Locust process started at once (0.35-0.45 s on this
 # machine; a paired point's two share the load generator's CPU). Users then start at SPAWN_RATE a second
 # (all of 16 in 0.16 s, of 64 in 0.64 s; at most 1 s for more), inside the warm-up.
-STARTUP_S = 0.6
+STARTUP_S = 0.5
 SPAWN_RATE = 100  # Locust warns above 100 a second
 SPAWN_S = 0.5  # a master-planned window starts this long after the test starts (loadtests/common.py)
 WINDOW_GRACE_S = 15.0  # past --worker-wait: the master's own start-up and its window.json

@@ -136,8 +136,7 @@ class MatrixRun:
                 progress.update(task, description=point.point_id + (" + partner" if point.partner else ""))
                 stack = stacks[self.backend_of[point.app]]
                 if point.partner and self.cfg.matrix.fresh_apps:  # two new processes, started alike
-                    stack.stop_app(point.app)
-                    stack.stop_app(point.partner)
+                    stack.restart_apps([point.app, point.partner])
                 rows = measure(stack, point, self.cfg, self.run_dir, order, say=progress.console.print)
                 if self.cfg.loadgen.distributed:
                     self.worker_hosts |= set(read_loadgen(self.run_dir / "points" / point.point_id).hosts)

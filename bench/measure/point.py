@@ -25,8 +25,9 @@ from bench.store.loadgen import LoadgenResult, percentiles_ms, read_loadgen
 from bench.store.rows import PointKey, PointRow
 from bench.store.rundir import write_json
 
-# An app's start until healthy: 84 more starts made a run 83 s longer (run 20261126-072719-fresh1).
-APP_START_S = 1.0
+# A paired point's two new app processes (Stack.restart_apps: the old ones stop while the new ones start),
+# until both are healthy: 1.4-1.5 s on this machine.
+PAIR_RESTART_S = 1.5
 AFTER_S = 0.5  # after a window: Locust quits (loadtests/common.py QUIT_AFTER_S), rows, database reset
 LOCUST_GRACE_S = 30.0  # after the window: Locust's own stop plus writing its files
 
@@ -117,7 +118,7 @@ def duration(point: Point, cfg: RunConfig) -> float:
 def plan_seconds(cfg: RunConfig, points: list[Point]) -> float:
     """How long the points take, about (for the estimate printed before a run)."""
     connect = 3.0 if cfg.loadgen.distributed else 0.0  # remote workers reconnect between points
-    fresh = 2 * APP_START_S if cfg.matrix.fresh_apps else 0.0  # both apps start anew for a paired point
+    fresh = PAIR_RESTART_S if cfg.matrix.fresh_apps else 0.0  # both apps start anew for a paired point
     return sum(
         locust.STARTUP_S * (2 if p.partner else 1)
         + cfg.matrix.warmup_s
