@@ -29,8 +29,8 @@ class Matrix:
     scenarios: tuple[str, ...] = tuple(s.name for s in SCENARIOS if s.default)
     users: tuple[int, ...] = (16, 64)
     repeats: int = 1  # of every solo point (0: no solo points)
-    sweep_repeats: int | None = 3  # of the solo points of the latency sweep (None: `repeats`)
-    paired_repeats: int = 4  # of every paired comparison (0: none)
+    sweep_repeats: int | None = 4  # of the solo points of the latency sweep (None: `repeats`)
+    paired_repeats: int = 5  # of every paired comparison (0: none)
     pairs: tuple[tuple[str, str], ...] | None = None  # (first, second); None: the catalog's pairs among apps
     headline_users: int | None = 16  # the paired load; None: the middle of `users`
     duration_s: float = 3.0  # measured seconds of a solo point
