@@ -343,7 +343,8 @@ def _paired_headline(result: Analysis) -> pd.DataFrame:
         for _, r in got.iterrows():
             rows.append({"pair_rank": rank, "pair": pair.label, "sync_app": pair.sync, "async_app": pair.async_,
                          "scenario": r["scenario"], "db_ms": r["db_ms"], "load": r["users"], "mode": "closed",
-                         "ratio": r["ratio"], "ratio_low": r["ratio_low"], "ratio_high": r["ratio_high"]})  # fmt: skip
+                         "ratio": r["ratio"], "ratio_low": r["ratio_low"], "ratio_high": r["ratio_high"],
+                         "instrument": r["instrument"]})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -382,6 +383,13 @@ def crossover_chart(result: Analysis, out_dir: Path) -> Chart | None:
                 [(rows["ratio"] - rows["ratio_low"])[ci], (rows["ratio_high"] - rows["ratio"])[ci]]
             )
             ax.errorbar(x[ci], rows["ratio"][ci], yerr=yerr, fmt="none", ecolor=colour, capsize=5)
+        solo = (
+            (rows["instrument"] == "solo").to_numpy() if "instrument" in rows else np.zeros(len(rows), bool)
+        )
+        if solo.any():  # the verdict came from each app alone: hollow, as in the verdicts chart
+            ax.plot(
+                x[solo], rows["ratio"][solo], "o", ls="none", color=colour, markerfacecolor="white", zorder=3
+            )
         if not same_load:
             for xi, (_, row) in zip(x, rows.iterrows(), strict=True):
                 ax.annotate(f"{row['load']:g} {unit}", (xi, row["ratio"]), textcoords="offset points",
@@ -402,8 +410,10 @@ def crossover_chart(result: Analysis, out_dir: Path) -> Chart | None:
     ax.grid(alpha=0.3)
     fig.legend(loc="outside lower center", ncol=1, frameon=False)
     how = (
-        "Paired points: both apps over the same seconds, sharing the app's CPU; the ratio of their requests, "
-        "mean over repeats, error bars the 95% t interval over repeats."
+        "Each level's verdict: filled dots from paired points (both apps over the same seconds, sharing the "
+        "app's CPU: the ratio of their requests, mean over repeats), hollow dots from solo points where the CPU "
+        "was not the limit (each app alone: the ratio of mean requests/s); error bars the 95% t interval over "
+        "repeats."
         if paired
         else "Ratio of mean throughputs at the headline load of each level; error bars are the 95% log-ratio t "
         "interval."
