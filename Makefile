@@ -41,7 +41,7 @@ fmt: venv ## Format and autofix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: venv ## The full comparison: paired verdicts at 16 users (5 repeats, each on two new app processes), solo points at 16 and 64 users, latency sweep (4 repeats); ~15 min + report (BACKEND=postgres: 3 apps, ~20 min)
+bench: venv ## The full comparison: paired verdicts at 16 users (5 repeats, each on two new app processes), solo points at 16 and 64 users, latency sweep (4 repeats); ~15 min + report (BACKEND=postgres: 3 apps, ~19 min)
 	@$(BENCH) run $(ON) $(ARGS)
 
 bench-quick: venv ## A small comparison in about 2 minutes; BACKEND=postgres
