@@ -47,7 +47,7 @@ def run_cmd(
     sweep_users: Annotated[str | None, typer.Option(help="slow_db: user levels for the latency sweep. \\[default: the paired load, --headline-users]")] = None,
     rate: Annotated[str | None, typer.Option(help="Open loop: target requests/s per point, comma-separated (replaces --users).")] = None,
     recording_overhead: Annotated[bool, typer.Option("--recording-overhead", help="Also run every point without latency recording, to measure what recording costs.")] = False,
-    fresh_apps: Annotated[bool | None, typer.Option("--fresh-apps/--same-apps", help="Start both apps anew for every paired point, so each repeat measures new processes and a process's own speed counts in the interval (about 1 s per start), or keep one process per app for the whole run. \\[default: --fresh-apps]")] = None,
+    fresh_apps: Annotated[bool | None, typer.Option("--fresh-apps/--same-apps", help="Start both apps anew for every paired point, so each repeat measures new processes and a process's own speed counts in the interval (about 1.5 s per paired point for the two), or keep one process per app for the whole run. \\[default: --fresh-apps]")] = None,
     loadgen_processes: Annotated[int, typer.Option(min=1, max=256, help="Locust processes per point (>1: a master and N workers).")] = 1,
     open_users: Annotated[int, typer.Option(min=1, max=10_000, help="Open loop: users taking the scheduled requests.")] = 64,
     loadgen_workers: Annotated[int, typer.Option(min=0, max=1024, help="Locust's distributed mode: run only the master here and load with N `bench worker`s on any hosts (each sends its recording to the master; no shared disk). Needs --master-bind.")] = 0,
