@@ -15,6 +15,10 @@ import psutil
 import pytest
 
 from bench.backends.mariadb import MariaDB
+from bench.catalog import resolve_app
+from bench.config import AppLimits, SeedData
+from bench.processes import Pinning
+from bench.stack import Stack
 from bench.store.rows import POINT_COLUMNS
 from shared.config import DB_ENV_FILE, REPO_ROOT, Settings
 from tests.interrupt import cmdline, interrupt_when
@@ -273,3 +277,28 @@ def check_no_secrets(run: Path, settings: Settings) -> None:
             text = path.read_text(errors="replace")
             for secret in filter(None, secrets):
                 assert secret not in text, f"{secret[:8]}... found in {path.relative_to(run)}"
+
+
+def test_a_pair_restart_that_fails_says_why_and_leaves_no_process(tmp_path: Path) -> None:
+    """--fresh-apps: when one new process of a pair never answers, restart_apps stops every process of the
+    pair, old and new, raises with the app's own words, and the next point can start them again."""
+
+    def uvicorns() -> list[psutil.Process]:
+        return [c for c in psutil.Process().children(recursive=True) if "uvicorn" in cmdline(c)]
+
+    apps = [resolve_app("sync"), resolve_app("async")]
+    with Stack(
+        MariaDB(), apps, limits=AppLimits(pool_size=2), seed=SeedData(users=50, items=1),
+        pinning=Pinning.plan(False), log_dir=tmp_path, database="app_test",
+    ) as stack:  # fmt: skip
+        old = [stack.apps[name].proc for name in ("sync", "async")]
+        assert len(uvicorns()) == 2
+        stack.specs["async"] = resolve_app("async=tests.fixtures.no_such_module:app")
+        with pytest.raises(RuntimeError, match=r"app async exited with code \d+: .*no_such_module"):
+            stack.restart_apps(["sync", "async"])
+        assert all(proc is not None and not proc.alive() for proc in old)
+        assert uvicorns() == []
+        stack.specs["async"] = resolve_app("async")
+        assert stack.app("sync").healthy() and stack.app("async").healthy()
+        assert len(uvicorns()) == 2
+    assert uvicorns() == []
