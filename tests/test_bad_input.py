@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from bench.backends import Backend
+from bench.config import Matrix
 from shared.config import REPO_ROOT, Settings
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run-small"
@@ -103,6 +104,9 @@ def test_help_shows_the_defaults_its_texts_name() -> None:
                 "[default: 16,64]",
                 "[default: 4]",
                 "mixed_crud: twice). [default: 4]",
+                # the repeats it states are the ones a run uses (they were left behind once: 3 after 4)
+                f"sharing the app CPU (the verdicts). [default: {Matrix().paired_repeats}]",
+                f"where the CPU was not the limit). [default: {Matrix().sweep_repeats}]",
                 "[default: --fresh-apps]",
                 "[default: 0,5,20,50]",
             ),

@@ -14,7 +14,11 @@ from bench.catalog import app_names, default_apps, locustfile, resolve_app, scen
 from bench.cli.common import console, fail, ints
 from bench.config import QUICK, AppLimits, Loadgen, Matrix, Output, RunConfig, SeedData
 
-DEFAULT = Matrix()  # the defaults --help states
+DEFAULT = Matrix()  # the defaults --help states (written from it, so they cannot drift)
+
+
+def _listed(values: tuple[int, ...]) -> str:
+    return ",".join(map(str, values))
 
 
 def register(app: typer.Typer) -> None:
@@ -35,15 +39,15 @@ def run_cmd(
         list[str] | None,
         typer.Option("--scenario", "-s", help=f"Scenario, repeatable: {scenario_names()}, or a locustfile path. \\[default: all]"),
     ] = None,
-    users: Annotated[str | None, typer.Option(help="Concurrent users of the solo points (closed loop), comma-separated. \\[default: 16,64]")] = None,
-    repeats: Annotated[int | None, typer.Option(min=0, max=50, help="Repeats of every solo point: each app alone at every --users level (latency, saturation). \\[default: 1]")] = None,
-    sweep_repeats: Annotated[int | None, typer.Option(min=0, max=50, help="Repeats of the solo points of the latency sweep (their verdict where the CPU was not the limit). \\[default: 3]")] = None,
+    users: Annotated[str | None, typer.Option(help=f"Concurrent users of the solo points (closed loop), comma-separated. \\[default: {_listed(DEFAULT.users)}]")] = None,
+    repeats: Annotated[int | None, typer.Option(min=0, max=50, help=f"Repeats of every solo point: each app alone at every --users level (latency, saturation). \\[default: {DEFAULT.repeats}]")] = None,
+    sweep_repeats: Annotated[int | None, typer.Option(min=0, max=50, help=f"Repeats of the solo points of the latency sweep (their verdict where the CPU was not the limit). \\[default: {DEFAULT.sweep_repeats}]")] = None,
     paired_repeats: Annotated[int | None, typer.Option(min=0, max=50, help=f"Repeats of every paired point: each sync/async pair (and ceiling) at the headline load over the same seconds, sharing the app CPU (the verdicts). \\[default: {DEFAULT.paired_repeats}]")] = None,
-    headline_users: Annotated[int | None, typer.Option(min=1, max=10_000, help="Users of each side of a paired point. \\[default: 16, or the middle of --users when given]")] = None,
+    headline_users: Annotated[int | None, typer.Option(min=1, max=10_000, help=f"Users of each side of a paired point. \\[default: {DEFAULT.headline_users}, or the middle of --users when given]")] = None,
     duration: Annotated[float | None, typer.Option(min=1, max=3600, help=f"Measured seconds of a solo point. \\[default: {DEFAULT.duration_s:g}]")] = None,
     paired_duration: Annotated[float | None, typer.Option(min=1, max=3600, help=f"Measured seconds of a paired point (signup and mixed_crud: twice). \\[default: {DEFAULT.paired_duration_s:g}]")] = None,
     warmup: Annotated[float | None, typer.Option(min=0, max=600, help=f"Warm-up seconds per point, discarded. \\[default: {DEFAULT.warmup_s:g}]")] = None,
-    db_ms: Annotated[str | None, typer.Option("--db-ms", help="slow_db: database latencies in ms, comma-separated. \\[default: 0,5,20,50]")] = None,
+    db_ms: Annotated[str | None, typer.Option("--db-ms", help=f"slow_db: database latencies in ms, comma-separated. \\[default: {_listed(DEFAULT.db_ms)}]")] = None,
     sweep_users: Annotated[str | None, typer.Option(help="slow_db: user levels for the latency sweep. \\[default: the paired load, --headline-users]")] = None,
     rate: Annotated[str | None, typer.Option(help="Open loop: target requests/s per point, comma-separated (replaces --users).")] = None,
     recording_overhead: Annotated[bool, typer.Option("--recording-overhead", help="Also run every point without latency recording, to measure what recording costs.")] = False,
