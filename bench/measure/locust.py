@@ -24,8 +24,9 @@ from bench.catalog import locustfile, scenario_options
 from bench.config import Loadgen, SeedData
 from bench.processes import ManagedProcess
 
-# From launch to the first users running, per Locust process started at once (0.35-0.45 s on this
-# machine; a paired point's two share the load generator's CPU). Users then start at SPAWN_RATE a second
+# From launch to the first users running, per Locust process started at once (under 0.5 s on this
+# machine: a headless `-t 1s` run takes 1.42-1.50 s in all; a paired point's two share the load
+# generator's CPU). Users then start at SPAWN_RATE a second
 # (all of 16 in 0.16 s, of 64 in 0.64 s; at most 1 s for more), inside the warm-up.
 STARTUP_S = 0.5
 SPAWN_RATE = 100  # Locust warns above 100 a second

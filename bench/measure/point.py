@@ -26,7 +26,8 @@ from bench.store.rows import PointKey, PointRow
 from bench.store.rundir import write_json
 
 # A paired point's two new app processes (Stack.restart_apps: the old ones stop while the new ones start),
-# until both are healthy: 1.4-1.5 s on this machine.
+# until both are healthy: about 1.5 s on this machine (scripts/point-gaps on run def1: 4.0 s before a paired
+# point, 2.0 s before a solo one, 0.5 s of that difference the second Locust's start-up).
 PAIR_RESTART_S = 1.5
 AFTER_S = 0.5  # after a window: Locust quits (loadtests/common.py QUIT_AFTER_S), rows, database reset
 LOCUST_GRACE_S = 30.0  # after the window: Locust's own stop plus writing its files
