@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from bench.analyse.stats import mean_ci, ratio_ci, verdict
+from bench.analyse.stats import mean_ci, pooled_spread, ratio_ci, verdict
 from bench.analyse.summary import analyse, compare_pairs, headline, invalid_points, summarize
 from bench.store.loadgen import merge_histograms, percentiles_ms
 from bench.store.run import tidy_points
@@ -191,3 +191,25 @@ def test_open_loop_groups_by_target_rate() -> None:
     summary = summarize(points(rows))
     assert summary["load"].tolist() == [100, 200]
     assert summary["n"].tolist() == [2, 2]
+
+
+def test_pooled_spread_is_the_pooled_sd_of_logs() -> None:
+    groups = [[100.0, 100.0 * math.e**0.2], [50.0, 50.0, 50.0 * math.e**0.3], [70.0], []]
+    spread = pooled_spread(groups)
+    assert spread is not None
+    # log-deviations: ±0.1 (1 df); 0.1 twice and -0.2 once (2 df): (0.02 + 0.06) / 3
+    assert spread.sd == pytest.approx(math.sqrt(0.08 / 3))
+    assert (spread.df, spread.groups) == (3, 2)
+    assert spread.factor() == pytest.approx(math.exp(3.182446 * spread.sd), rel=1e-5)
+    assert pooled_spread([[70.0], []]) is None
+
+
+def test_spread_of_one_repeat_comes_only_from_cpu_bound_groups_with_repeats() -> None:
+    bound = [500.0, 600.0]  # the app used its whole CPU: machine speed shows
+    rows = sample("sync", bound, app_cpu_mean=99.0) + sample("async", [700.0], app_cpu_mean=98.0)
+    rows += sample("sync", [200.0, 400.0], scenario="slow_db", db_ms=50, app_cpu_mean=40.0)  # pool-bound
+    result = analyse(points(rows))
+    assert result.spread is not None and (result.spread.groups, result.spread.df) == (1, 1)
+    assert result.spread.sd == pytest.approx(math.log(600 / 500) / math.sqrt(2))
+    assert summarize(points(rows))["app_cpu"].tolist() == [99.0, 98.0, 40.0]
+    assert analyse(points(rows[2:])).spread is None  # no CPU-bound group with 2 repeats

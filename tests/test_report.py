@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bench.analyse.report import build_report, report_command
+from bench.analyse.report import build_report, machine_speed, report_command
 from bench.analyse.summary import analyse
 from bench.store.run import load_run
 from shared.config import REPO_ROOT
@@ -159,3 +159,36 @@ def test_chromium_renders_every_chart(tmp_path: Path, built: tuple[Path, Path]) 
         assert img.size == (1280, 4000)
     SCREENSHOT.parent.mkdir(exist_ok=True)
     shutil.copyfile(shot, SCREENSHOT)
+
+
+def test_machine_speed_comes_from_the_runs_own_measurements(run_dir: Path) -> None:
+    data = load_run(run_dir)
+    calibration = json.loads((run_dir / "calibration.json").read_text())
+    samples = calibration["before"]["samples"] + calibration["after"]["samples"]
+    mid = sorted(samples)[len(samples) // 2 - 1 : len(samples) // 2 + 1]
+    median = sum(mid) / 2
+    text = machine_speed(data, analyse(data.points))
+    assert f"timed {len(samples)} times" in text
+    assert f"{min(samples) / median:.2f}-{max(samples) / median:.2f}× its median speed" in text
+    assert "spread by" in text  # the fixture's read_heavy and slow_db 0 ms points used their whole CPU
+    (run_dir / "calibration.json").unlink()
+    points = data.points.assign(app_cpu_mean=50.0)
+    assert (
+        machine_speed(load_run(run_dir), analyse(points))
+        == "the machine's speed was not measured in this run"
+    )
+
+
+def test_single_repeats_that_used_the_whole_cpu_get_the_runs_spread(run_dir: Path) -> None:
+    """The throughput chart's hollow markers: a CPU-bound single repeat gets ×/÷ the run's pooled spread."""
+    table = run_dir / "points.csv"
+    rows = table.read_text().splitlines()
+    kept = [r for r in rows if not (",read_heavy," in r and "__r2," in r)]  # read_heavy: one repeat each
+    assert len(rows) - len(kept) == 4
+    table.write_text("\n".join(kept) + "\n")
+    spread = analyse(load_run(run_dir).points).spread
+    assert spread is not None and spread.groups == 2  # slow_db 0 ms, sync and async
+    _html, md = build_report(run_dir)
+    caption = next(line for line in md.read_text().splitlines() if line.startswith("Mean requests/s"))
+    assert f"dashed bar is ×/÷{spread.factor():.2f}" in caption
+    assert f"pooled over {spread.groups} points" in caption

@@ -22,7 +22,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
 from bench.analyse.paired import MARGIN
-from bench.analyse.summary import Analysis, load_label
+from bench.analyse.summary import Analysis, cpu_bound, load_label
 from bench.catalog import (
     PAIRS,
     SCENARIO_BY_NAME,
@@ -144,6 +144,8 @@ def throughput_chart(result: Analysis, out_dir: Path) -> Chart | None:
     if drawn is None:
         return None
     fig, panels, apps = drawn
+    factor = result.spread.factor() if result.spread else None
+    spread_drawn = False
     for ax, panel in panels:
         top = 0.0
         for i, app in enumerate(apps):
@@ -168,18 +170,38 @@ def throughput_chart(result: Analysis, out_dir: Path) -> Chart | None:
                     mec=colour,
                     zorder=3,
                 )
+            spread = single & cpu_bound(rows).to_numpy()
+            if factor and spread.any():
+                m = mean[spread]
+                yerr = np.vstack([m - m / factor, m * factor - m])
+                bars = ax.errorbar(x[spread], m, yerr=yerr, fmt="none", ecolor=colour, capsize=3, lw=1)
+                bars.lines[2][0].set_linestyle("--")
+                high = high.where(~spread, mean * factor)
+                spread_drawn = True
             top = max(top, float(np.nanmax(np.fmax(mean, high.fillna(0)))))
         ax.set_ylim(0, top * 1.15 if top > 0 else 1)
         ax.set_ylabel("throughput (req/s)")
-    hollow = Line2D([], [], ls="none", marker="o", mfc="white", mec="0.3", label="1 valid repeat (no CI)")
-    _app_legend(fig, apps, [hollow] if (data["n"] == 1).any() else [])
+    extra: list[Line2D] = []
+    if (data["n"] == 1).any():
+        label = "1 valid repeat: " + ("dashed = this run's spread of one repeat" if spread_drawn else "no CI")
+        ls = "--" if spread_drawn else "none"
+        extra.append(Line2D([], [], ls=ls, color="0.3", marker="o", mfc="white", mec="0.3", label=label))
+    _app_legend(fig, apps, extra)
     fig.suptitle("Throughput vs load: mean of valid repeats, error bars = 95% CI")
-    return Chart(
-        _save(fig, out_dir / "throughput.png"),
-        "Throughput vs load",
-        "Mean requests/s over the valid repeats of each point; error bars are the 95% t interval "
-        "(none where only one repeat is valid: hollow marker). The y axis starts at 0.",
+    caption = (
+        "Mean requests/s over the valid repeats of each point; error bars are the 95% t interval. The y axis "
+        "starts at 0. A hollow marker is a point with one valid repeat, which has no interval of its own."
     )
+    if spread_drawn and result.spread:
+        s = result.spread
+        caption += (
+            f" Where the app used its whole CPU, its dashed bar is ×/÷{factor:.2f}: the 95% range of one "
+            f"repeat, from the spread of this run's solo points that used the whole CPU and had 2 or more "
+            f"repeats (log-sd {s.sd:.1%} pooled over {s.groups} points, {s.df} degrees of freedom). On a "
+            "machine whose speed varies from second to second, one repeat can be that far from the next; "
+            "the verdicts come from the paired points."
+        )
+    return Chart(_save(fig, out_dir / "throughput.png"), "Throughput vs load", caption)
 
 
 def _latency_panels(data: pd.DataFrame) -> list[tuple[str, pd.DataFrame, str]]:

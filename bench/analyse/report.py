@@ -11,6 +11,7 @@ import base64
 import html
 import json
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from bench.analyse.plots import DPI, Chart, draw_all
 from bench.analyse.stats import CONFIDENCE
 from bench.analyse.summary import Analysis, analyse
 from bench.catalog import CEILINGS, PAIRS, SCENARIO_BY_NAME, scenario_rank
+from bench.measure.calibrate import load_samples
 from bench.store.rows import workload as _workload
 from bench.store.run import Run, RunFolderError, load_run
 
@@ -423,8 +425,7 @@ METHOD_SOLO = (
 METHOD_PAIRED = (
     "Where each app alone used its whole CPU (the CPU was the limit), the verdict comes from paired points: the "
     "sync and the async app loaded at the same time, each by its own Locust, sharing the app's CPU, so whatever "
-    "slows the machine in a given second slows both (this machine drifts by 15-30% in an hour, more than the "
-    "differences asked about); the ratio of their requests is then the ratio of their costs per request, which "
+    "slows the machine in a given second slows both ({machine}); the ratio of their requests is then the ratio of their costs per request, which "
     "is their throughput ratio on a whole CPU. One sample per repeat (the log ratio over the window, both apps "
     "started anew for it unless the run said --same-apps), a Student t interval over repeats. Where an app alone "
     "used less than 90% of its CPU (the median over its solo repeats: queries that wait in the "
@@ -436,6 +437,24 @@ METHOD_PAIRED = (
     "half-width; 'would have seen' the smallest difference detected with 80% power. Latency and saturation "
     "come from the solo points, in the charts and tables below."
 )
+
+
+def machine_speed(data: Run, result: Analysis) -> str:
+    """How much this run's machine changed speed, from its own measurements: the calibration loop's samples
+    and the spread of one solo repeat that used the whole CPU."""
+    parts = []
+    if len(samples := load_samples(data.run_dir)) >= 2:
+        mid = statistics.median(samples)
+        parts.append(
+            f"a fixed CPU loop timed {len(samples)} times on the app's CPU before and after this run ran at "
+            f"{min(samples) / mid:.2f}-{max(samples) / mid:.2f}× its median speed"
+        )
+    if result.spread:
+        parts.append(
+            f"the repeats of a solo point that used the whole CPU spread by {result.spread.sd:.0%} (sd, pooled "
+            f"over {result.spread.groups} points)"
+        )
+    return "; ".join(parts) if parts else "the machine's speed was not measured in this run"
 
 
 @dataclass
@@ -462,7 +481,8 @@ def blocks(data: Run, result: Analysis, charts: Sequence[Chart]) -> list[Block]:
         out += [Block("h2", "What this run says", "answer"), Block("answer", sentences=sentences)]
     out.append(Block("h2", "Verdicts", "verdicts"))
     if not result.paired.empty and paired_verdict_table(result).rows:
-        out += [Block("table", table=paired_verdict_table(result)), Block("note", METHOD_PAIRED)]
+        method = METHOD_PAIRED.format(machine=machine_speed(data, result))
+        out += [Block("table", table=paired_verdict_table(result)), Block("note", method)]
     else:
         out += [
             Block("table", table=verdict_table(result, sorted(set(data.points["app"])))),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
@@ -79,3 +80,29 @@ def verdict(ratio: float, low: float, high: float, n_sync: int, n_async: int) ->
 
 def winner(text: str) -> str:
     return "async" if text.startswith("async") else "sync" if text.startswith("sync") else ""
+
+
+@dataclass(frozen=True)
+class Spread:
+    """The relative spread of one repeat, pooled over groups of repeats: the sd of log(requests/s) within
+    each group, pooled with their degrees of freedom."""
+
+    sd: float  # of log values: about the relative sd
+    df: int
+    groups: int
+
+    def factor(self, confidence: float = CONFIDENCE) -> float:
+        """exp(t * sd): one repeat x gives the interval x / factor .. x * factor."""
+        return math.exp(float(stats.t.ppf(0.5 + confidence / 2, self.df)) * self.sd)
+
+
+def pooled_spread(groups: Iterable[Sequence[float]]) -> Spread | None:
+    """Pooled log-sd over the groups with at least 2 positive values; None when there is none."""
+    squares, df, used = 0.0, 0, 0
+    for values in groups:
+        logs = np.log([v for v in values if v > 0])
+        if logs.size >= MIN_REPEATS:
+            squares += float(((logs - logs.mean()) ** 2).sum())
+            df += logs.size - 1
+            used += 1
+    return Spread(math.sqrt(squares / df), df, used) if df else None

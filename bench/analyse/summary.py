@@ -10,6 +10,10 @@ How the numbers are made:
 - The async/sync throughput ratio uses a log-ratio t interval: log(mean_async / mean_sync) with the
   delta-method standard error sqrt(s_a^2/(n_a m_a^2) + s_s^2/(n_s m_s^2)) and Welch-Satterthwaite degrees
   of freedom, exponentiated back. It needs >= 2 valid repeats on each side.
+- One repeat has no interval of its own. Where the app used its whole CPU, a repeat's spread on this
+  machine comes from the machine's speed more than from the point (docs/methods.md, "Solo points and the
+  machine's speed"), so the run's `spread` pools the log-sd of every such group with >= 2 repeats, and
+  the throughput chart draws it around the single repeats.
 - Invalid points (valid == False) are excluded from every statistic and listed with their reasons.
 """
 
@@ -24,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from bench.analyse.interference import PREFIX, interference
-from bench.analyse.paired import analyse_pairs, frame
-from bench.analyse.stats import MIN_REPEATS, mean_ci, ratio_ci, verdict, winner
+from bench.analyse.paired import CPU_LIMIT, analyse_pairs, frame
+from bench.analyse.stats import MIN_REPEATS, Spread, mean_ci, pooled_spread, ratio_ci, verdict, winner
 from bench.catalog import PAIRS, PairEntry, app_rank, pair_backend, present_pairs, scenario_rank
 from bench.store.loadgen import merge_histograms, percentiles_ms
 
@@ -42,6 +46,7 @@ class Analysis:
     invalid: pd.DataFrame  # the invalid points and why
     paired: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per paired comparison (the verdicts)
     interference: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per app x neighbour kind
+    spread: Spread | None = None  # of one solo repeat where the app used its whole CPU (cpu_bound_spread)
 
 
 def _latency(group: pd.DataFrame) -> tuple[dict[str, float], str]:
@@ -69,14 +74,16 @@ def summarize(points: pd.DataFrame) -> pd.DataFrame:
         latency, source = _latency(valid)
         n = int(valid["rps"].notna().sum())
         note = "" if n >= 2 else "1 repeat: no CI" if n == 1 else "no valid repeat"
+        used = valid["app_cpu_mean"].dropna() if "app_cpu_mean" in valid else pd.Series(dtype=float)
+        cpu = used.median() if len(used) else math.nan  # an app running elsewhere: not measured
         rows.append(
             dict(zip(GROUP_KEYS, key, strict=True))
             | {"n": n, "invalid": int((~group["valid"]).sum()), "rps_mean": mean, "rps_ci_low": low}
             | {"rps_ci_high": high, "ci_note": note, **latency, "latency_source": source}
-            | {"failures": int(group["failures"].fillna(0).sum())}
+            | {"failures": int(group["failures"].fillna(0).sum()), "app_cpu": float(cpu)}
         )
     columns = [*GROUP_KEYS, "n", "invalid", "rps_mean", "rps_ci_low", "rps_ci_high", "ci_note"]
-    columns += ["p50_ms", "p95_ms", "p99_ms", "latency_source", "failures"]
+    columns += ["p50_ms", "p95_ms", "p99_ms", "latency_source", "failures", "app_cpu"]
     return sort_cases(pd.DataFrame(rows, columns=columns))
 
 
@@ -153,7 +160,22 @@ def analyse(points: pd.DataFrame, pairs: Sequence[PairEntry] = PAIRS) -> Analysi
     interfered = alone["scenario"].astype(str).str.startswith(PREFIX)
     solo_rest = alone[~interfered].reset_index(drop=True)
     compared = compare_pairs(solo_rest, pairs)
-    return Analysis(summarize(solo_rest), compared, headline(compared), invalid_points(points), paired, intf)
+    summary = summarize(solo_rest)
+    spread = cpu_bound_spread(solo_rest, summary)
+    return Analysis(summary, compared, headline(compared), invalid_points(points), paired, intf, spread)
+
+
+def cpu_bound(summary: pd.DataFrame) -> pd.Series:
+    """Groups of closed-loop solo points where the app used its whole CPU (median over repeats)."""
+    return (summary["mode"] == "closed") & (summary["app_cpu"] >= CPU_LIMIT)
+
+
+def cpu_bound_spread(points: pd.DataFrame, summary: pd.DataFrame) -> Spread | None:
+    """The pooled spread of one repeat over the CPU-bound groups of `summary` (from solo `points`)."""
+    valid = points[points["valid"] & points["rps"].notna()]
+    bound = summary.loc[cpu_bound(summary), GROUP_KEYS]
+    rps = valid.merge(bound, on=GROUP_KEYS).groupby(GROUP_KEYS, dropna=False)["rps"]
+    return pooled_spread(group.tolist() for _key, group in rps)
 
 
 def load_label(mode: str) -> str:

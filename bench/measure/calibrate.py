@@ -75,19 +75,25 @@ def measure(cpus: list[int] | None, samples: int = 10, timeout: float = 120.0) -
     return result
 
 
-def load_calibration(run_dir: Path) -> float | None:
-    """Median of the before + after samples in `run_dir/calibration.json`; None if absent or empty."""
+def load_samples(run_dir: Path) -> list[float]:
+    """The before + after samples (loops/s) in `run_dir/calibration.json`; empty if absent."""
     try:
         data = json.loads((run_dir / CALIBRATION_FILE).read_text())
     except (OSError, ValueError):
-        return None
+        return []
     if not isinstance(data, dict):
-        return None
+        return []
     values: list[float] = []
     for part in ("before", "after"):
         section = data.get(part)
         if isinstance(section, dict):
             values += [float(v) for v in section.get("samples", []) if float(v) > 0]
+    return values
+
+
+def load_calibration(run_dir: Path) -> float | None:
+    """Median of the before + after samples in `run_dir/calibration.json`; None if absent or empty."""
+    values = load_samples(run_dir)
     return statistics.median(values) if values else None
 
 
