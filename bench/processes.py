@@ -167,6 +167,27 @@ def log_tail(proc: ManagedProcess, lines: int = 3) -> str:
     return " | ".join(tail) or "(empty log)"
 
 
+# The CPUs this process may use when the harness starts: the machine's, whatever the harness later pins
+# itself to while a run lasts (harness_on).
+MACHINE_CPUS: tuple[int, ...] = tuple(sorted(os.sched_getaffinity(0)))
+
+
+@contextlib.contextmanager
+def harness_on(cpus: Sequence[int]) -> Iterator[None]:
+    """Keep the harness's own process off the app's CPUs while a run lasts: its telemetry thread samples
+    during every window and its bookkeeping between points took up to half of a core there (threads it
+    starts inside inherit this). Nothing to do when the run is not pinned."""
+    if not cpus:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, set(cpus))
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 @dataclass(frozen=True)
 class Pinning:
     """Which CPUs the app, the load generator and the database get. Empty = not pinned."""
@@ -177,7 +198,7 @@ class Pinning:
 
     @classmethod
     def plan(cls, enabled: bool = True) -> Pinning:
-        cpus = sorted(os.sched_getaffinity(0))
+        cpus = list(MACHINE_CPUS)
         if not enabled or len(cpus) < 2:
             return cls((), (), ())
         half = len(cpus) // 2

@@ -9,7 +9,6 @@ answering (a deadlocked variant). `bench run`, `bench ui` and the regression gat
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,7 +144,7 @@ class Stack:
             if app.proc is not None:
                 app.proc.stop(grace=3.0)
         for pid in self.db_pids():
-            processes.pin(pid, sorted(os.sched_getaffinity(0)))  # a reused server: unpinned
+            processes.pin(pid, processes.MACHINE_CPUS)  # a reused server: unpinned
         if self.info is not None and self.info.started:
             self.backend.stop()
 

@@ -88,6 +88,7 @@ class MatrixRun:
             with console.status("calibrating the machine (a fixed CPU loop on the app's CPUs)"):
                 calibration["before"] = self._calibrate()
             with ExitStack() as up:
+                up.enter_context(processes.harness_on(self.pinning.loadgen))
                 stacks: dict[str, Stack] = {}
                 for name in self.backends:  # one server per backend; an idle one costs no CPU
                     with console.status(f"starting {name}, seeding, starting its apps"):
