@@ -9,6 +9,8 @@ import re
 import signal
 import subprocess
 import sys
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -17,6 +19,8 @@ import pytest
 from bench.backends.mariadb import MariaDB
 from bench.catalog import resolve_app
 from bench.config import AppLimits, SeedData
+from bench.measure.telemetry import Role, Sampler
+from bench.measure.validity import OTHERS_CPU_LIMIT, Observed, invalid_reasons
 from bench.processes import Pinning
 from bench.stack import Stack
 from bench.store.rows import POINT_COLUMNS
@@ -115,6 +119,7 @@ def test_run_writes_the_contract_and_flags_an_induced_failure(tmp_path: Path) ->
         assert 0 < float(r["p50_ms"]) <= float(r["p99_ms"]) <= float(r["max_ms"])
         assert r["statements_check"].startswith("select 1.00/req ok") or "select 0.9" in r["statements_check"]
         assert float(r["locust_cpu_max"]) > 0 and float(r["app_cpu_mean"]) > 0
+        assert 0 <= float(r["app_cpus_others"]) <= OTHERS_CPU_LIMIT  # nothing else ran on the app's CPUs
         assert r["pool_size"] == "4" and r["workers"] == "1"
         pdir = run / "points" / r["point_id"]
         for name in ("locust_stats.csv", "locust_stats_history.csv", "telemetry.csv", "counters.json"):
@@ -231,7 +236,8 @@ def check_documented(run: Path) -> None:
     with (pdir / "telemetry.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert set(rows[0]) == documented("telemetry.csv")
-    assert {r["role"] for r in rows} <= {"app", "partner", "db", "locust"}
+    assert {r["role"] for r in rows} <= {"app", "partner", "db", "locust", "app_cpus"}
+    assert "app_cpus" in {r["role"] for r in rows}  # the run is pinned: the app's CPUs are sampled
     counters = json.loads((pdir / "counters.json").read_text())
     paragraph = set(
         re.findall(r"`(\w+)`", README.read_text().split("## counters.json\n", 1)[1].split("\n## ")[0])
@@ -302,3 +308,34 @@ def test_a_pair_restart_that_fails_says_why_and_leaves_no_process(tmp_path: Path
         assert stack.app("sync").healthy() and stack.app("async").healthy()
         assert len(uvicorns()) == 2
     assert uvicorns() == []
+
+
+def _others_while(cpu: int, app_pid: int, seconds: float = 1.6) -> float | None:
+    with Sampler({Role.APP: lambda: [app_pid]}, cpus=(cpu,), interval=0.2) as sampler:
+        start = time.time()
+        time.sleep(seconds)
+    return sampler.summary(start, time.time()).others_on_app_cpus()
+
+
+def test_a_program_on_the_app_cpus_makes_the_point_invalid() -> None:
+    """The app_cpus_shared rule on real processes: a busy loop pinned to the app's CPU, measured once as a
+    stranger beside an idle app (invalid) and once as the app itself (valid)."""
+    cpu = max(os.sched_getaffinity(0))
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        os.sched_setaffinity(hog.pid, {cpu})
+        os.sched_setaffinity(idle.pid, {cpu})
+        observed = Observed(1, 100, 0, 0, 10.0, False, 0, True, None)
+        beside = _others_while(cpu, idle.pid)
+        assert beside is not None and beside > 80, beside
+        assert invalid_reasons(replace(observed, app_cpus_others=beside)) == [
+            f"app_cpus_shared({beside:.0f}%)"
+        ]
+        itself = _others_while(cpu, hog.pid)
+        assert itself is not None and itself < OTHERS_CPU_LIMIT, itself
+        assert invalid_reasons(replace(observed, app_cpus_others=itself)) == []
+    finally:
+        for proc in (hog, idle):
+            proc.kill()
+            proc.wait()

@@ -172,7 +172,7 @@ def measure(
     counters = stack.backend.counters(stack.settings) if all(a.db_measured for a in apps) else None
     before = after = None
     try:
-        with Sampler(roles, counters) as sampler:
+        with Sampler(roles, counters, cpus=stack.pinning.app) as sampler:
             _sleep_until(window.start)
             before = counters.read() if counters else None
             _sleep_until(window.end)
@@ -223,7 +223,7 @@ def _row(
             loadgen_files=lg.files, requests=lg.requests, failures=lg.failures, missing_writes=missing or 0,
             loadgen_cpu_max=loadgen_cpu, open_loop=bool(point.rate), late=lg.late, app_alive=app.alive(),
             work=work, loadgen_expected=cfg.loadgen.load_processes, loadgen_problem=problem,
-            clock_offset_s=lg.clock_offset_max,
+            clock_offset_s=lg.clock_offset_max, app_cpus_others=telemetry.others_on_app_cpus(),
         )
     )  # fmt: skip
     counted = delta or {}  # empty columns: not measured
@@ -247,7 +247,7 @@ def _row(
         max_ms=latency["max_ms"], mean_ms=latency["mean_ms"],
         p99_uncorrected_ms=percentiles_ms(lg.hdr_uncorrected)["p99_ms"] if lg.hdr_uncorrected else None,
         late=lg.late, locust_cpu_max=loadgen_cpu, locust_cpu_mean=loadgen.cpu_mean,
-        app_cpu_mean=own.cpu_mean, app_rss_max_mb=own.rss_max_mb, db_cpu_mean=db.cpu_mean,
+        app_cpu_mean=own.cpu_mean, app_cpus_others=telemetry.others_on_app_cpus(), app_rss_max_mb=own.rss_max_mb, db_cpu_mean=db.cpu_mean,
         db_rss_max_mb=db.rss_max_mb, threads_connected_max=telemetry.connections_max,
         com_select=counted.get("select"), com_insert=counted.get("insert"), com_update=counted.get("update"),
         com_delete=counted.get("delete"), com_commit=counted.get("commit"), com_rollback=counted.get("rollback"),

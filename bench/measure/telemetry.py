@@ -25,6 +25,7 @@ class Role(StrEnum):
     PARTNER = "partner"  # a paired point's second app (the gate's baseline code)
     DB = "db"  # the private database server
     LOADGEN = "locust"  # every Locust process of the point
+    APP_CPUS = "app_cpus"  # the app's pinned CPUs, busy with anything at all (per-CPU times, not processes)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,14 @@ class Telemetry:
     def of(self, role: Role) -> RoleStats:
         return self.roles.get(role, RoleStats())
 
+    def others_on_app_cpus(self) -> float | None:
+        """% of one core the app's CPUs spent on anything but the apps under test (other programs, the
+        kernel's own work); None when the apps are not pinned or not measured here."""
+        busy, app = self.of(Role.APP_CPUS).cpu_mean, self.of(Role.APP).cpu_mean
+        if busy is None or app is None:
+            return None
+        return round(max(0.0, busy - app - (self.of(Role.PARTNER).cpu_mean or 0.0)), 1)
+
 
 class Sampler(threading.Thread):
     """Samples every `interval` s until stopped; a context manager."""
@@ -60,9 +69,12 @@ class Sampler(threading.Thread):
         roles: dict[Role, Callable[[], list[int]]],
         counters: Counters | None = None,
         interval: float = 1.0,
+        cpus: tuple[int, ...] = (),
     ) -> None:
         super().__init__(daemon=True, name="telemetry")
         self.roles = roles
+        self.cpus = cpus  # the app's pinned CPUs: their busy time is sampled as Role.APP_CPUS
+        self._cpu_times: tuple[float, float] | None = None  # (busy seconds on `cpus`, time.time())
         self.counters = counters
         self.interval = interval
         self.samples: list[Sample] = []
@@ -100,14 +112,30 @@ class Sampler(threading.Thread):
                     cpu += proc.cpu_percent(None)
                     rss += proc.memory_info().rss / 2**20
             self.samples.append(Sample(now, role, len(pids), round(cpu, 1), round(rss, 1)))
+        if (busy := self._app_cpus_busy(now)) is not None:
+            self.samples.append(Sample(now, Role.APP_CPUS, len(self.cpus), busy, 0.0))
         if self.counters is not None:
             with contextlib.suppress(Exception):  # a server that went away mid-point: no reading
                 self.connections.append(self.counters.read()["connections"])
+
+    def _app_cpus_busy(self, now: float) -> float | None:
+        """% of one core the app's CPUs were busy since the last call (None on the first, and unpinned)."""
+        if not self.cpus:
+            return None
+        per_cpu = psutil.cpu_times(percpu=True)
+        busy = sum(
+            sum(t) - t.idle - getattr(t, "iowait", 0.0) for i, t in enumerate(per_cpu) if i in self.cpus
+        )
+        last, self._cpu_times = self._cpu_times, (busy, now)
+        if last is None or now <= last[1]:
+            return None
+        return round(100 * (busy - last[0]) / (now - last[1]), 1)
 
     def run(self) -> None:
         for pids_of in self.roles.values():  # prime
             for pid in pids_of():
                 self._proc(pid)
+        self._app_cpus_busy(time.time())
         while not self._stop_event.wait(self.interval):
             self.sample_once()
 
@@ -119,7 +147,7 @@ class Sampler(threading.Thread):
     def summary(self, start: float, end: float) -> Telemetry:
         """Samples taken inside [start, end] (+ half an interval: a sample covers the second before it)."""
         roles: dict[Role, RoleStats] = {}
-        for role in self.roles:
+        for role in [*self.roles, *([Role.APP_CPUS] if self.cpus else [])]:
             win = [
                 s
                 for s in self.samples

@@ -13,6 +13,10 @@ from bench.measure.workcheck import WorkCheck
 LOADGEN_CPU_LIMIT = 90.0  # % of one core: above it, the load generator may be what limits throughput
 LATE_FRACTION = 0.01  # open loop: more late sends than this, and the load was not what was asked
 CLOCK_OFFSET_LIMIT_S = 0.5  # a worker whose clock is further off measures a shifted window
+# % of one core: the app's CPUs busy with anything but the apps under test (another program, a test run
+# started during the bench). In clean windows this is 0-3% (the kernel's own work); a program that takes
+# more changes the throughput of a CPU-bound point by as much, which the verdicts must not count.
+OTHERS_CPU_LIMIT = 15.0
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,7 @@ class Observed:
     loadgen_expected: int = 0  # Locust processes that should have sent requests (0: not checked)
     loadgen_problem: str | None = None  # why the load generator never ran (distributed: workers missing)
     clock_offset_s: float | None = None  # a remote worker's clock vs the master's (plus transit), largest
+    app_cpus_others: float | None = None  # see OTHERS_CPU_LIMIT; None: the apps are not pinned
 
 
 Rule = Callable[[Observed], str | None]
@@ -71,6 +76,11 @@ def busy_loadgen(o: Observed) -> str | None:
     return f"loadgen_cpu>{LOADGEN_CPU_LIMIT:.0f}%" if (o.loadgen_cpu_max or 0) > LOADGEN_CPU_LIMIT else None
 
 
+def shared_app_cpus(o: Observed) -> str | None:
+    others = o.app_cpus_others
+    return f"app_cpus_shared({others:.0f}%)" if others is not None and others > OTHERS_CPU_LIMIT else None
+
+
 def late_sends(o: Observed) -> str | None:
     return f"late_sends({o.late})" if o.open_loop and o.late > LATE_FRACTION * max(o.requests, 1) else None
 
@@ -95,6 +105,7 @@ RULES: tuple[Rule, ...] = (
     failures,
     lost_writes,
     busy_loadgen,
+    shared_app_cpus,
     late_sends,
     app_crashed,
     wrong_work,
