@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -171,6 +172,10 @@ def test_machine_speed_comes_from_the_runs_own_measurements(run_dir: Path) -> No
     assert f"timed {len(samples)} times" in text
     assert f"{min(samples) / median:.2f}-{max(samples) / median:.2f}× its median speed" in text
     assert "spread by" in text  # the fixture's read_heavy and slow_db 0 ms points used their whole CPU
+    assert "app's CPU in a window" not in text  # the fixture predates the app_cpus_others column
+    others = data.points.assign(app_cpus_others=[20.0, 31.0] + [1.0] * (len(data.points) - 2))
+    text = machine_speed(replace(data, points=others), analyse(others))
+    assert "took at most 31% of a core on the app's CPU in a window (2 points above 15%" in text
     (run_dir / "calibration.json").unlink()
     points = data.points.assign(app_cpu_mean=50.0)
     assert (

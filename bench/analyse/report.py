@@ -27,6 +27,7 @@ from bench.analyse.stats import CONFIDENCE
 from bench.analyse.summary import Analysis, analyse
 from bench.catalog import CEILINGS, PAIRS, SCENARIO_BY_NAME, scenario_rank
 from bench.measure.calibrate import load_samples
+from bench.measure.validity import OTHERS_CPU_LIMIT
 from bench.store.rows import workload as _workload
 from bench.store.run import Run, RunFolderError, load_run
 
@@ -440,8 +441,8 @@ METHOD_PAIRED = (
 
 
 def machine_speed(data: Run, result: Analysis) -> str:
-    """How much this run's machine changed speed, from its own measurements: the calibration loop's samples
-    and the spread of one solo repeat that used the whole CPU."""
+    """How much this run's machine changed speed, from its own measurements: the calibration loop's samples,
+    the spread of one solo repeat that used the whole CPU, and what else ran on the app's CPU."""
     parts = []
     if len(samples := load_samples(data.run_dir)) >= 2:
         mid = statistics.median(samples)
@@ -453,6 +454,13 @@ def machine_speed(data: Run, result: Analysis) -> str:
         parts.append(
             f"the repeats of a solo point that used the whole CPU spread by {result.spread.sd:.0%} (sd, pooled "
             f"over {result.spread.groups} points)"
+        )
+    if "app_cpus_others" in data.points and len(others := data.points["app_cpus_others"].dropna()):
+        over = int((others > OTHERS_CPU_LIMIT).sum())
+        left_out = f" ({over} point{'s' * (over != 1)} above {OTHERS_CPU_LIMIT:.0f}%, left out as invalid)"
+        parts.append(
+            f"anything but the apps took at most {others.max():.0f}% of a core on the app's CPU in a window"
+            + (left_out if over else "")
         )
     return "; ".join(parts) if parts else "the machine's speed was not measured in this run"
 
