@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +22,7 @@ from bench.catalog import resolve_app
 from bench.config import AppLimits, SeedData
 from bench.measure.telemetry import Role, Sampler
 from bench.measure.validity import OTHERS_CPU_LIMIT, Observed, invalid_reasons
-from bench.processes import Pinning
+from bench.processes import Pinning, harness_on
 from bench.stack import Stack
 from bench.store.rows import POINT_COLUMNS
 from shared.config import DB_ENV_FILE, REPO_ROOT, Settings
@@ -339,3 +340,22 @@ def test_a_program_on_the_app_cpus_makes_the_point_invalid() -> None:
         for proc in (hog, idle):
             proc.kill()
             proc.wait()
+
+
+def test_the_harness_keeps_off_the_app_cpus_while_a_run_lasts() -> None:
+    """harness_on: this process (and a thread it starts) moves to the load generator's CPUs, a plan made
+    meanwhile still splits the whole machine, and the CPUs it had come back afterwards."""
+    plan = Pinning.plan(True)
+    if not plan.app:
+        pytest.skip("one CPU: runs are not pinned, and harness_on has nothing to do")
+    assert plan.loadgen and not set(plan.app) & set(plan.loadgen)
+    before = os.sched_getaffinity(0)
+    seen: list[set[int]] = []
+    with harness_on(plan.loadgen):
+        assert os.sched_getaffinity(0) == set(plan.loadgen)
+        thread = threading.Thread(target=lambda: seen.append(os.sched_getaffinity(0)))
+        thread.start()
+        thread.join()
+        assert Pinning.plan(True) == plan
+    assert seen == [set(plan.loadgen)]
+    assert os.sched_getaffinity(0) == before
