@@ -426,9 +426,10 @@ METHOD_SOLO = (
 METHOD_PAIRED = (
     "Where each app alone used its whole CPU (the CPU was the limit), the verdict comes from paired points: the "
     "sync and the async app loaded at the same time, each by its own Locust, sharing the app's CPU, so whatever "
-    "slows the machine in a given second slows both ({machine}); the ratio of their requests is then the ratio of their costs per request, which "
-    "is their throughput ratio on a whole CPU. One sample per repeat (the log ratio over the window, both apps "
-    "started anew for it unless the run said --same-apps), a Student t interval over repeats. Where an app alone "
+    "slows the machine in a given second slows both ({machine}); the ratio of their requests is then the ratio "
+    "of their costs per request, which is their throughput ratio on a whole CPU. One sample per repeat (the log "
+    "ratio over the window, both apps started anew for it unless the run said --same-apps), a Student t interval "
+    "over repeats. Where an app alone "
     "used less than 90% of its CPU (the median over its solo repeats: queries that wait in the "
     "database, a pool that is the limit), sharing the CPU would make it the limit and change the answer: the "
     "verdict then comes from the solo points (each app alone, mean requests/s over repeats, a log-ratio t "

@@ -11,8 +11,8 @@ How the numbers are made:
   delta-method standard error sqrt(s_a^2/(n_a m_a^2) + s_s^2/(n_s m_s^2)) and Welch-Satterthwaite degrees
   of freedom, exponentiated back. It needs >= 2 valid repeats on each side.
 - One repeat has no interval of its own. Where the app used its whole CPU, a repeat's spread on this
-  machine comes from the machine's speed more than from the point (docs/methods.md, "Solo points and the
-  machine's speed"), so the run's `spread` pools the log-sd of every such group with >= 2 repeats, and
+  machine comes from the machine's speed more than from the point (docs/methods.md, "Quiet machine: nothing
+  else on the app's CPU"), so the run's `spread` pools the log-sd of every such group with >= 2 repeats, and
   the throughput chart draws it around the single repeats.
 - Invalid points (valid == False) are excluded from every statistic and listed with their reasons.
 """

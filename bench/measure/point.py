@@ -218,12 +218,13 @@ def _row(
     # The busiest load generator: every local Locust process summed (telemetry), or one process's own
     # reading (a remote worker's comes with its recording).
     loadgen_cpu = max((c for c in (loadgen.cpu_max, lg.loadgen_cpu_max) if c is not None), default=None)
+    others = telemetry.others_on_app_cpus()  # anything else on the app's CPUs (both rows of a pair: the same)
     reasons = invalid_reasons(
         Observed(
             loadgen_files=lg.files, requests=lg.requests, failures=lg.failures, missing_writes=missing or 0,
             loadgen_cpu_max=loadgen_cpu, open_loop=bool(point.rate), late=lg.late, app_alive=app.alive(),
             work=work, loadgen_expected=cfg.loadgen.load_processes, loadgen_problem=problem,
-            clock_offset_s=lg.clock_offset_max, app_cpus_others=telemetry.others_on_app_cpus(),
+            clock_offset_s=lg.clock_offset_max, app_cpus_others=others,
         )
     )  # fmt: skip
     counted = delta or {}  # empty columns: not measured
@@ -247,8 +248,8 @@ def _row(
         max_ms=latency["max_ms"], mean_ms=latency["mean_ms"],
         p99_uncorrected_ms=percentiles_ms(lg.hdr_uncorrected)["p99_ms"] if lg.hdr_uncorrected else None,
         late=lg.late, locust_cpu_max=loadgen_cpu, locust_cpu_mean=loadgen.cpu_mean,
-        app_cpu_mean=own.cpu_mean, app_cpus_others=telemetry.others_on_app_cpus(), app_rss_max_mb=own.rss_max_mb, db_cpu_mean=db.cpu_mean,
-        db_rss_max_mb=db.rss_max_mb, threads_connected_max=telemetry.connections_max,
+        app_cpu_mean=own.cpu_mean, app_cpus_others=others, app_rss_max_mb=own.rss_max_mb,
+        db_cpu_mean=db.cpu_mean, db_rss_max_mb=db.rss_max_mb, threads_connected_max=telemetry.connections_max,
         com_select=counted.get("select"), com_insert=counted.get("insert"), com_update=counted.get("update"),
         com_delete=counted.get("delete"), com_commit=counted.get("commit"), com_rollback=counted.get("rollback"),
         questions=counted.get("questions"), statements_expected=sum(work.expected.values()) if work else None,
