@@ -29,7 +29,10 @@ from bench.analyse.report import build_report
 from bench.backends import Backend
 from bench.catalog import APP_BY_NAME, AppEntry, resolve_app
 from bench.cli.worker import parse_master
+from bench.config import Loadgen
+from bench.measure.locust import worker_command
 from bench.measure.validity import Observed, invalid_reasons
+from bench.processes import Pinning
 from bench.store.loadgen import LoadgenResult, read_loadgen
 from shared.config import REPO_ROOT, Settings
 from shared.db_url import build_url
@@ -90,9 +93,16 @@ def worker_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(drop)} | {"PYTHONUNBUFFERED": "1"}
 
 
+def off_the_app_cpus() -> list[str]:
+    """The workers stand in for other hosts, whose CPUs are not the app's: they run on the load generator's
+    CPUs, or a point is rightly invalid as app_cpus_shared (CI met 16% from two unpinned workers)."""
+    cpus = Pinning.plan().loadgen
+    return ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
+
+
 def start_worker(master: str, folder: Path, prefix: list[str] | None = None) -> Worker:
     folder.mkdir(parents=True, exist_ok=True)
-    argv = [*(prefix or []), sys.executable, "-m", "bench", "worker", "--master", master]
+    argv = [*off_the_app_cpus(), *(prefix or []), sys.executable, "-m", "bench", "worker", "--master", master]
     proc = subprocess.Popen(
         argv, cwd=folder, env=worker_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
@@ -243,7 +253,7 @@ def test_a_missing_worker_and_a_worker_dying_mid_point_give_invalid_points_not_h
     assert row["valid"] == "False" and "loadgen_workers(1/2 connected)" in row["invalid_reasons"], row
     assert (
         "1 of 2 Locust worker(s) connected" in proc.stderr
-        and "bench worker --master 127.0.0.1" in proc.stderr
+        and " ".join([*off_the_app_cpus(), "bench worker --master 127.0.0.1"]) in proc.stderr
     )
 
     # Both connect, then one dies mid-point: the other's recording arrives, the point is invalid.
@@ -359,6 +369,15 @@ def test_master_addresses_parse_or_fail_with_a_reason() -> None:
     for bad in ("", ":5557", "host:port", "host:70000", "[fd00::1]x"):
         with pytest.raises(ValueError, match="--master"):
             parse_master(bad)
+
+
+def test_workers_on_this_machine_are_told_to_keep_off_the_app_cpus() -> None:
+    here, there = Loadgen(loadgen_workers=2), Loadgen(loadgen_workers=2, master_bind="10.0.0.1")
+    assert worker_command(here, (0,)) == "taskset -c 0 bench worker --master 127.0.0.1:5557"
+    assert worker_command(replace(here, master_bind="localhost"), (0, 1)).startswith("taskset -c 0,1 ")
+    assert worker_command(here, ()) == "bench worker --master 127.0.0.1:5557"  # not pinned
+    assert worker_command(there, (0,)) == "bench worker --master 10.0.0.1:5557"  # another host's CPUs
+    assert worker_command(replace(there, master_bind="*"), (0,)).startswith("bench worker --master <")
 
 
 def test_external_app_urls_resolve_or_fail_with_a_reason() -> None:

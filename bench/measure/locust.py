@@ -11,6 +11,7 @@ writes each worker's recording as it arrives: nothing is shared through a disk.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import re
@@ -118,8 +119,21 @@ def master_address(loadgen: Loadgen) -> str:
     return f"{host}:{loadgen.master_port}"
 
 
-def worker_command(loadgen: Loadgen) -> str:
-    return f"bench worker --master {master_address(loadgen)}"
+def loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a wildcard or a host name
+        return False
+
+
+def worker_command(loadgen: Loadgen, cpus: tuple[int, ...] = ()) -> str:
+    """What to run on each load-generator host. A master on loopback means workers on this machine: with a
+    pinned run they go to the load generator's CPUs, or their load on the app's CPUs makes every point
+    invalid (app_cpus_shared)."""
+    command = f"bench worker --master {master_address(loadgen)}"
+    if cpus and loopback(loadgen.master_bind):
+        return f"taskset -c {','.join(map(str, cpus))} {command}"
+    return command
 
 
 def connected_workers(log: Path) -> int:
@@ -131,7 +145,11 @@ def connected_workers(log: Path) -> int:
 
 
 def await_window(
-    master: ManagedProcess, folder: Path, loadgen: Loadgen, say: Callable[[str], None]
+    master: ManagedProcess,
+    folder: Path,
+    loadgen: Loadgen,
+    say: Callable[[str], None],
+    cpus: tuple[int, ...] = (),
 ) -> tuple[Window | None, str | None]:
     """Wait (bounded: --worker-wait + WINDOW_GRACE_S) until the master has every worker and has planned
     its window. Returns (window, None), or (None, reason) with one clear line said."""
@@ -152,7 +170,7 @@ def await_window(
         if not announced and time.time() - launched > 5:
             say(
                 f"waiting up to {loadgen.worker_wait_s:.0f} s for {n} Locust worker(s): on each load-generator "
-                f"host run `{worker_command(loadgen)}`"
+                f"host run `{worker_command(loadgen, cpus)}`"
             )
             announced = True
         time.sleep(0.1)
@@ -162,7 +180,7 @@ def await_window(
         say(
             f"[red]no point[/]: {got} of {n} Locust worker(s) connected to the master on "
             f"{master_address(loadgen)} within {loadgen.worker_wait_s:.0f} s; start each with "
-            f"`{worker_command(loadgen)}` (check the address is reachable from the worker hosts)"
+            f"`{worker_command(loadgen, cpus)}` (check the address is reachable from the worker hosts)"
         )
         return None, f"loadgen_workers({got}/{n} connected)"
     say(f"[red]no point[/]: the Locust master exited before the test started: {processes.log_tail(master)}")

@@ -161,7 +161,7 @@ def measure(
     ]  # fmt: skip
     window = planned
     if window is None:  # the master plans it once its workers are connected
-        window, problem = locust.await_window(locusts[0], folders[0], cfg.loadgen, say)
+        window, problem = locust.await_window(locusts[0], folders[0], cfg.loadgen, say, stack.pinning.loadgen)
         if window is None:
             window = locust.Window(time.time(), time.time(), time.time())
     roles = {Role.APP: apps[0].pids, Role.DB: stack.db_pids}
