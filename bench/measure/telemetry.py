@@ -123,8 +123,13 @@ class Sampler(threading.Thread):
         if not self.cpus:
             return None
         per_cpu = psutil.cpu_times(percpu=True)
+        # Busy as psutil's own cpu_percent counts it: not idle, not waiting on I/O, and guest time once
+        # (Linux counts a guest VM's time in user/nice as well as in guest/guest_nice).
+        left_out = ("idle", "iowait", "guest", "guest_nice")
         busy = sum(
-            sum(t) - t.idle - getattr(t, "iowait", 0.0) for i, t in enumerate(per_cpu) if i in self.cpus
+            sum(t) - sum(getattr(t, f, 0.0) for f in left_out)
+            for i, t in enumerate(per_cpu)
+            if i in self.cpus
         )
         last, self._cpu_times = self._cpu_times, (busy, now)
         if last is None or now <= last[1]:
