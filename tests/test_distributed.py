@@ -30,7 +30,7 @@ from bench.backends import Backend
 from bench.catalog import APP_BY_NAME, AppEntry, resolve_app
 from bench.cli.worker import parse_master
 from bench.config import Loadgen
-from bench.measure.locust import worker_command
+from bench.measure.locust import loopback, worker_command
 from bench.measure.validity import Observed, invalid_reasons
 from bench.processes import Pinning
 from bench.store.loadgen import LoadgenResult, read_loadgen
@@ -378,6 +378,8 @@ def test_workers_on_this_machine_are_told_to_keep_off_the_app_cpus() -> None:
     assert worker_command(here, ()) == "bench worker --master 127.0.0.1:5557"  # not pinned
     assert worker_command(there, (0,)) == "bench worker --master 10.0.0.1:5557"  # another host's CPUs
     assert worker_command(replace(there, master_bind="*"), (0,)).startswith("bench worker --master <")
+    assert all(map(loopback, ("127.0.0.1", "127.0.0.2", "::1", "localhost")))
+    assert not any(map(loopback, ("10.0.0.1", "*", "0.0.0.0", "lg-master")))
 
 
 def test_external_app_urls_resolve_or_fail_with_a_reason() -> None:

@@ -13,6 +13,7 @@ from bench.backends import BACKENDS, DatabaseError, backend_names, default_backe
 from bench.catalog import app_names, default_apps, locustfile, resolve_app, scenario_names
 from bench.cli.common import console, fail, ints
 from bench.config import QUICK, AppLimits, Loadgen, Matrix, Output, RunConfig, SeedData
+from bench.measure.locust import loopback
 
 DEFAULT = Matrix()  # the defaults --help states (written from it, so they cannot drift)
 
@@ -118,8 +119,8 @@ def run_cmd(
         run = MatrixRun(cfg)
     except (ValueError, DatabaseError) as exc:
         fail(str(exc))
-    remote_workers = loadgen.distributed and loadgen.master_bind not in LOOPBACK
-    if remote_workers and loadgen.app_host in LOOPBACK and any(not spec.external for spec in specs):
+    remote_workers = loadgen.distributed and not loopback(loadgen.master_bind)
+    if remote_workers and loopback(loadgen.app_host) and any(not spec.external for spec in specs):
         console.print(
             f"[yellow]note[/]: the apps listen on {loadgen.app_host}: workers on other hosts cannot reach them "
             "(give --app-host an address of this host)"
@@ -152,9 +153,6 @@ def run_cmd(
         console.print(f"report: {html}")
     console.print(f"[green]done[/]: results in {run_dir}")
     print(run_dir)
-
-
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def bind_error(host: str, port: int) -> str | None:

@@ -120,6 +120,7 @@ def master_address(loadgen: Loadgen) -> str:
 
 
 def loopback(host: str) -> bool:
+    """An address only this machine reaches (127.0.0.0/8, ::1, localhost)."""
     try:
         return host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:  # a wildcard or a host name
@@ -128,7 +129,7 @@ def loopback(host: str) -> bool:
 
 def worker_command(loadgen: Loadgen, cpus: tuple[int, ...] = ()) -> str:
     """What to run on each load-generator host. A master on loopback means workers on this machine: with a
-    pinned run they go to the load generator's CPUs, or their load on the app's CPUs makes every point
+    pinned run they go to the load generator's CPUs, or their load on the app's CPUs can make points
     invalid (app_cpus_shared)."""
     command = f"bench worker --master {master_address(loadgen)}"
     if cpus and loopback(loadgen.master_bind):
