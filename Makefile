@@ -10,15 +10,26 @@ unexport BACKEND  # a make variable only: the apps read BACKEND from the environ
 ON := $(foreach b,$(BACKEND),--backend $(b))
 
 .DEFAULT_GOAL := help
-.PHONY: help venv db db-down run-sync run-async test lint fmt clean bench bench-quick bench-variants bench-interference perf-check perf-baseline ui
+LOCK_ARGS := --extra dev --extra mysqlclient --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28
+
+.PHONY: help venv lock lock-check db db-down run-sync run-async test lint fmt clean bench bench-quick bench-variants bench-interference perf-check perf-baseline ui
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(VENV)/.installed: pyproject.toml scripts/bootstrap
+$(VENV)/.installed: requirements.lock scripts/bootstrap
 	@./scripts/bootstrap
 
-venv: $(VENV)/.installed ## Create .venv and install everything (done by every target that needs it)
+venv: $(VENV)/.installed ## Create .venv and install exactly requirements.lock (done by every target that needs it)
+
+lock: venv ## Re-resolve requirements.lock to the newest releases inside pyproject.toml's ranges (then make test)
+	$(VENV)/bin/uv pip compile pyproject.toml $(LOCK_ARGS) --upgrade --custom-compile-command "make lock" \
+		--quiet -o requirements.lock
+	@$(MAKE) --no-print-directory venv
+
+lock-check: db ## Would today's newest releases break us? Lint and fast tests in a throw-away venv (lock untouched)
+	@LOCK_ARGS="$(LOCK_ARGS)" ./scripts/lock-check
 
 db: venv ## Start (or reuse) the private MariaDB on 127.0.0.1:3307 (BACKEND=postgres: PostgreSQL on 5433), or check DATABASE_URL
 	@for b in $(or $(BACKEND),default); do $(BENCH) db up $$([ $$b = default ] || echo --backend $$b) || exit; done

@@ -255,14 +255,19 @@ def check_documented(run: Path) -> None:
         assert generic in layout or path.is_dir(), f"{path.relative_to(run)} is not in results/README.md"
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize(
+    ("entry", "sig"), [("module", signal.SIGINT), ("module", signal.SIGTERM), ("script", signal.SIGINT)]
+)
 def test_interrupting_a_run_leaves_no_process_and_an_incomplete_meta(
-    tmp_path: Path, sig: signal.Signals
+    tmp_path: Path, entry: str, sig: signal.Signals
 ) -> None:
+    """`python -m bench` and the installed `bench` script are one entry point (bench.cli:main)."""
     args = bench(
         "-a", "sync", "-a", "async", "-s", "slow_db", "--db-ms", "5", "--sweep-users", "2",
         "--repeats", "5", "--duration", "2", "--warmup", "0.5", out=tmp_path,
     )  # fmt: skip
+    if entry == "script":
+        args = [str(Path(sys.executable).parent / "bench"), *args[3:]]
     proc = subprocess.Popen(args, cwd=REPO_ROOT, env=bench_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
 

@@ -28,6 +28,7 @@ from bench.analyse.summary import Analysis, analyse
 from bench.catalog import CEILINGS, PAIRS, SCENARIO_BY_NAME, scenario_rank
 from bench.measure.calibrate import load_samples
 from bench.measure.validity import OTHERS_CPU_LIMIT
+from bench.store.lock import stack_line
 from bench.store.rows import workload as _workload
 from bench.store.run import Run, RunFolderError, load_run
 
@@ -376,14 +377,9 @@ def environment_tables(meta: dict[str, Any]) -> list[tuple[str, Table]]:
         ("Limits of each app (from its /limits endpoint)", limits or _kv([("limits", "not recorded")]))
     )
     packages = meta.get("packages") or {}
-    out.append(
-        (
-            "Packages",
-            _kv([(k, v or "not installed") for k, v in packages.items()])
-            if packages
-            else _kv([("packages", "not recorded")]),
-        )
-    )
+    lock = [("requirements.lock (sha256)", meta.get("lock_sha256") or "not recorded")]
+    lock += [("the venv held exactly the lock", meta.get("lock_matches_venv"))]
+    out.append(("Packages", _kv(lock + [(k, v or "not installed") for k, v in packages.items()])))
     config = meta.get("config") or {}
     if config:
         out.append(("Run configuration", _kv(list(config.items()))))
@@ -482,6 +478,12 @@ def blocks(data: Run, result: Analysis, charts: Sequence[Chart]) -> list[Block]:
     meta = data.meta
     run_id = meta.get("run_id") or data.run_dir.name
     out = [Block("h1", f"Sync or async? Run {run_id}")]
+    machine = f"{meta.get('cpu_model') or 'CPU not recorded'}, {meta.get('cpu_count') or '?'} CPUs"
+    out.append(
+        Block(
+            "note", f"Measured on {machine}, Python {meta.get('python') or '?'}. Stack: {stack_line(meta)}."
+        )
+    )
     if notice := incomplete_notice(meta):
         out.append(Block("banner", notice))
     out += [Block("banner", f"Damaged point, left out: {problem}") for problem in data.problems]

@@ -29,7 +29,7 @@ from bench.gate.flow import Decision, confirm
 from bench.gate.render import GateView, plot, render, render_statements, write_gate_report
 from bench.gate.samples import read_samples
 from bench.gate.statements import StatementCheck, statement_check
-from bench.gate.stats import Comparison, compare_within
+from bench.gate.stats import Comparison, compare_within, stack_notes
 from bench.measure.matrix import run as run_matrix
 from bench.store.rundir import git_state, new_run_dir
 from shared.config import REPO_ROOT, RUN_DIR
@@ -179,6 +179,7 @@ def check(
     def show(cmp: Comparison, stage: str) -> None:
         if stage == "first":
             cmp.notes.append(drift_note(baseline, cmp.current[0]))
+            cmp.notes += stack_notes([baseline], cmp.current[:1])  # the drift may be a new stack's
         else:
             console.print("[yellow]regression flagged: re-measuring once before failing[/]")
         render(cmp, console)

@@ -33,6 +33,8 @@ from scipy.stats import mannwhitneyu, wilcoxon
 
 from bench.gate.samples import CompareError, Key, Samples, pool, read_samples, split_run
 from bench.store.loadgen import FloatArray, p99_ms
+from bench.store.lock import stack_difference
+from bench.store.run import read_meta
 
 BOOTSTRAP_RESAMPLES = 2000
 FLAG_FRACTION = 0.5  # a key is flagged when its estimated change passes this fraction of min_effect
@@ -231,10 +233,21 @@ def compare_runs(
     base_runs = [read_samples(p) for p in _as_list(baseline)]
     cur_runs = [read_samples(p) for p in _as_list(current)]
     notes: list[str] = []
+    notes += stack_notes(_as_list(baseline), _as_list(current))
     uncalibrated = sorted({str(r.path) for r in base_runs + cur_runs if r.calibration is None})
     if uncalibrated:
         notes.append(f"not normalised by calibration (none in {', '.join(uncalibrated)}): raw requests/s")
     return compare_data(base_runs, cur_runs, not uncalibrated, notes, min_effect, alpha)
+
+
+def stack_notes(baseline: Sequence[Path], current: Sequence[Path]) -> list[str]:
+    """A note for each pair of runs that measured different stacks (requirements.lock, package versions)."""
+    notes = (
+        stack_difference(read_meta(b), read_meta(c))
+        for b in dict.fromkeys(baseline)
+        for c in dict.fromkeys(current)
+    )
+    return list(dict.fromkeys(n for n in notes if n))
 
 
 def compare_within(runs: Path | Sequence[Path], min_effect: float = 0.10, alpha: float = 0.01) -> Comparison:

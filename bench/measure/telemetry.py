@@ -127,9 +127,11 @@ class Sampler(threading.Thread):
         # (Linux counts a guest VM's time in user/nice as well as in guest/guest_nice).
         left_out = ("idle", "iowait", "guest", "guest_nice")
         busy = sum(
-            sum(t) - sum(getattr(t, f, 0.0) for f in left_out)
+            float(value)
             for i, t in enumerate(per_cpu)
             if i in self.cpus
+            for field, value in t._asdict().items()
+            if field not in left_out
         )
         last, self._cpu_times = self._cpu_times, (busy, now)
         if last is None or now <= last[1]:

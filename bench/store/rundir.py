@@ -12,6 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.store.lock import lock_state
 from shared.config import REPO_ROOT
 
 PACKAGES = (
@@ -84,6 +85,7 @@ def environment() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "packages": versions,
+        **lock_state(),  # lock_sha256: which stack (requirements.lock) this run measured
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "cpus_available": len(os.sched_getaffinity(0)),
