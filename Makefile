@@ -13,7 +13,7 @@ ON := $(foreach b,$(BACKEND),--backend $(b))
 LOCK_ARGS := --extra dev --extra mysqlclient --generate-hashes --python-version 3.11 \
 	--python-platform x86_64-manylinux_2_28
 
-.PHONY: help venv lock lock-check db db-down run-sync run-async test lint fmt clean bench bench-quick bench-variants bench-interference perf-check perf-baseline ui
+.PHONY: help venv lock lock-check machines db db-down run-sync run-async test lint fmt clean bench bench-quick bench-variants bench-interference perf-check perf-baseline ui
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,8 +52,8 @@ fmt: venv ## Format and autofix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: venv ## The full comparison: paired verdicts at 16 users (5 repeats, each on two new app processes), solo points at 16 and 64 users, latency sweep (4 repeats); ~15 min + report (BACKEND=postgres: 3 apps, ~19 min)
-	@$(BENCH) run $(ON) $(ARGS)
+bench: venv ## The full comparison: paired verdicts at 16 users (5 repeats, each on two new app processes), solo points at 16 and 64 users, latency sweep (4 repeats), CPU per request by layer (py-spy); ~16 min + report (BACKEND=postgres: 3 apps, ~19 min)
+	@$(BENCH) run --profile --machine-summary $(ON) $(ARGS)
 
 bench-quick: venv ## A small comparison in about 2 minutes; BACKEND=postgres
 	@$(BENCH) run --quick $(ON) $(ARGS)
@@ -68,6 +68,9 @@ INTERFERENCE := -s interference_none -s interference_cpu -s interference_argon2 
 bench-interference: venv ## Does one request hold up the others? Probes beside CPU, Argon2 and I/O work (~6 min)
 	@$(BENCH) run -a sync -a async -a async-blocking $(INTERFERENCE) --users 12 --repeats 3 --paired-repeats 0 \
 		--duration 6 --label interference $(ARGS)
+
+machines: venv ## The answer on every machine measured: results/machines/*.json side by side (machines.md, .png)
+	@$(BENCH) machines
 
 perf-check: venv ## Regression gate: statement counts per route, then current vs baseline code side by side (~3 min)
 	@$(BENCH) perf-check $(ARGS)

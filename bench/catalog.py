@@ -147,6 +147,34 @@ PAIRS: tuple[PairEntry, ...] = (
 # Ceilings: the same routes and statements without the ORM and response models (idiomatic, raw).
 CEILINGS: tuple[tuple[str, str], ...] = (("sync", "sync-raw"), ("async", "async-raw"))
 
+# Where a request's CPU goes (bench run --profile, bench/analyse/layers.py). A sampled stack counts for the
+# layer of its innermost frame whose file matches one of these prefixes, tried in this order (the more
+# specific first; `path:name` names a function or class of a file); frames of no known package (the stdlib's socket, json...) count for their caller, and a
+# stack with no known frame at all for `other`. Paths are py-spy's: relative to site-packages, the stdlib or
+# the project. `app` is the app's own code: APP_PACKAGES, or the top package of a user's `module:attr`.
+LAYERS: tuple[str, ...] = (
+    "server", "framework", "validation", "orm", "sql_core", "async_bridge", "driver", "thread_handoff", "app",
+    "other",
+)  # fmt: skip
+LAYER_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("async_bridge", ("greenlet/", "sqlalchemy/util/_concurrency_py3k.py", "sqlalchemy/util/concurrency.py",
+                      "sqlalchemy/connectors/asyncio.py", "sqlalchemy/ext/asyncio/")),
+    ("orm", ("sqlalchemy/orm/",)),
+    ("sql_core", ("sqlalchemy/",)),
+    ("driver", ("pymysql/", "MySQLdb/", "asyncmy/", "aiomysql/", "psycopg/", "psycopg_binary/", "psycopg_pool/",
+                "asyncpg/")),
+    ("validation", ("pydantic/", "pydantic_core/", "annotated_types/", "email_validator/", "fastapi/encoders.py",
+                    "fastapi/_compat")),
+    ("thread_handoff", ("anyio/to_thread.py", "anyio/from_thread.py", "starlette/concurrency.py", "threading.py",
+                        "queue.py", "concurrent/futures/", "anyio/_backends/_asyncio.py:run_sync_in_worker_thread",
+                        "anyio/_backends/_asyncio.py:WorkerThread", "anyio/_backends/_asyncio.py:CapacityLimiter")),
+    ("framework", ("fastapi/", "starlette/", "anyio/")),
+    ("server", ("uvicorn/", "httptools/", "h11/", "uvloop/", "asyncio/", "selectors.py")),
+)  # fmt: skip
+APP_PACKAGES = ("sync_app", "async_app", "shared", "variants")  # the catalog apps' own code
+LAYER_COLOURS = dict(zip(LAYERS, ("#4E79A7", "#A0CBE8", "#B07AA1", "#F28E2B", "#FFBE7D", "#E15759", "#59A14F",
+                                  "#8CD17D", "#9C755F", "#BAB0AC"), strict=True))  # fmt: skip
+
 DEFAULT_APPS = ("sync", "async")
 # What `bench run --backend NAME` measures when no --app is given: each backend's default pair(s).
 DEFAULT_APPS_OF: dict[str, tuple[str, ...]] = {
@@ -337,6 +365,12 @@ def resolve_app(name: str, base_root: Path | None = None) -> AppSpec:
         f"unknown app {name!r}: use one of {app_names()}, an import string 'module:attr', 'label=module:attr', "
         "or 'label=http://host:port' (an app already running)"
     )
+
+
+def app_packages(app: AppSpec) -> tuple[str, ...]:
+    """The packages whose code is the app's own (the layer `app`): ours, and a user app's top package."""
+    top = app.target.split(":", 1)[0].split(".", 1)[0] if app.target else ""
+    return tuple(dict.fromkeys([*APP_PACKAGES, *([top] if top else [])]))
 
 
 def scenario_options(scenario: str) -> tuple[str, ...]:

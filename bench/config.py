@@ -40,6 +40,8 @@ class Matrix:
     sweep_users: tuple[int, ...] | None = None  # the latency sweep's solo loads; default: the headline load
     rates: tuple[float, ...] = ()  # open-loop target req/s; empty = closed loop
     recording_overhead: bool = False  # also run every point without latency recording
+    profile: bool = False  # also a py-spy profiled point per app and scenario (bench/measure/profile.py)
+    profile_duration_s: float = 4.0  # its window (whole seconds: py-spy's unit)
     # Start both apps anew for every paired point, so that each repeat samples new processes (see
     # docs/methods.md, "Run-to-run spread": one process pair for a whole run is itself a sample of one).
     fresh_apps: bool = True

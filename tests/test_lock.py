@@ -73,7 +73,7 @@ def test_a_moved_package_changes_the_hash_the_report_and_compare_show(tmp_path: 
     assert sha_now and sha_moved and sha_now != sha_moved
 
     # two runs, each recording its own lock (as meta.json does through bench.store.rundir.environment)
-    runs = []
+    runs: list[Path] = []
     for name, sha, uvicorn in (("a", sha_now, "0.55.0"), ("b", sha_moved, "0.54.0")):
         run = make_run(tmp_path, name, 1000, seed=len(runs) + 1)
         meta = {

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from bench.analyse.interference import KINDS
+from bench.analyse.layers import MEASURED, biggest
 from bench.analyse.paired import MARGIN
 from bench.catalog import CEILINGS, PAIRS, SCENARIO_BY_NAME, scenario_rank, sweeps_db_ms
 
@@ -175,10 +176,59 @@ def _ceilings(paired: pd.DataFrame) -> list[Sentence]:
     )]  # fmt: skip
 
 
-def answer(paired: pd.DataFrame, summary: pd.DataFrame, interference: pd.DataFrame) -> list[Sentence]:
+def _verdict_words(paired: pd.DataFrame, rows: pd.DataFrame) -> str:
+    """The verdict of the pair on this workload, when the run has one: 'async +7.6%', 'the same'..."""
+    r = rows.iloc[0]
+    hit = paired[(paired["first"] == r["sync"]) & (paired["second"] == r["async_"])
+                 & (paired["scenario"] == r["scenario"]) & (paired["db_ms"] == r["db_ms"])] if not paired.empty else paired  # fmt: skip
+    if hit.empty:
+        return ""
+    v = hit.iloc[0]
+    words = {"second": f"{r['async_']} served {_pct(v['ratio'])}", "first": f"{r['sync']} served {_pct(1 / v['ratio'])}",
+             "same": f"the same within ±{MARGIN:.0%}", "unclear": "not enough evidence"}  # fmt: skip
+    return f" (verdict: {words.get(str(v['winner']), str(v['winner']))})"
+
+
+def _why(paired: pd.DataFrame, layer_pairs: pd.DataFrame) -> list[Sentence]:
+    """For each profiled pair and workload: the CPU per request each side spent, and the layers that make
+    most of the difference (bench/analyse/layers.py)."""
+    out = []
+    keys = ["sync", "async_", "scenario", "db_ms"]
+    for (sync, async_, _s, _d), rows in layer_pairs.groupby(keys, sort=False):
+        total = rows[rows["layer"] == MEASURED]
+        if total.empty or not math.isfinite(float(total["diff_us"].iloc[0])):
+            continue
+        m = total.iloc[0]
+        top = biggest(rows)
+        lead = [
+            f"{r['layer']} {r['diff_us']:+,.0f} µs"
+            for _, r in top.iterrows()
+            if r["diff_us"] * m["diff_us"] > 0
+        ]
+        against = rows[(rows["layer"] != MEASURED) & (rows["diff_us"] * m["diff_us"] < 0)]
+        counter = against.loc[against["diff_us"].abs().idxmax()] if not against.empty else None
+        text = (
+            f"Why, {workload(m)}: {async_} spent {m['async_us']:,.0f} µs of CPU per request, {sync} "
+            f"{m['sync_us']:,.0f} ({m['diff_us']:+,.0f} µs){_verdict_words(paired, rows)}; most of the difference: "
+            + (", ".join(lead) or "no single layer")
+        )
+        if counter is not None and abs(counter["diff_us"]) >= 0.2 * abs(m["diff_us"]):
+            text += f"; the other way: {counter['layer']} {counter['diff_us']:+,.0f} µs"
+        out.append(Sentence(text + ".", "layers"))
+    return out
+
+
+def answer(
+    paired: pd.DataFrame,
+    summary: pd.DataFrame,
+    interference: pd.DataFrame,
+    layer_pairs: pd.DataFrame | None = None,
+) -> list[Sentence]:
     sentences: list[Sentence] = []
     if not paired.empty:
         sentences += _verdicts(paired) + _crossover(paired)
+    if layer_pairs is not None and not layer_pairs.empty:
+        sentences += _why(paired, layer_pairs)
     sentences += _tails(summary)
     sentences += _interference(interference)
     sentences += _ceilings(paired) if not paired.empty else []

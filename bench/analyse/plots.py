@@ -21,9 +21,12 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
+from bench.analyse.layers import MEASURED
 from bench.analyse.paired import MARGIN
 from bench.analyse.summary import Analysis, cpu_bound, load_label
 from bench.catalog import (
+    LAYER_COLOURS,
+    LAYERS,
     PAIRS,
     SCENARIO_BY_NAME,
     app_colour,
@@ -666,8 +669,64 @@ def resources_chart(data: Run, out_dir: Path, loadgen_limit: float = LOADGEN_CPU
     )
 
 
+def layers_chart(result: Analysis, out_dir: Path) -> Chart | None:
+    """Where a request's CPU goes: per workload, each pair's sync and async side by side, stacked by layer,
+    with the CPU per request the telemetry measured as a black tick."""
+    table = result.layer_pairs
+    if table.empty:
+        return None
+    cases = list(
+        dict.fromkeys(zip(table["sync"], table["async_"], table["scenario"], table["db_ms"], strict=True))
+    )
+    fig, axes = _figure(1, width=max(6.0, 1.6 * len(cases)), height=4.4, cols=1)
+    ax = axes[0]
+    for i, (sync, async_, scenario, db_ms) in enumerate(cases):
+        rows = table[(table["sync"] == sync) & (table["async_"] == async_) & (table["scenario"] == scenario)
+                     & (table["db_ms"] == db_ms)]  # fmt: skip
+        for j, (app, side) in enumerate(((sync, "sync_us"), (async_, "async_us"))):
+            x = i + (j - 0.5) * 0.4
+            bottom = 0.0
+            for layer in LAYERS:
+                value = float(rows.loc[rows["layer"] == layer, side].sum())
+                ax.bar(
+                    x,
+                    value,
+                    0.38,
+                    bottom=bottom,
+                    color=LAYER_COLOURS[layer],
+                    edgecolor="white",
+                    linewidth=0.4,
+                )
+                bottom += value
+            measured = rows.loc[rows["layer"] == MEASURED, side]
+            top = bottom
+            if len(measured) and math.isfinite(float(measured.iloc[0])):
+                top = max(top, float(measured.iloc[0]))
+                ax.plot([x - 0.19, x + 0.19], [float(measured.iloc[0])] * 2, color="black", linewidth=2)
+            ax.annotate(app, (x, top), xytext=(0, 3), textcoords="offset points", ha="center", va="bottom",
+                        rotation=90, fontsize=7)  # fmt: skip
+    ax.set_xticks(range(len(cases)), [_category(str(c[2]), float(c[3])) for c in cases], fontsize=8)
+    ax.margins(y=0.25)
+    ax.set_ylabel("CPU per request (µs)")
+    ax.grid(axis="y", alpha=0.3)
+    handles: list[Patch | Line2D] = [
+        Patch(color=LAYER_COLOURS[layer], label=layer) for layer in reversed(LAYERS)
+    ]
+    handles.append(Line2D([], [], color="black", linewidth=2, label="measured (telemetry)"))
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    path = _save(fig, out_dir / "layers.png")
+    return Chart(
+        path,
+        "Where a request's CPU goes",
+        "CPU per request by layer (py-spy on each app alone at the headline load, one profiled point each; "
+        "bars stack the layers, the black tick is the CPU the telemetry measured). Layers: "
+        'docs/methods.md, "Where a request\'s CPU goes".',
+    )
+
+
 CHARTS: tuple[tuple[str, Callable[[Run, Analysis, Path], Chart | None]], ...] = (
     ("verdicts.png", lambda d, a, o: verdicts_chart(a, o)),
+    ("layers.png", lambda d, a, o: layers_chart(a, o)),
     ("interference.png", lambda d, a, o: interference_chart(a, o)),
     ("throughput.png", lambda d, a, o: throughput_chart(a, o)),
     ("latency.png", lambda d, a, o: latency_chart(a, o)),

@@ -21,7 +21,9 @@ import pandas as pd
 from rich.console import Console
 
 from bench.analyse.answer import KIND_WORDS, Sentence, answer
+from bench.analyse.answer import workload as case_name
 from bench.analyse.interference import factor_text
+from bench.analyse.layers import MEASURED, compared, coverage, write_layers
 from bench.analyse.plots import DPI, Chart, draw_all
 from bench.analyse.stats import CONFIDENCE
 from bench.analyse.summary import Analysis, analyse
@@ -337,6 +339,42 @@ def where_table(meta: dict[str, Any]) -> Table | None:
     )
 
 
+METHOD_LAYERS = (
+    "Microseconds of CPU per request, by layer: py-spy read each app's stacks 250 times a second (not pausing "
+    "it) while it ran alone at the headline load, one profiled point per app and workload after the other "
+    "points (never in a verdict); a sample counts for the layer of its innermost frame of a known package "
+    "(rules: bench/catalog.py LAYER_RULES). It keeps the thread holding the GIL, so CPU spent without it "
+    "(the sync app's system calls) is in 'measured' (the telemetry's CPU over the same seconds) only; the "
+    "'layers' row says how much of it they cover. A compiled driver (asyncmy, asyncpg, mysqlclient) has no "
+    "Python frames: its CPU counts for the code that called it (SQLAlchemy's greenlet bridge, the event loop); "
+    "the pure-Python pair (sync vs async-aiomysql) shows the driver on both sides. One point per side: "
+    "differences of a few tens of µs are within its noise. Flame graphs: flamegraphs/*.speedscope.json "
+    "(open in https://www.speedscope.app)."
+)
+
+
+def layers_table(table: pd.DataFrame) -> Table:
+    """µs per request per layer, each pair's sync and async side by side, and their difference."""
+    out = Table(["Comparison", "Workload", "Layer", "sync µs", "async µs", "async − sync"], [], [])
+    for _, rows in table.groupby(["sync", "async_", "scenario", "db_ms"], sort=False):
+        first = rows.iloc[0]
+        name, where = f"{first['sync']} vs {first['async_']}", case_name(first)
+        for _, r in rows.iterrows():
+            if r["layer"] != MEASURED and r["sync_us"] == 0 and r["async_us"] == 0:
+                continue
+            label = "measured (telemetry)" if r["layer"] == MEASURED else str(r["layer"])
+            out.rows.append(
+                [name, where, label, f"{r['sync_us']:,.0f}", f"{r['async_us']:,.0f}", f"{r['diff_us']:+,.0f}"]
+            )
+            assert out.classes is not None
+            out.classes.append("total" if r["layer"] == MEASURED else "")
+        cover = [coverage(rows, side) for side in ("sync_us", "async_us")]
+        out.rows.append([name, where, "layers / measured", *(_num(c, 0, percent=True) for c in cover), ""])
+        assert out.classes is not None
+        out.classes.append("")
+    return out
+
+
 def _kv(pairs: Sequence[tuple[str, Any]]) -> Table:
     return Table(["", ""], [[k, _text(v)] for k, v in pairs])
 
@@ -487,7 +525,7 @@ def blocks(data: Run, result: Analysis, charts: Sequence[Chart]) -> list[Block]:
     if notice := incomplete_notice(meta):
         out.append(Block("banner", notice))
     out += [Block("banner", f"Damaged point, left out: {problem}") for problem in data.problems]
-    sentences = answer(result.paired, result.summary, result.interference)
+    sentences = answer(result.paired, result.summary, result.interference, result.layer_pairs)
     if sentences:
         out += [Block("h2", "What this run says", "answer"), Block("answer", sentences=sentences)]
     out.append(Block("h2", "Verdicts", "verdicts"))
@@ -501,6 +539,12 @@ def blocks(data: Run, result: Analysis, charts: Sequence[Chart]) -> list[Block]:
         ]
     if where := where_notice(meta):
         out.append(Block("note", where))
+    if not result.layer_pairs.empty:
+        out += [
+            Block("h2", "Where a request's CPU goes", "layers"),
+            Block("table", table=layers_table(result.layer_pairs)),
+            Block("note", METHOD_LAYERS),
+        ]
     out += [Block("h2", "Charts", "charts"), Block("charts", charts=charts)]
     if not result.interference.empty:
         out += [
@@ -649,6 +693,7 @@ def build_report(run_dir: Path) -> tuple[Path, Path]:
 
 def write_report(data: Run) -> tuple[Path, Path]:
     result = analyse(data.points)
+    result.layer_pairs = compared(write_layers(data.run_dir))
     charts = draw_all(data, result, data.run_dir / "charts")
     html_path, md_path = data.run_dir / "report.html", data.run_dir / "report.md"
     html_path.write_text(render_html(data, result, charts), encoding="utf-8")

@@ -47,6 +47,9 @@ class Analysis:
     paired: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per paired comparison (the verdicts)
     interference: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per app x neighbour kind
     spread: Spread | None = None  # of one solo repeat where the app used its whole CPU (cpu_bound_spread)
+    layer_pairs: pd.DataFrame = field(
+        default_factory=pd.DataFrame
+    )  # CPU per request by layer (layers.compared)
 
 
 def _latency(group: pd.DataFrame) -> tuple[dict[str, float], str]:
@@ -173,6 +176,8 @@ def cpu_bound(summary: pd.DataFrame) -> pd.Series:
 def cpu_bound_spread(points: pd.DataFrame, summary: pd.DataFrame) -> Spread | None:
     """The pooled spread of one repeat over the CPU-bound groups of `summary` (from solo `points`)."""
     valid = points[points["valid"] & points["rps"].notna()]
+    if valid.empty or summary.empty:  # a run of paired points only
+        return None
     bound = summary.loc[cpu_bound(summary), GROUP_KEYS]
     rps = valid.merge(bound, on=GROUP_KEYS).groupby(GROUP_KEYS, dropna=False)["rps"]
     return pooled_spread(group.tolist() for _key, group in rps)

@@ -11,6 +11,7 @@ import typer
 def register(app: typer.Typer) -> None:
     app.command("report")(report_cmd)
     app.command("compare")(compare_cmd)
+    app.command("machines")(machines_cmd)
 
 
 def report_cmd(
@@ -34,3 +35,23 @@ def compare_cmd(
     from bench.gate.compare import compare_command
 
     raise typer.Exit(compare_command(baseline, current, chart, remeasure=remeasure, min_effect=min_effect))
+
+
+def machines_cmd(
+    folder: Annotated[Path, typer.Argument(help="The folder of machine summaries (`make bench` writes one per run there).")] = Path("results/machines"),
+) -> None:  # fmt: skip
+    """The answer on every machine measured: each committed summary side by side (async/sync with its 95%
+    interval per workload, one column per machine), printed and written as machines.md and machines.png."""
+    from bench.analyse.machines import render
+    from bench.cli.common import fail
+
+    if not folder.is_dir():
+        fail(
+            f"no folder {folder}: give the folder of machine summaries (make bench writes results/machines/)"
+        )
+    try:
+        text, chart = render(folder)
+    except ValueError as exc:
+        fail(str(exc))
+    print(text)
+    print(f"table: {folder / 'machines.md'}" + (f"; chart: {chart}" if chart else ""))

@@ -52,6 +52,8 @@ def run_cmd(
     sweep_users: Annotated[str | None, typer.Option(help="slow_db: user levels for the latency sweep. \\[default: the paired load, --headline-users]")] = None,
     rate: Annotated[str | None, typer.Option(help="Open loop: target requests/s per point, comma-separated (replaces --users).")] = None,
     recording_overhead: Annotated[bool, typer.Option("--recording-overhead", help="Also run every point without latency recording, to measure what recording costs.")] = False,
+    machine_summary: Annotated[bool, typer.Option("--machine-summary", help="Also write the run's verdicts, layers and machine to <out>/machines/<run-id>.json, for `bench machines` (make bench does; commit it when the CPU model is new to the team).")] = False,
+    profile: Annotated[bool, typer.Option("--profile", help=f"Also profile each app in each scenario (py-spy, {DEFAULT.profile_duration_s:g} s at the headline load, after the other points, never in a verdict): CPU per request by layer in layers.csv and the report, flame graphs in flamegraphs/.")] = False,
     fresh_apps: Annotated[bool | None, typer.Option("--fresh-apps/--same-apps", help="Start both apps anew for every paired point, so each repeat measures new processes and a process's own speed counts in the interval (about 1.5 s per paired point for the two), or keep one process per app for the whole run. \\[default: --fresh-apps]")] = None,
     loadgen_processes: Annotated[int, typer.Option(min=1, max=256, help="Locust processes per point (>1: a master and N workers).")] = 1,
     open_users: Annotated[int, typer.Option(min=1, max=10_000, help="Open loop: users taking the scheduled requests.")] = 64,
@@ -97,7 +99,7 @@ def run_cmd(
         "users": ints(users, "--users", minimum=1), "repeats": repeats, "sweep_repeats": sweep_repeats, "paired_repeats": paired_repeats, "headline_users": headline_users, "duration_s": duration, "paired_duration_s": paired_duration, "warmup_s": warmup,
         "db_ms": ints(db_ms, "--db-ms"), "sweep_users": ints(sweep_users, "--sweep-users", minimum=1),
         "rates": tuple(float(r) for r in ints(rate, "--rate", minimum=1) or ()) or None,
-        "recording_overhead": recording_overhead or None, "fresh_apps": fresh_apps,
+        "recording_overhead": recording_overhead or None, "fresh_apps": fresh_apps, "profile": profile or None,
     }  # fmt: skip
     matrix = replace(start, **{k: v for k, v in chosen.items() if v is not None})
     if users and headline_users is None:  # the paired load follows the loads asked for: their middle
@@ -145,6 +147,14 @@ def run_cmd(
         raise typer.Exit(130) from None
     except (DatabaseError, RuntimeError) as exc:
         fail(str(exc))
+    if matrix.profile:
+        from bench.analyse.layers import write_layers
+
+        write_layers(run_dir)
+    if machine_summary:
+        from bench.analyse.machines import write_summary
+
+        console.print(f"machine summary: {write_summary(run_dir, cfg.output.out_root / 'machines')}")
     if cfg.output.report:
         from bench.analyse.report import build_report
 

@@ -23,7 +23,7 @@ from bench.backends import backend_for, check_url_backends, default_backend
 from bench.catalog import AppSpec, assign_backends, resolve_app
 from bench.config import RunConfig
 from bench.measure import calibrate, where
-from bench.measure.point import Point, measure, plan_points
+from bench.measure.point import Point, measure, plan_points, plan_profiles
 from bench.processes import Pinning
 from bench.stack import Stack
 from bench.store.loadgen import read_loadgen
@@ -52,6 +52,8 @@ class MatrixRun:
         self.backends = list(dict.fromkeys(self.backend_of.values()))  # each runs its own Stack
         check_url_backends(self.backends)
         self.points: list[Point] = plan_points(cfg, self.apps)  # all backends' points shuffled together
+        if cfg.matrix.profile:  # last: the profiler never shares a minute with the verdicts' points
+            self.points += plan_profiles(cfg, self.apps)
         self.pinning = Pinning.plan(cfg.pin)
         self.run_dir: Path | None = None
         self.meta: dict[str, Any] = {}
@@ -145,7 +147,8 @@ class MatrixRun:
                         measured_where=where.describe(self.cfg, stacks.values(), self.worker_hosts)
                     )
                 for row in rows:
-                    append_row(self.run_dir, row)
+                    if not point.profile:  # a profiled point keeps its row in its own profile.json
+                        append_row(self.run_dir, row)
                     if not row.valid and not row.requests:
                         stack.stop_app(row.app)  # a stalled app holds connections: restarted next time
                 stack.reset()

@@ -10,20 +10,29 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from bench.backends.base import COUNTER_KINDS
-from bench.catalog import BASE_PREFIX, SCENARIO_BY_NAME, AppSpec, pairs_among, scenario_name, serves
+from bench.catalog import (
+    BASE_PREFIX,
+    SCENARIO_BY_NAME,
+    AppSpec,
+    app_packages,
+    pairs_among,
+    scenario_name,
+    serves,
+)
 from bench.config import RunConfig
 from bench.measure import locust
+from bench.measure.profile import Profile
 from bench.measure.telemetry import Role, RoleStats, Sampler, Telemetry
 from bench.measure.validity import Observed, invalid_reasons
 from bench.measure.workcheck import check_statements
 from bench.stack import RunningApp, Stack
 from bench.store.loadgen import LoadgenResult, percentiles_ms, read_loadgen
 from bench.store.rows import PointKey, PointRow
-from bench.store.rundir import write_json
+from bench.store.rundir import PROFILE_SUMMARY, write_json
 
 # A paired point's two new app processes (Stack.restart_apps: the old ones stop while the new ones start),
 # until both are healthy: about 1.5 s on this machine (scripts/point-gaps on run def1: 4.0 s before a paired
@@ -43,6 +52,7 @@ class Point:
     rate: float | None = None
     record: bool = True  # False: the load generator only counts requests (to measure recording's cost)
     partner: str | None = None  # an app loaded at the same time, with its own Locust (the gate's baseline)
+    profile: bool = False  # py-spy on the app over the window (bench run --profile): never a verdict's point
 
     @property
     def key(self) -> PointKey:
@@ -50,7 +60,7 @@ class Point:
 
     @property
     def point_id(self) -> str:
-        return self.key.point_id(self.repeat, self.record, self.partner)
+        return self.key.point_id(self.repeat, self.record, self.partner, self.profile)
 
 
 def plan_points(cfg: RunConfig, apps: list[AppSpec]) -> list[Point]:
@@ -107,9 +117,31 @@ def plan_points(cfg: RunConfig, apps: list[AppSpec]) -> list[Point]:
     return points
 
 
-def duration(point: Point, cfg: RunConfig) -> float:
-    """Measured seconds of a point: paired or solo, times the scenario's factor."""
+def plan_profiles(cfg: RunConfig, apps: list[AppSpec]) -> list[Point]:
+    """`bench run --profile`: one profiled point per app (started by the harness) and scenario it serves, at
+    the headline load (or the app's own) and the first database-time level: where the CPU is the limit."""
     m = cfg.matrix
+    headline = m.headline_users or sorted(m.users)[len(m.users) // 2]
+    out = []
+    for app in (a for a in apps if a.name in m.apps and not a.external):
+        users = app.entry.users[0] if app.entry and app.entry.users else headline
+        db_ms = app.entry.db_ms[0] if app.entry and app.entry.db_ms else min(m.db_ms, default=0)
+        for scenario in (s for s in m.scenarios if serves(app, s)):
+            entry = SCENARIO_BY_NAME.get(scenario_name(scenario))
+            out.append(
+                Point(
+                    app.name, scenario, users, db_ms if entry and entry.sweeps_db_ms else 0, 1, profile=True
+                )
+            )
+    return out
+
+
+def duration(point: Point, cfg: RunConfig) -> float:
+    """Measured seconds of a point: paired or solo, times the scenario's factor (a profiled point: the
+    profiler's whole seconds, without the factor)."""
+    m = cfg.matrix
+    if point.profile:
+        return float(max(1, round(m.profile_duration_s)))
     entry = SCENARIO_BY_NAME.get(scenario_name(point.scenario))
     return (m.paired_duration_s if point.partner else m.duration_s) * (
         entry.duration_factor if entry else 1.0
@@ -171,15 +203,23 @@ def measure(
     # Statement counters and acknowledged writes only where the harness reaches the apps' database.
     counters = stack.backend.counters(stack.settings) if all(a.db_measured for a in apps) else None
     before = after = None
+    profiler: Profile | None = None
+    profiled: dict[str, object] = {}
     try:
         with Sampler(roles, counters, cpus=stack.pinning.app) as sampler:
             _sleep_until(window.start)
+            if point.profile and apps[0].proc is not None:
+                profiler = Profile.start(apps[0].proc.pid, folders[0], seconds, stack.pinning.loadgen)
             before = counters.read() if counters else None
             _sleep_until(window.end)
             after = counters.read() if counters else None
+            if profiler is not None:
+                profiled = profiler.finish(timeout=max(5.0, window.end + 10 - time.time()))
             for proc in locusts:
                 proc.wait(timeout=max(1.0, window.end + m.warmup_s + LOCUST_GRACE_S - time.time()))
     finally:
+        if profiler is not None:
+            profiler.proc.stop()
         for proc in locusts:
             proc.stop()
         if counters is not None:
@@ -190,10 +230,14 @@ def measure(
         write_json(folders[0] / "counters.json", {"before": before, "after": after, "delta": delta})
     telemetry = sampler.summary(window.start, window.end)
     together = read_loadgen(*folders)  # the database's counters cover every side of the point
-    return [
+    rows = [
         _row(p, order, run_dir.name, app, folder, role, telemetry, delta, together, stack, cfg, len(sides), problem)
         for p, app, folder, role in zip(sides, apps, folders, (Role.APP, Role.PARTNER), strict=False)
     ]  # fmt: skip
+    if point.profile:  # not a row of points.csv: its own record beside the stacks
+        summary = {"profiler": profiled, "point": asdict(rows[0]), "app_packages": app_packages(apps[0].spec)}
+        write_json(folders[0] / PROFILE_SUMMARY, summary)
+    return rows
 
 
 def _row(

@@ -21,13 +21,17 @@ class PointKey(NamedTuple):
     db_ms: int
     rate: float | None = None  # open loop: target req/s (then `users` is the open-loop user count)
 
-    def point_id(self, repeat: int, recorded: bool = True, partner: str | None = None) -> str:
+    def point_id(
+        self, repeat: int, recorded: bool = True, partner: str | None = None, profiled: bool = False
+    ) -> str:
         """The point's folder name, e.g. `sync__read_heavy__u16__d0__r1` (`...__r1__vs.async` for the sync
-        side of a paired point)."""
+        side of a paired point, `...__r1__prof` for a profiled point)."""
         load = f"rate{self.rate:g}" if self.rate else f"u{self.users}"
         norec = "" if recorded else "__norec"
         vs = f"__vs.{partner.replace(':', '.')}" if partner else ""
-        return f"{self.app.replace(':', '.')}__{self.scenario}__{load}__d{self.db_ms}__r{repeat}{norec}{vs}"
+        prof = "__prof" if profiled else ""
+        app = self.app.replace(":", ".")
+        return f"{app}__{self.scenario}__{load}__d{self.db_ms}__r{repeat}{norec}{vs}{prof}"
 
     @property
     def label(self) -> str:

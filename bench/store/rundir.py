@@ -15,6 +15,10 @@ from typing import Any
 from bench.store.lock import lock_state
 from shared.config import REPO_ROOT
 
+# A profiled point's files (bench/measure/profile.py writes them, bench/analyse/layers.py reads them).
+PROFILE_STACKS = "profile.txt"  # py-spy's raw collapsed stacks
+PROFILE_SUMMARY = "profile.json"  # the profiler's counts and the point's row
+
 PACKAGES = (
     "fastapi", "starlette", "uvicorn", "uvloop", "SQLAlchemy", "PyMySQL", "mysqlclient", "asyncmy", "aiomysql",
     "psycopg", "psycopg-binary", "asyncpg",
@@ -73,6 +77,23 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def virtualisation() -> str:
+    """systemd-detect-virt's answer (kvm, microsoft, none...), else whether the CPU says it runs under one."""
+    try:
+        out = subprocess.run(
+            ["systemd-detect-virt"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+        if out:
+            return out
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    return "a hypervisor (cpuinfo flag)" if " hypervisor" in flags else "none seen"
+
+
 def environment() -> dict[str, Any]:
     versions: dict[str, str | None] = {}
     for name in PACKAGES:
@@ -84,6 +105,8 @@ def environment() -> dict[str, Any]:
         **git_state(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        "kernel": platform.release(),
+        "virtualisation": virtualisation(),
         "packages": versions,
         **lock_state(),  # lock_sha256: which stack (requirements.lock) this run measured
         "cpu_model": cpu_model(),

@@ -1,0 +1,96 @@
+"""A sampling profiler (py-spy) on an app's processes over a point's measurement window.
+
+`bench run --profile` adds profiled points: the same load as a solo point, with py-spy attached to the app
+for the window, never used for a verdict. Each writes into its point folder `profile.txt` (py-spy's raw
+collapsed stacks: `frame;frame;... count`, each frame `function (package/path.py:line)`, root first) and
+`profile.json` (the rate, the samples and errors py-spy counted, the window). bench/analyse/layers.py
+turns the stacks into CPU per request by layer.
+
+py-spy samples each thread `RATE_HZ` times a second and keeps the samples of threads that were running
+(on the CPU or runnable), so samples / rate is CPU seconds. It runs on the load generator's CPUs, never on
+the app's; in its default (blocking) mode it pauses the app for each sample, which is what that costs: the
+run's profiled points compare their throughput with the same app's solo points (docs/methods.md).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import processes
+from bench.processes import ManagedProcess
+from bench.store.rundir import PROFILE_STACKS
+
+RATE_HZ = 250  # samples per second: 1,000 in a 4 s window for a busy app
+# Why these (measured 2026-12-04 on an AMD EPYC, 2 cores; docs/methods.md "Where a request's CPU goes"):
+# - py-spy's default pauses the app for every sample: it served 18-49% fewer requests, and paused, every
+#   thread reads as running (2-11x the measured CPU), or, with --gil, the event loop's thread as the holder
+#   (a 300 µs busy loop in the sync app's driver showed as 6 µs).
+# - Without --gil, threads waiting for the one CPU count as running too (the sync app: 1.5x).
+# - --nonblocking costs nothing measurable but fails to read 25-40% of the samples, nearly all of them the
+#   main thread's (the event loop): in the sync app its samples failed 38% of the time, worker threads' 4%.
+#   --threads names each sample's thread, so bench/analyse/layers.py adds the failed reads to the main
+#   thread's layers. The GIL holder's samples plus the failed reads came to 0.97-1.01x the measured CPU for
+#   the async apps and 0.88-0.97x for the sync app, whose threads also spend CPU in system calls without
+#   the GIL.
+FLAGS = ("--nonblocking", "--gil", "--threads")
+_COUNTS = re.compile(r"Samples: (\d+) Errors: (\d+)")
+
+
+class ProfilerError(Exception):
+    """py-spy is missing or cannot attach; the message says how to fix it."""
+
+
+def pyspy() -> str:
+    """The py-spy executable beside this interpreter (requirements.lock installs it), or on PATH."""
+    here = Path(sys.executable).parent / "py-spy"
+    found = str(here) if here.is_file() else shutil.which("py-spy")
+    if found is None:
+        raise ProfilerError("py-spy is not installed: run `make venv` (requirements.lock has it)")
+    return found
+
+
+@dataclass
+class Profile:
+    """py-spy recording one process (and its subprocesses) for `seconds`."""
+
+    proc: ManagedProcess
+    stacks: Path
+    rate: int
+    seconds: int
+
+    @classmethod
+    def start(cls, pid: int, folder: Path, seconds: float, cpus: Sequence[int] = ()) -> Profile:
+        whole = max(1, round(seconds))  # py-spy takes whole seconds
+        stacks = folder / PROFILE_STACKS
+        argv = [
+            pyspy(), "record", "--pid", str(pid), "--rate", str(RATE_HZ), "--duration", str(whole),
+            "--format", "raw", "--output", str(stacks), "--subprocesses", *FLAGS,
+        ]  # fmt: skip
+        proc = processes.spawn("py-spy", argv, cpus=cpus, log_path=folder / "py-spy.log")
+        return cls(proc, stacks, RATE_HZ, whole)
+
+    def finish(self, timeout: float) -> dict[str, object]:
+        """Wait for py-spy to write its file; what it counted (`samples`, `errors`), or why it failed."""
+        code = self.proc.wait(timeout)
+        self.proc.stop()
+        log = self.proc.log_path.read_text(errors="replace") if self.proc.log_path else ""
+        counts = _COUNTS.search(log)
+        out: dict[str, object] = {"rate_hz": self.rate, "seconds": self.seconds, "flags": " ".join(FLAGS)}
+        if code != 0 or counts is None or not self.stacks.is_file():
+            last = next((line for line in reversed(log.splitlines()) if line.strip()), "no output")
+            return out | {"error": f"py-spy exited {code}: {last.strip()[:200]}"}
+        return out | {"samples": int(counts[1]), "errors": int(counts[2])}
+
+
+def version() -> str | None:
+    try:
+        out = subprocess.run([pyspy(), "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (ProfilerError, OSError, subprocess.SubprocessError):
+        return None
+    return out.strip().removeprefix("py-spy ") or None
