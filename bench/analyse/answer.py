@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from bench.analyse.interference import KINDS
-from bench.analyse.layers import MEASURED, biggest
+from bench.analyse.layers import MEASURED, biggest, coverage, explained
 from bench.analyse.paired import MARGIN
 from bench.catalog import CEILINGS, PAIRS, SCENARIO_BY_NAME, scenario_rank, sweeps_db_ms
 
@@ -176,14 +176,27 @@ def _ceilings(paired: pd.DataFrame) -> list[Sentence]:
     )]  # fmt: skip
 
 
-def _verdict_words(paired: pd.DataFrame, rows: pd.DataFrame) -> str:
-    """The verdict of the pair on this workload, when the run has one: 'async +7.6%', 'the same'..."""
+def _verdict_row(paired: pd.DataFrame, rows: pd.DataFrame) -> pd.Series | None:
+    """The paired verdict of this pair on this workload, when the run has one."""
+    if paired.empty:
+        return None
     r = rows.iloc[0]
     hit = paired[(paired["first"] == r["sync"]) & (paired["second"] == r["async_"])
-                 & (paired["scenario"] == r["scenario"]) & (paired["db_ms"] == r["db_ms"])] if not paired.empty else paired  # fmt: skip
-    if hit.empty:
+                 & (paired["scenario"] == r["scenario"]) & (paired["db_ms"] == r["db_ms"])]  # fmt: skip
+    return None if hit.empty else hit.iloc[0]
+
+
+def _winner(paired: pd.DataFrame, rows: pd.DataFrame) -> str:
+    v = _verdict_row(paired, rows)
+    return "" if v is None else str(v["winner"])
+
+
+def _verdict_words(paired: pd.DataFrame, rows: pd.DataFrame) -> str:
+    """The verdict of the pair on this workload, when the run has one: 'async +7.6%', 'the same'..."""
+    v = _verdict_row(paired, rows)
+    if v is None:
         return ""
-    v = hit.iloc[0]
+    r = rows.iloc[0]
     words = {"second": f"{r['async_']} served {_pct(v['ratio'])}", "first": f"{r['sync']} served {_pct(1 / v['ratio'])}",
              "same": f"the same within ±{MARGIN:.0%}", "unclear": "not enough evidence"}  # fmt: skip
     return f" (verdict: {words.get(str(v['winner']), str(v['winner']))})"
@@ -199,6 +212,15 @@ def _why(paired: pd.DataFrame, layer_pairs: pd.DataFrame) -> list[Sentence]:
         if total.empty or not math.isfinite(float(total["diff_us"].iloc[0])):
             continue
         m = total.iloc[0]
+        cover = {side: coverage(rows, f"{side}_us") for side in ("sync", "async")}
+        seen = f"{cover['sync']:.0%} of {sync}'s measured CPU and {cover['async']:.0%} of {async_}'s"
+        if not explained(rows):
+            out.append(Sentence(
+                f"Why, {workload(m)}: not explained by layers{_verdict_words(paired, rows)}: the profiler saw {seen} "
+                "(CPU outside the GIL, such as Argon2's C code or system calls, is not in its samples).",
+                "layers",
+            ))  # fmt: skip
+            continue
         top = biggest(rows)
         lead = [
             f"{r['layer']} {r['diff_us']:+,.0f} µs"
@@ -214,6 +236,14 @@ def _why(paired: pd.DataFrame, layer_pairs: pd.DataFrame) -> list[Sentence]:
         )
         if counter is not None and abs(counter["diff_us"]) >= 0.2 * abs(m["diff_us"]):
             text += f"; the other way: {counter['layer']} {counter['diff_us']:+,.0f} µs"
+        if not all(0.95 <= c <= 1.05 for c in cover.values()):
+            text += f" (the layers cover {seen})"
+        winner = _winner(paired, rows)
+        if (winner == "second" and m["diff_us"] > 0) or (winner == "first" and m["diff_us"] < 0):
+            text += (
+                "; alone, the side that served more in the paired points needed more CPU per request, so "
+                "these layers do not explain the verdict (sharing the CPU costs the two apps differently)"
+            )
         out.append(Sentence(text + ".", "layers"))
     return out
 

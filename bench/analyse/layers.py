@@ -30,6 +30,10 @@ from bench.store.rundir import PROFILE_STACKS, PROFILE_SUMMARY, write_json
 LAYERS_FILE = "layers.csv"
 FLAMEGRAPHS = "flamegraphs"
 MEASURED = "measured"
+# A profile explains a difference only where its layers add up to about the CPU measured: outside this
+# range most of the CPU ran outside the GIL (Argon2's C code in signup: 32-51% seen in run
+# 20261204-235710-bench), where a GIL sampler both misses it and counts GIL holders waiting for the CPU.
+EXPLAINED = (0.8, 1.2)
 COLUMNS = ["backend", "app", "scenario", "users", "db_ms", "layer", "us_per_request", "samples"]
 PAIR_COLUMNS = [
     "sync",
@@ -176,6 +180,19 @@ def write_layers(run_dir: Path) -> pd.DataFrame:
     return table
 
 
+def problems(run_dir: Path) -> list[str]:
+    """One line per profiled point that gave no layers, and why (py-spy's own words, or the point's)."""
+    out = []
+    for folder in _profiled(run_dir):
+        summary = json.loads((folder / PROFILE_SUMMARY).read_text())
+        point, profiler = summary.get("point") or {}, summary.get("profiler") or {}
+        if profiler.get("error"):
+            out.append(f"{folder.name}: {profiler['error']}")
+        elif not point.get("valid"):
+            out.append(f"{folder.name}: the point was invalid ({point.get('invalid_reasons')})")
+    return out
+
+
 def read_layers(run_dir: Path) -> pd.DataFrame:
     """layers.csv as written (an empty table when the run profiled nothing)."""
     path = run_dir / LAYERS_FILE
@@ -208,6 +225,23 @@ def compared(layers: pd.DataFrame) -> pd.DataFrame:
         .drop(columns="_r")
         .reset_index(drop=True)
     )
+
+
+Case = tuple[str, str, str, float]  # sync app, async app, scenario, db_ms
+
+
+def cases(table: pd.DataFrame) -> list[tuple[Case, pd.DataFrame]]:
+    """compared()'s rows, one group per pair x workload, in its order."""
+    out = []
+    for _, rows in table.groupby(["sync", "async_", "scenario", "db_ms"], sort=False):
+        r = rows.iloc[0]
+        out.append(((str(r["sync"]), str(r["async_"]), str(r["scenario"]), float(r["db_ms"])), rows))
+    return out
+
+
+def explained(rows: pd.DataFrame) -> bool:
+    """Whether both sides' layers add up to about the CPU measured (EXPLAINED)."""
+    return all(EXPLAINED[0] <= coverage(rows, side) <= EXPLAINED[1] for side in ("sync_us", "async_us"))
 
 
 def biggest(rows: pd.DataFrame, n: int = 3) -> pd.DataFrame:

@@ -17,12 +17,15 @@ from matplotlib.figure import Figure
 
 from bench.analyse.answer import workload
 from bench.analyse.layers import compared, write_layers
+from bench.analyse.paired import MARGIN
 from bench.analyse.summary import Analysis, analyse
+from bench.catalog import PAIRS, scenario_rank
 from bench.store.run import load_run
 from bench.store.rundir import write_json
 
 SUMMARY_KEYS = ("cpu_model", "cpu_count", "kernel", "virtualisation", "python", "packages", "lock_sha256")
-WORDS = {"second": "async faster", "first": "sync faster", "same": "the same", "unclear": "unclear"}
+WORDS = {"second": "async faster", "first": "sync faster", "same": f"the same within ±{MARGIN:.0%}",
+         "unclear": "not enough evidence"}  # fmt: skip
 
 
 def summary(meta: dict[str, Any], result: Analysis) -> dict[str, Any]:
@@ -32,7 +35,7 @@ def summary(meta: dict[str, Any], result: Analysis) -> dict[str, Any]:
          "scenario": r["scenario"], "db_ms": float(r["db_ms"]), "users": int(r["users"]),
          "ratio": _round(r["ratio"]), "low": _round(r["ratio_low"]), "high": _round(r["ratio_high"]),
          "winner": r["winner"], "instrument": r["instrument"]}
-        for _, r in result.paired.iterrows()
+        for _, r in _ordered(result.paired).iterrows()
     ]  # fmt: skip
     layers = [
         {k: (r[k] if k not in ("sync_us", "async_us", "diff_us") else _round(r[k], 1)) for k in
@@ -48,6 +51,19 @@ def summary(meta: dict[str, Any], result: Analysis) -> dict[str, Any]:
         "verdicts": verdicts,
         "layers": layers,
     }
+
+
+def _ordered(paired: pd.DataFrame) -> pd.DataFrame:
+    """The catalog's pair order, then the scenarios' order, then database time (as the report lists them)."""
+    if paired.empty:
+        return paired
+    pair_rank = {(p.sync, p.async_): i for i, p in enumerate(PAIRS)}
+    return paired.assign(
+        _p=[
+            pair_rank.get((a, b), len(PAIRS)) for a, b in zip(paired["first"], paired["second"], strict=True)
+        ],
+        _s=[scenario_rank(str(s))[0] for s in paired["scenario"]],
+    ).sort_values(["_p", "_s", "db_ms"], kind="stable")
 
 
 def _round(value: Any, digits: int = 4) -> float | None:

@@ -21,7 +21,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
-from bench.analyse.layers import MEASURED
+from bench.analyse.layers import MEASURED, explained
+from bench.analyse.layers import cases as layer_cases
 from bench.analyse.paired import MARGIN
 from bench.analyse.summary import Analysis, cpu_bound, load_label
 from bench.catalog import (
@@ -675,14 +676,14 @@ def layers_chart(result: Analysis, out_dir: Path) -> Chart | None:
     table = result.layer_pairs
     if table.empty:
         return None
-    cases = list(
-        dict.fromkeys(zip(table["sync"], table["async_"], table["scenario"], table["db_ms"], strict=True))
-    )
+    groups = layer_cases(table)
+    cases = [(key, rows) for key, rows in groups if explained(rows)]
+    left_out = [f"{k[0]}/{k[1]} {panel_title(k[2], k[3])}" for k, rows in groups if not explained(rows)]
+    if not cases:
+        return None
     fig, axes = _figure(1, width=max(6.0, 1.6 * len(cases)), height=4.4, cols=1)
     ax = axes[0]
-    for i, (sync, async_, scenario, db_ms) in enumerate(cases):
-        rows = table[(table["sync"] == sync) & (table["async_"] == async_) & (table["scenario"] == scenario)
-                     & (table["db_ms"] == db_ms)]  # fmt: skip
+    for i, ((sync, async_, _scenario, _db_ms), rows) in enumerate(cases):
         for j, (app, side) in enumerate(((sync, "sync_us"), (async_, "async_us"))):
             x = i + (j - 0.5) * 0.4
             bottom = 0.0
@@ -705,7 +706,7 @@ def layers_chart(result: Analysis, out_dir: Path) -> Chart | None:
                 ax.plot([x - 0.19, x + 0.19], [float(measured.iloc[0])] * 2, color="black", linewidth=2)
             ax.annotate(app, (x, top), xytext=(0, 3), textcoords="offset points", ha="center", va="bottom",
                         rotation=90, fontsize=7)  # fmt: skip
-    ax.set_xticks(range(len(cases)), [_category(str(c[2]), float(c[3])) for c in cases], fontsize=8)
+    ax.set_xticks(range(len(cases)), [_category(k[2], k[3]) for k, _ in cases], fontsize=8)
     ax.margins(y=0.25)
     ax.set_ylabel("CPU per request (µs)")
     ax.grid(axis="y", alpha=0.3)
@@ -720,7 +721,12 @@ def layers_chart(result: Analysis, out_dir: Path) -> Chart | None:
         "Where a request's CPU goes",
         "CPU per request by layer (py-spy on each app alone at the headline load, one profiled point each; "
         "bars stack the layers, the black tick is the CPU the telemetry measured). Layers: "
-        'docs/methods.md, "Where a request\'s CPU goes".',
+        'docs/methods.md, "Where a request\'s CPU goes".'
+        + (
+            f" Not drawn, their layers cover too little of the CPU measured (work outside the GIL): {', '.join(left_out)}."
+            if left_out
+            else ""
+        ),
     )
 
 

@@ -30,7 +30,7 @@ RATE_HZ = 250  # samples per second: 1,000 in a 4 s window for a busy app
 # Why these (measured 2026-12-04 on an AMD EPYC, 2 cores; docs/methods.md "Where a request's CPU goes"):
 # - py-spy's default pauses the app for every sample: it served 18-49% fewer requests, and paused, every
 #   thread reads as running (2-11x the measured CPU), or, with --gil, the event loop's thread as the holder
-#   (a 300 µs busy loop in the sync app's driver showed as 6 µs).
+#   (a 200 µs busy loop in the sync app's driver showed as 6 µs).
 # - Without --gil, threads waiting for the one CPU count as running too (the sync app: 1.5x).
 # - --nonblocking costs nothing measurable but fails to read 25-40% of the samples, nearly all of them the
 #   main thread's (the event loop): in the sync app its samples failed 38% of the time, worker threads' 4%.
