@@ -20,7 +20,7 @@ import pytest
 from bench.backends.mariadb import MariaDB
 from bench.catalog import resolve_app
 from bench.config import AppLimits, SeedData
-from bench.measure.telemetry import Role, Sampler
+from bench.measure.telemetry import Role, RoleStats, Sampler, Telemetry
 from bench.measure.validity import OTHERS_CPU_LIMIT, Observed, invalid_reasons
 from bench.processes import Pinning, harness_on
 from bench.stack import Stack
@@ -364,3 +364,20 @@ def test_the_harness_keeps_off_the_app_cpus_while_a_run_lasts() -> None:
         assert Pinning.plan(True) == plan
     assert seen == [set(plan.loadgen)]
     assert os.sched_getaffinity(0) == before
+
+
+def test_interrupt_work_on_the_app_cpus_is_reported_apart_from_other_programs() -> None:
+    """The kernel's packet work for the app's own traffic (irq + softirq, in no process) is the app's, not
+    another program's: it is subtracted from app_cpus_others and reported as app_cpus_irq."""
+    stats = {Role.APP_CPUS: RoleStats(cpu_mean=60.0), Role.APP_CPUS_IRQ: RoleStats(cpu_mean=20.0),
+             Role.APP: RoleStats(cpu_mean=35.0)}  # fmt: skip
+    telemetry = Telemetry(stats, None)
+    assert telemetry.irq_on_app_cpus() == 20.0
+    assert telemetry.others_on_app_cpus() == 5.0  # 60 busy - 20 interrupts - 35 app
+    cpu = max(os.sched_getaffinity(0))
+    with Sampler({Role.APP: lambda: [os.getpid()]}, cpus=(cpu,), interval=0.2) as sampler:
+        start = time.time()
+        time.sleep(0.7)
+    measured = sampler.summary(start, time.time())
+    irq, busy = measured.irq_on_app_cpus(), measured.of(Role.APP_CPUS).cpu_mean
+    assert irq is not None and busy is not None and 0 <= irq <= busy + 1  # real per-CPU times, sampled

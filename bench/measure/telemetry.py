@@ -26,6 +26,9 @@ class Role(StrEnum):
     DB = "db"  # the private database server
     LOADGEN = "locust"  # every Locust process of the point
     APP_CPUS = "app_cpus"  # the app's pinned CPUs, busy with anything at all (per-CPU times, not processes)
+    # ...of which in the kernel's interrupt handlers (irq + softirq): with load arriving over a network
+    # (a veth or a NIC), the packet work for the app's own traffic runs on the app's CPU, in no process
+    APP_CPUS_IRQ = "app_cpus_irq"
 
 
 @dataclass(frozen=True)
@@ -53,12 +56,18 @@ class Telemetry:
         return self.roles.get(role, RoleStats())
 
     def others_on_app_cpus(self) -> float | None:
-        """% of one core the app's CPUs spent on anything but the apps under test (other programs, the
-        kernel's own work); None when the apps are not pinned or not measured here."""
+        """% of one core the app's CPUs spent on anything but the apps under test and the kernel's interrupt
+        work (other programs, the kernel's own threads); None when the apps are not pinned or not measured."""
         busy, app = self.of(Role.APP_CPUS).cpu_mean, self.of(Role.APP).cpu_mean
         if busy is None or app is None:
             return None
-        return round(max(0.0, busy - app - (self.of(Role.PARTNER).cpu_mean or 0.0)), 1)
+        irq = self.irq_on_app_cpus() or 0.0
+        return round(max(0.0, busy - irq - app - (self.of(Role.PARTNER).cpu_mean or 0.0)), 1)
+
+    def irq_on_app_cpus(self) -> float | None:
+        """% of one core the app's CPUs spent in interrupt handlers (irq + softirq: mostly the network work
+        of the app's own traffic); None when not pinned."""
+        return self.of(Role.APP_CPUS_IRQ).cpu_mean
 
 
 class Sampler(threading.Thread):
@@ -74,7 +83,7 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True, name="telemetry")
         self.roles = roles
         self.cpus = cpus  # the app's pinned CPUs: their busy time is sampled as Role.APP_CPUS
-        self._cpu_times: tuple[float, float] | None = None  # (busy seconds on `cpus`, time.time())
+        self._cpu_times: tuple[float, float, float] | None = None  # busy, irq seconds on `cpus`; time.time()
         self.counters = counters
         self.interval = interval
         self.samples: list[Sample] = []
@@ -113,30 +122,29 @@ class Sampler(threading.Thread):
                     rss += proc.memory_info().rss / 2**20
             self.samples.append(Sample(now, role, len(pids), round(cpu, 1), round(rss, 1)))
         if (busy := self._app_cpus_busy(now)) is not None:
-            self.samples.append(Sample(now, Role.APP_CPUS, len(self.cpus), busy, 0.0))
+            self.samples.append(Sample(now, Role.APP_CPUS, len(self.cpus), busy[0], 0.0))
+            self.samples.append(Sample(now, Role.APP_CPUS_IRQ, len(self.cpus), busy[1], 0.0))
         if self.counters is not None:
             with contextlib.suppress(Exception):  # a server that went away mid-point: no reading
                 self.connections.append(self.counters.read()["connections"])
 
-    def _app_cpus_busy(self, now: float) -> float | None:
-        """% of one core the app's CPUs were busy since the last call (None on the first, and unpinned)."""
+    def _app_cpus_busy(self, now: float) -> tuple[float, float] | None:
+        """% of one core the app's CPUs were busy since the last call, and how much of it in interrupt
+        handlers (None on the first call, and unpinned)."""
         if not self.cpus:
             return None
         per_cpu = psutil.cpu_times(percpu=True)
         # Busy as psutil's own cpu_percent counts it: not idle, not waiting on I/O, and guest time once
         # (Linux counts a guest VM's time in user/nice as well as in guest/guest_nice).
         left_out = ("idle", "iowait", "guest", "guest_nice")
-        busy = sum(
-            float(value)
-            for i, t in enumerate(per_cpu)
-            if i in self.cpus
-            for field, value in t._asdict().items()
-            if field not in left_out
-        )
-        last, self._cpu_times = self._cpu_times, (busy, now)
-        if last is None or now <= last[1]:
+        mine = [t._asdict() for i, t in enumerate(per_cpu) if i in self.cpus]
+        busy = sum(float(v) for fields in mine for k, v in fields.items() if k not in left_out)
+        irq = sum(float(fields.get(k, 0.0)) for fields in mine for k in ("irq", "softirq"))
+        last, self._cpu_times = self._cpu_times, (busy, irq, now)
+        if last is None or now <= last[2]:
             return None
-        return round(100 * (busy - last[0]) / (now - last[1]), 1)
+        span = now - last[2]
+        return round(100 * (busy - last[0]) / span, 1), round(100 * (irq - last[1]) / span, 1)
 
     def run(self) -> None:
         for pids_of in self.roles.values():  # prime
@@ -154,7 +162,7 @@ class Sampler(threading.Thread):
     def summary(self, start: float, end: float) -> Telemetry:
         """Samples taken inside [start, end] (+ half an interval: a sample covers the second before it)."""
         roles: dict[Role, RoleStats] = {}
-        for role in [*self.roles, *([Role.APP_CPUS] if self.cpus else [])]:
+        for role in [*self.roles, *([Role.APP_CPUS, Role.APP_CPUS_IRQ] if self.cpus else [])]:
             win = [
                 s
                 for s in self.samples

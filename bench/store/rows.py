@@ -83,6 +83,7 @@ class PointRow:
     locust_cpu_mean: float | None
     app_cpu_mean: float | None
     app_cpus_others: float | None  # % of one core the app's CPUs gave to anything else (None: not pinned)
+    app_cpus_irq: float | None  # ...and to the kernel's interrupt work (irq + softirq: its network traffic)
     app_rss_max_mb: float | None
     db_cpu_mean: float | None
     db_rss_max_mb: float | None
