@@ -298,6 +298,8 @@ class AppSpec:
     root: Path | None = None  # the source tree to start it from (None: this repository)
     entry: AppEntry | None = None  # the catalog entry it stands for (its family, backend, scenarios)
     url: str | None = None  # an app already running somewhere: the harness starts nothing for it
+    custom: bool = False  # a user's `module:attr` app (bench run's --app-dir, --env-file, --health-path)
+    health_path: str | None = "/healthz"  # a 200 there means it is up; None: any HTTP answer on its port
 
     @property
     def external(self) -> bool:
@@ -360,7 +362,10 @@ def resolve_app(name: str, base_root: Path | None = None) -> AppSpec:
     if _is_import_string(target) and (not label or label.replace("-", "").replace("_", "").isalnum()):
         entry = APP_BY_NAME.get(label)
         env = _env(entry) if entry else {}
-        return AppSpec(label or target, target, False, env, f"custom ASGI app {target}", entry=entry)
+        return AppSpec(
+            label or target, target, False, env, f"custom ASGI app {target}", entry=entry, custom=True,
+            health_path=None,
+        )  # fmt: skip
     raise ValueError(
         f"unknown app {name!r}: use one of {app_names()}, an import string 'module:attr', 'label=module:attr', "
         "or 'label=http://host:port' (an app already running)"

@@ -8,11 +8,13 @@ Presets (`QUICK`, the gate's suite) are values too.
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bench.catalog import DEFAULT_APPS, SCENARIOS
+from dotenv import dotenv_values
+
+from bench.catalog import DEFAULT_APPS, SCENARIOS, AppSpec
 from shared.config import REPO_ROOT
 
 RESULTS_ROOT = REPO_ROOT / "results"
@@ -96,6 +98,31 @@ class Pairing:
 
 
 @dataclass(frozen=True)
+class AppSource:
+    """Where a user's own apps (`--app NAME=module:attr`) come from: the folder they are imported from and
+    started in (`--app-dir`, as uvicorn's), a file of settings for their processes (`--env-file`, KEY=value
+    lines, as uvicorn's; its values win over the harness's own), and the path whose 200 says they are up
+    (`--health-path`; None: any HTTP answer on the port). The catalog's apps keep this repository, the run's
+    settings and /healthz."""
+
+    app_dir: Path | None = None
+    env_file: Path | None = None
+    health_path: str | None = None
+
+    @property
+    def given(self) -> bool:
+        return (self.app_dir, self.env_file, self.health_path) != (None, None, None)
+
+    def apply(self, spec: AppSpec) -> AppSpec:
+        if not spec.custom:
+            return spec
+        env = dict(spec.env)
+        if self.env_file is not None:
+            env |= {k: v for k, v in dotenv_values(self.env_file).items() if v is not None}
+        return replace(spec, env=env, root=self.app_dir or spec.root, health_path=self.health_path)
+
+
+@dataclass(frozen=True)
 class Output:
     label: str = "bench"
     out_root: Path = RESULTS_ROOT
@@ -112,13 +139,14 @@ class RunConfig:
     seed: SeedData = SeedData()
     pairing: Pairing = Pairing()
     output: Output = Output()
+    source: AppSource = AppSource()
     pin: bool = True
     argv: tuple[str, ...] = field(default_factory=lambda: tuple(sys.argv))
 
     def flat(self) -> dict[str, Any]:
         """Every setting under its own name (meta.json `config`; the names are unique across parts)."""
         out: dict[str, Any] = {}
-        for part in (self.matrix, self.limits, self.loadgen, self.pairing, self.output):
+        for part in (self.matrix, self.limits, self.loadgen, self.pairing, self.output, self.source):
             out |= asdict(part)
         out |= {"seed_users": self.seed.users, "seed_items": self.seed.items, "pin": self.pin}
         out["loadgen_processes"], out["open_users"] = out.pop("processes"), out["open_users"]

@@ -142,18 +142,23 @@ def python_tool(module: str) -> list[str]:
     return [sys.executable, "-m", module]
 
 
-def wait_healthy(base_url: str, proc: ManagedProcess, timeout: float = 30.0) -> None:
-    """Poll /healthz until 200; fail early with the app's log tail if it exits."""
+def wait_healthy(
+    base_url: str, proc: ManagedProcess, timeout: float = 30.0, path: str | None = "/healthz"
+) -> None:
+    """Poll `path` until it answers 200 (None: until the app answers at all, any status); fail early with
+    the app's log tail if it exits."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
         if not proc.alive():
             raise RuntimeError(f"{proc.name} exited with code {proc.popen.returncode}: {log_tail(proc)}")
         try:
-            resp = httpx.get(f"{base_url}/healthz", timeout=2.0)
-            if resp.status_code == 200:
+            resp = httpx.get(f"{base_url}{path or '/'}", timeout=2.0)
+            if resp.status_code == 200 or path is None:
                 return
-            last = f"HTTP {resp.status_code}: {resp.text[:200]}"
+            last = f"GET {path}: HTTP {resp.status_code}: {resp.text[:200]}"
+            if resp.status_code == 404:
+                last += "; no such route: name one that answers 200 with --health-path"
         except httpx.HTTPError as exc:
             last = type(exc).__name__
         time.sleep(0.02)

@@ -84,14 +84,27 @@ class RunningApp:
         return [] if self.proc is None else self.proc.pids()
 
     def healthy(self) -> bool:
+        """Its process runs and its health path answers 200 (an app without one: answers at all)."""
         if self.proc is None:
             return True  # not ours to judge or restart: its failures show in the point
         if not self.proc.alive():
             return False
+        path = self.spec.health_path
         try:
-            return httpx.get(f"{self.base_url}/healthz", timeout=3).status_code == 200
+            resp = httpx.get(f"{self.base_url}{path or '/'}", timeout=3)
         except httpx.HTTPError:
             return False
+        return path is None or resp.status_code == 200
+
+
+def _limits(url: str) -> dict[str, Any]:
+    """What the app's /limits reports; {} when it serves none (a user's own app)."""
+    resp = httpx.get(f"{url}/limits", timeout=5)
+    try:
+        limits = resp.json() if resp.status_code == 200 else {}
+    except ValueError:
+        limits = {}
+    return limits if isinstance(limits, dict) else {}
 
 
 class Stack:
@@ -191,17 +204,12 @@ class Stack:
         """An app already running elsewhere: check it answers, read /limits if it serves them."""
         assert spec.url is not None
         try:
-            resp = httpx.get(f"{spec.url}/limits", timeout=5)
+            limits = _limits(spec.url)
         except httpx.HTTPError as exc:
             raise RuntimeError(
                 f"app {spec.name!r} at {spec.url} does not answer ({type(exc).__name__}): start it, or fix --app"
             ) from None
-        try:
-            limits = resp.json() if resp.status_code == 200 else {}
-        except ValueError:
-            limits = {}
         port = httpx.URL(spec.url).port or (443 if spec.url.startswith("https") else 80)
-        limits = limits if isinstance(limits, dict) else {}
         return RunningApp(spec, port, None, limits, db_measured=self.database_url)
 
     def _spawn(self, name: str, taken: Sequence[int] = ()) -> tuple[ManagedProcess, int]:
@@ -224,8 +232,8 @@ class Stack:
     def _ready(self, name: str, proc: ManagedProcess, port: int) -> RunningApp:
         url = f"http://{url_host(self.app_host)}:{port}"
         try:
-            processes.wait_healthy(url, proc)
-            limits = httpx.get(f"{url}/limits", timeout=5).json()
+            processes.wait_healthy(url, proc, path=self.specs[name].health_path)
+            limits = _limits(url)
         except BaseException:  # Ctrl-C or a failed start: not yet in self.apps, so stop it here
             proc.stop(grace=3.0)
             raise

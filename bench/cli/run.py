@@ -12,7 +12,7 @@ import typer
 from bench.backends import BACKENDS, DatabaseError, backend_names, default_backend
 from bench.catalog import app_names, default_apps, locustfile, resolve_app, scenario_names
 from bench.cli.common import console, fail, ints
-from bench.config import QUICK, AppLimits, Loadgen, Matrix, Output, RunConfig, SeedData
+from bench.config import QUICK, AppLimits, AppSource, Loadgen, Matrix, Output, RunConfig, SeedData
 from bench.measure.locust import loopback
 
 DEFAULT = Matrix()  # the defaults --help states (written from it, so they cannot drift)
@@ -62,6 +62,9 @@ def run_cmd(
     master_port: Annotated[int, typer.Option(min=1, max=65535, help="With --loadgen-workers: the master's port.")] = 5557,
     worker_wait: Annotated[float, typer.Option(min=1, max=3600, help="With --loadgen-workers: seconds each point waits for its workers to connect. A point gives up after at most this + 15 s (invalid: loadgen_workers(k/N connected)) and the run goes on; a worker that dies mid-point makes it invalid 10 s after its window.")] = 60.0,
     app_host: Annotated[str, typer.Option(help="Address the apps the harness starts listen on and are loaded at: this host's address when workers run on other hosts.")] = "127.0.0.1",
+    app_dir: Annotated[Path | None, typer.Option(help="Your own apps (--app NAME=module:attr) are imported from and started in this folder, as uvicorn's --app-dir.")] = None,
+    env_file: Annotated[Path | None, typer.Option(help="A file of KEY=value lines (a .env) whose variables your own apps' processes get, over the harness's own, as uvicorn's --env-file.")] = None,
+    health_path: Annotated[str | None, typer.Option(help="The path whose 200 says your own app is up, e.g. /docs. \\[default: any HTTP answer; the catalog's apps: /healthz]")] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="uvicorn workers per app.")] = 1,
     pool_size: Annotated[int, typer.Option(min=1, max=500, help="DB pool size per worker, both apps.")] = 10,
     max_overflow: Annotated[int, typer.Option(min=0, max=500, help="DB pool overflow per worker, both apps.")] = 0,
@@ -82,6 +85,7 @@ def run_cmd(
 
     if loop not in ("uvloop", "asyncio"):
         fail(f"--loop must be uvloop or asyncio (got {loop!r})")
+    source = _source(app_dir, env_file, health_path)
     unknown = [b for b in backends or () if b not in BACKENDS]
     if unknown:
         fail(f"unknown --backend {unknown[0]!r}: use one of {backend_names()}")
@@ -112,10 +116,22 @@ def run_cmd(
         output=Output(
             label=label or ("quick" if quick else "bench"), out_root=out or Output().out_root, report=report
         ),
+        source=source,
         pin=pin,
     )
+    if profile:
+        from bench.measure.profile import ProfilerError, pyspy
+
+        try:
+            pyspy()
+        except ProfilerError as exc:
+            fail(str(exc))
     try:
         specs = [resolve_app(name) for name in matrix.apps]
+        if source.given and not any(spec.custom for spec in specs):
+            raise ValueError(
+                "--app-dir, --env-file and --health-path are for your own apps: give them as --app NAME=module:attr"
+            )
         for scenario in matrix.scenarios:
             locustfile(scenario)
         run = MatrixRun(cfg)
@@ -148,9 +164,11 @@ def run_cmd(
     except (DatabaseError, RuntimeError) as exc:
         fail(str(exc))
     if matrix.profile:
-        from bench.analyse.layers import write_layers
+        from bench.analyse.layers import problems, write_layers
 
         write_layers(run_dir)
+        for problem in problems(run_dir):
+            console.print(f"[yellow]no layers[/] from {problem}", highlight=False, soft_wrap=True)
     if machine_summary:
         from bench.analyse.machines import write_summary
 
@@ -163,6 +181,17 @@ def run_cmd(
         console.print(f"report: {html}")
     console.print(f"[green]done[/]: results in {run_dir}")
     print(run_dir)
+
+
+def _source(app_dir: Path | None, env_file: Path | None, health_path: str | None) -> AppSource:
+    """Where the user's own apps come from, checked before anything starts."""
+    if app_dir is not None and not app_dir.is_dir():
+        fail(f"--app-dir {app_dir}: no such folder (give the folder your app's package is in, as uvicorn's)")
+    if env_file is not None and not env_file.is_file():
+        fail(f"--env-file {env_file}: no such file (give a file of KEY=value lines, like your .env)")
+    if health_path is not None and not health_path.startswith("/"):
+        fail(f"--health-path {health_path}: give a path of the app, starting with /, like /docs")
+    return AppSource(app_dir and app_dir.resolve(), env_file and env_file.resolve(), health_path)
 
 
 def bind_error(host: str, port: int) -> str | None:

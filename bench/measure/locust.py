@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import processes
-from bench.catalog import locustfile, scenario_options
+from bench.catalog import SCENARIO_BY_NAME, locustfile, scenario_options
 from bench.config import Loadgen, SeedData
 from bench.processes import ManagedProcess
+from shared.config import REPO_ROOT
 
 # From launch to the first users running, per Locust process started at once (under 0.5 s on this
 # machine: a headless `-t 1s` run takes 1.42-1.50 s in all; a paired point's two share the load
@@ -34,6 +35,14 @@ SPAWN_RATE = 100  # Locust warns above 100 a second
 SPAWN_S = 0.5  # a master-planned window starts this long after the test starts (loadtests/common.py)
 WINDOW_GRACE_S = 15.0  # past --worker-wait: the master's own start-up and its window.json
 CONNECTED = re.compile(r"bench: worker connected: (\S+)")
+# The recording plugin as a locustfile of its own (it imports loadtests.common: one module, hooks once).
+PLUGIN = REPO_ROOT / "loadtests" / "plugin.py"
+# What Locust says when it stops: argparse's `prog: error: ...`, an exception's last line (`SyntaxError:
+# ...`), or a log record at ERROR or CRITICAL (`[time] host/ERROR/locust.main: ...`).
+ARGPARSE_ERROR = re.compile(r"\berror: .*")
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b(: .*)?$")
+ERROR_RECORD = re.compile(r"/(ERROR|CRITICAL)/[\w.]+: (.*)")
+FAILURE_CHARS = 120  # an invalid reason stays one short line
 
 
 @dataclass(frozen=True)
@@ -92,7 +101,7 @@ def launch(
     )  # fmt: skip
     run_s = window.end - window.launch + 0.5 if window is not None else SPAWN_S + warmup_s + duration_s + 1.0
     argv = [
-        *processes.python_tool("locust"), "-f", str(locustfile(scenario)), "--headless",
+        *processes.python_tool("locust"), "-f", locustfiles(scenario), "--headless",
         "-u", str(users), "-r", str(max(users, SPAWN_RATE)), "-t", f"{math.ceil(run_s)}s",
         "-H", host, "--csv", str(folder / "locust"), "--csv-full-history", "--only-summary",
         "--stop-timeout", "2", "--loglevel", "WARNING", "--exit-code-on-error", "0", *plugin,
@@ -107,6 +116,35 @@ def launch(
     elif loadgen.processes > 1:
         argv += ["--processes", str(loadgen.processes)]
     return processes.spawn("locust", argv, cpus=cpus, log_path=folder / "locust.log")
+
+
+def locustfiles(scenario: str) -> str:
+    """Locust's `-f`: a catalog scenario's file (it imports the plugin), or a user's locustfile with the
+    plugin beside it, so a plain one (an HttpUser, no import of ours) takes the plugin's options."""
+    path = locustfile(scenario)
+    return str(path) if scenario in SCENARIO_BY_NAME else f"{PLUGIN},{path}"
+
+
+def failure_line(log: Path) -> str | None:
+    """Locust's own last error line in its log (an unknown option, a locustfile that does not import),
+    shortened to one line; None when it logged no error."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for raw in reversed(lines):
+        line = raw.strip()
+        if record := ERROR_RECORD.search(line):
+            found = record.group(2)
+        elif usage := ARGPARSE_ERROR.search(line):
+            found = usage.group(0)
+        elif EXCEPTION_LINE.match(line):
+            found = line
+        else:
+            continue
+        found = " ".join(found.replace(";", ",").split())  # points.csv joins reasons with ';'
+        return found if len(found) <= FAILURE_CHARS else found[: FAILURE_CHARS - 3] + "..."
+    return None
 
 
 def master_address(loadgen: Loadgen) -> str:

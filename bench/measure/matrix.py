@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -39,7 +40,9 @@ class MatrixRun:
     def __init__(self, cfg: RunConfig) -> None:
         self.cfg = cfg
         names = [*cfg.matrix.apps, *(app for pair in cfg.matrix.pairs or () for app in pair)]
-        self.apps: list[AppSpec] = [resolve_app(a, cfg.pairing.base_root) for a in dict.fromkeys(names)]
+        self.apps: list[AppSpec] = [
+            cfg.source.apply(resolve_app(a, cfg.pairing.base_root)) for a in dict.fromkeys(names)
+        ]
         # `label=module:attr` and `NAME=http://...` run under their label: the plan names apps by label.
         label = {a: spec.name for a, spec in zip(dict.fromkeys(names), self.apps, strict=True)}
         pairs = (
@@ -155,7 +158,10 @@ class MatrixRun:
                 self._write_meta(points_done=order)
                 for row in rows:
                     if not row.valid:
-                        progress.console.print(f"[yellow]invalid[/] {row.point_id}: {row.invalid_reasons}")
+                        progress.console.print(
+                            f"[yellow]invalid[/] {row.point_id}: {escape(row.invalid_reasons)}",
+                            soft_wrap=True,
+                        )
                 progress.advance(task)
 
 

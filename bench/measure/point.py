@@ -269,6 +269,7 @@ def _row(
             loadgen_cpu_max=loadgen_cpu, open_loop=bool(point.rate), late=lg.late, app_alive=app.alive(),
             work=work, loadgen_expected=cfg.loadgen.load_processes, loadgen_problem=problem,
             clock_offset_s=lg.clock_offset_max, app_cpus_others=others,
+            loadgen_error=None if lg.files else locust.failure_line(folder / "locust.log"),
         )
     )  # fmt: skip
     counted = delta or {}  # empty columns: not measured

@@ -34,13 +34,18 @@ class Observed:
     loadgen_problem: str | None = None  # why the load generator never ran (distributed: workers missing)
     clock_offset_s: float | None = None  # a remote worker's clock vs the master's (plus transit), largest
     app_cpus_others: float | None = None  # see OTHERS_CPU_LIMIT; None: the apps are not pinned
+    loadgen_error: str | None = None  # Locust's own last error line, when it wrote no output (its locust.log)
 
 
 Rule = Callable[[Observed], str | None]
 
 
 def no_output(o: Observed) -> str | None:
-    return "no_loadgen_output" if o.loadgen_files == 0 else None
+    """No recording: Locust failed to start (its own error line, e.g. an unknown option or a locustfile that
+    does not import), or it stopped without a word."""
+    if o.loadgen_files:
+        return None
+    return f"locust_failed({o.loadgen_error})" if o.loadgen_error else "no_loadgen_output"
 
 
 def no_requests(o: Observed) -> str | None:
