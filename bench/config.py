@@ -44,6 +44,11 @@ class Matrix:
     recording_overhead: bool = False  # also run every point without latency recording
     profile: bool = False  # also a py-spy profiled point per app and scenario (bench/measure/profile.py)
     profile_duration_s: float = 4.0  # its window (whole seconds: py-spy's unit)
+    # The statement pass: each app alone with one user per scenario before the other points, the server's
+    # counters read after every request (statements per route). None: where the work is not declared (an
+    # app or a locustfile from outside the catalog).
+    statements: bool | None = None
+    statements_duration_s: float = 3.0
     # Start both apps anew for every paired point, so that each repeat samples new processes (see
     # docs/methods.md, "Run-to-run spread": one process pair for a whole run is itself a sample of one).
     fresh_apps: bool = True

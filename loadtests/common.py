@@ -83,6 +83,7 @@ class Params:
     mode = os.environ.get("BENCH_MODE", "closed")
     record = os.environ.get("BENCH_RECORD", "1") != "0"  # 0: count requests only (to measure our cost)
     rate = _env_float("BENCH_RATE", 0.0)
+    statements = False  # read the server's counters after every request (bench/measure: the statement pass)
 
     @classmethod
     def read(cls, opts: Any) -> None:
@@ -92,6 +93,7 @@ class Params:
         cls.seed_users, cls.seed_items = int(opts.seed_users), int(opts.seed_items)
         cls.db_ms, cls.mode = int(opts.db_ms), str(opts.bench_mode)
         cls.record, cls.rate = bool(int(opts.bench_record)), float(opts.bench_rate)
+        cls.statements = bool(int(opts.bench_statements))
 
 
 def _add_arguments(parser: Any) -> None:
@@ -123,6 +125,9 @@ def _add_arguments(parser: Any) -> None:
            help="bench: open loop, target requests/s of each Locust process")  # fmt: skip
     hidden("--bench-record", type=int, choices=[0, 1], env_var="BENCH_RECORD", default=int(Params.record),
            help="bench: 0 counts requests only (no histograms)")  # fmt: skip
+    hidden("--bench-statements", type=int, choices=[0, 1], default=0,
+           help="bench: 1 reads the database's statement counters after every request (one user only: each "
+                "request's statements, by name; the server settings come from the environment)")  # fmt: skip
 
 
 class Recorder:
@@ -143,6 +148,23 @@ class Recorder:
         self.failure_samples: list[str] = []
         self.acked: dict[str, set[int]] = {"users": set(), "items": set()}
         self.ended: str | None = None  # "window": quit by itself once its window was over
+        self.statements: dict[str, Counter[str]] = defaultdict(Counter)  # by name: statements of each kind
+        self.counters: Any = None  # the statement pass: the server's counters (bench.backends), one user only
+        self.last: dict[str, int] | None = None
+        if Params.statements:
+            from bench.backends import backend_for  # the harness's own: only a statement pass needs them
+            from shared.config import Settings
+
+            settings = Settings()
+            self.counters = backend_for(settings.backend).counters(settings)
+            self.last = self.counters.read()
+
+    def count_statements(self, key: str, counted: bool) -> None:
+        """One user: what the server executed since the previous request's answer is this request's work."""
+        now = self.counters.read()
+        if counted and self.last is not None:
+            self.statements[key].update({k: now[k] - self.last[k] for k in now if k != "connections"})
+        self.last = now
 
     def on_request(
         self, name: str, response_time: float, start_time: float, exception: BaseException | None,
@@ -161,9 +183,11 @@ class Recorder:
             if t not in self.second_hdr:
                 self.second_hdr[t] = HdrHistogram(*HDR_RANGE_US, 3)
             self.second_hdr[t].record_value(max(1, round(corrected_ms * 1000)))
+        key = f"{request_type} {name}"
+        if self.counters is not None:
+            self.count_statements(key, counted=done >= start)
         if done < start:
             return
-        key = f"{request_type} {name}"
         self.requests += 1
         if exception is not None:
             self.failures += 1
@@ -198,6 +222,7 @@ class Recorder:
             "by_name": {k: dict(v) for k, v in sorted(self.by_name.items())},
             "hdr_by_name": {k: h.encode().decode() for k, h in sorted(self.hdr_by_name.items())},
             "expected_statements": expected,
+            "statements_by_name": {k: dict(v) for k, v in sorted(self.statements.items())},
             "hdr": self.hdr.encode().decode() if self.requests else None,
             "hdr_uncorrected": self.hdr_uncorrected.encode().decode()
             if self.hdr_uncorrected is not None and self.requests

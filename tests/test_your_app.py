@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.analyse.work import route_statements, unequal
 from bench.backends import backend_for
 from bench.backends.base import TEST_DATABASE
 from bench.catalog import resolve_app
@@ -88,6 +89,19 @@ def test_their_apps_and_their_locustfile_give_valid_points(tmp_path: Path, env_f
         }  # fmt: skip
     assert "invalid" not in proc.stderr
     check_no_secrets(run, mariadb_settings())  # the env file's password stays out of the run folder
+    # The statement pass (automatic: their work is not declared) ran first, one user per app, and shows
+    # the tutorial's lazy `items` load: one SELECT per listed user in sync, one selectin query in async.
+    table = route_statements(run)
+    selects = {(str(r["app"]), str(r["route"])): float(r["select"]) for _, r in table.iterrows()}
+    listing = "GET /users/?limit=20"
+    assert selects[("sync", listing)] >= 10 > 3 >= selects[("async", listing)], selects
+    assert selects[("sync", "GET /users/{id}")] == selects[("async", "GET /users/{id}")]
+    flagged = {u.route: u for u in unequal(table)}
+    assert flagged[listing].n_plus_one and "likely N+1 in sync" in flagged[listing].text
+    assert "GET /users/{id}" not in flagged
+    assert sorted(p.name for p in (run / "points").iterdir() if p.name.endswith("__stmt")) == [
+        "async__locustfile__u1__d0__r1__stmt", "sync__locustfile__u1__d0__r1__stmt",
+    ]  # fmt: skip
 
 
 @pytest.mark.e2e

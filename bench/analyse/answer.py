@@ -12,6 +12,7 @@ import pandas as pd
 from bench.analyse.interference import KINDS
 from bench.analyse.layers import MEASURED, biggest, coverage, explained
 from bench.analyse.paired import MARGIN
+from bench.analyse.work import unequal
 from bench.catalog import CEILINGS, PAIRS, SCENARIO_BY_NAME, scenario_rank, sweeps_db_ms
 
 KIND_WORDS = {"cpu": "pure-Python CPU work", "argon2": "Argon2 sign-ups", "io": "slow queries"}
@@ -248,13 +249,30 @@ def _why(paired: pd.DataFrame, layer_pairs: pd.DataFrame) -> list[Sentence]:
     return out
 
 
+def _unequal(work: pd.DataFrame) -> list[Sentence]:
+    """Where the two sides of a comparison sent different statements: no speed verdict on its own."""
+    found = unequal(work)
+    out = []
+    for first, second in dict.fromkeys((u.first, u.second) for u in found):
+        texts = [f"{u.scenario}: {u.text}" for u in found if (u.first, u.second) == (first, second)]
+        out.append(Sentence(
+            f"{second} and {first} do different work, so their verdicts compare different work, not only speed "
+            f"(each route replayed by one user, the database's own counters): " + "; ".join(texts) + ".",
+            "statements",
+        ))  # fmt: skip
+    return out
+
+
 def answer(
     paired: pd.DataFrame,
     summary: pd.DataFrame,
     interference: pd.DataFrame,
     layer_pairs: pd.DataFrame | None = None,
+    work: pd.DataFrame | None = None,
 ) -> list[Sentence]:
     sentences: list[Sentence] = []
+    if work is not None and not work.empty:
+        sentences += _unequal(work)
     if not paired.empty:
         sentences += _verdicts(paired) + _crossover(paired)
     if layer_pairs is not None and not layer_pairs.empty:

@@ -27,6 +27,8 @@ from bench.analyse.layers import MEASURED, compared, coverage, write_layers
 from bench.analyse.plots import DPI, Chart, draw_all
 from bench.analyse.stats import CONFIDENCE
 from bench.analyse.summary import Analysis, analyse
+from bench.analyse.work import KINDS as WORK_KINDS
+from bench.analyse.work import route_statements, unequal
 from bench.catalog import CEILINGS, PAIRS, SCENARIO_BY_NAME, scenario_rank
 from bench.measure.calibrate import load_samples
 from bench.measure.validity import OTHERS_CPU_LIMIT
@@ -353,6 +355,24 @@ METHOD_LAYERS = (
 )
 
 
+METHOD_WORK = (
+    "Before the other points, each app replayed each scenario alone with one user for a few seconds, and the "
+    "load generator read the database's own statement counters after every answer (MariaDB's Com_* status, "
+    "PostgreSQL's pg_stat_statements): what the server executed between two answers is the later request's "
+    "work. Statements per request, mean over the requests of that name."
+)
+
+
+def work_table(table: pd.DataFrame) -> Table:
+    """Statements per request by route, each app of the run."""
+    kinds = [k for k in WORK_KINDS if table[k].any()]
+    out = Table(["Scenario", "Route", "App", "Requests", *kinds], [])
+    for _, r in table.sort_values(["scenario", "route", "app"]).iterrows():
+        out.rows.append([str(r["scenario"]), str(r["route"]), str(r["app"]), f"{r['requests']:,}",
+                         *(f"{r[k]:g}" for k in kinds)])  # fmt: skip
+    return out
+
+
 def layers_table(table: pd.DataFrame) -> Table:
     """µs per request per layer, each pair's sync and async side by side, and their difference."""
     out = Table(["Comparison", "Workload", "Layer", "sync µs", "async µs", "async − sync"], [], [])
@@ -525,7 +545,7 @@ def blocks(data: Run, result: Analysis, charts: Sequence[Chart]) -> list[Block]:
     if notice := incomplete_notice(meta):
         out.append(Block("banner", notice))
     out += [Block("banner", f"Damaged point, left out: {problem}") for problem in data.problems]
-    sentences = answer(result.paired, result.summary, result.interference, result.layer_pairs)
+    sentences = answer(result.paired, result.summary, result.interference, result.layer_pairs, result.work)
     if sentences:
         out += [Block("h2", "What this run says", "answer"), Block("answer", sentences=sentences)]
     out.append(Block("h2", "Verdicts", "verdicts"))
@@ -539,6 +559,15 @@ def blocks(data: Run, result: Analysis, charts: Sequence[Chart]) -> list[Block]:
         ]
     if where := where_notice(meta):
         out.append(Block("note", where))
+    if found := unequal(result.work):
+        out.append(Block("banner", "Different work: " + "; ".join(f"{u.scenario}: {u.text}" for u in found)
+                         + ". A verdict between these apps compares their work as well as their speed."))  # fmt: skip
+    if not result.work.empty:
+        out += [
+            Block("h2", "Statements per route", "statements"),
+            Block("table", table=work_table(result.work)),
+            Block("note", METHOD_WORK),
+        ]
     if not result.layer_pairs.empty:
         out += [
             Block("h2", "Where a request's CPU goes", "layers"),
@@ -694,6 +723,7 @@ def build_report(run_dir: Path) -> tuple[Path, Path]:
 def write_report(data: Run) -> tuple[Path, Path]:
     result = analyse(data.points)
     result.layer_pairs = compared(write_layers(data.run_dir))
+    result.work = route_statements(data.run_dir)
     charts = draw_all(data, result, data.run_dir / "charts")
     html_path, md_path = data.run_dir / "report.html", data.run_dir / "report.md"
     html_path.write_text(render_html(data, result, charts), encoding="utf-8")

@@ -47,9 +47,9 @@ class Analysis:
     paired: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per paired comparison (the verdicts)
     interference: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per app x neighbour kind
     spread: Spread | None = None  # of one solo repeat where the app used its whole CPU (cpu_bound_spread)
-    layer_pairs: pd.DataFrame = field(
-        default_factory=pd.DataFrame
-    )  # CPU per request by layer (layers.compared)
+    # CPU per request by layer (layers.compared), statements per route (work.route_statements)
+    layer_pairs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    work: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _latency(group: pd.DataFrame) -> tuple[dict[str, float], str]:

@@ -53,6 +53,7 @@ def run_cmd(
     rate: Annotated[str | None, typer.Option(help="Open loop: target requests/s per point, comma-separated (replaces --users).")] = None,
     recording_overhead: Annotated[bool, typer.Option("--recording-overhead", help="Also run every point without latency recording, to measure what recording costs.")] = False,
     machine_summary: Annotated[bool, typer.Option("--machine-summary", help="Also write the run's verdicts, layers and machine to <out>/machines/<run-id>.json, for `bench machines` (make bench does; commit it when the CPU model is new to the team).")] = False,
+    statements: Annotated[bool | None, typer.Option("--statements/--no-statements", help="First replay each scenario with one user per app, reading the database's statement counters after every request: statements per route, and the report says where the two sides of a comparison do different work. \\[default: when an app or a locustfile is not from the catalog, whose work is not declared]")] = None,
     profile: Annotated[bool, typer.Option("--profile", help=f"Also profile each app in each scenario (py-spy, {DEFAULT.profile_duration_s:g} s at the headline load, after the other points, never in a verdict): CPU per request by layer in layers.csv and the report, flame graphs in flamegraphs/.")] = False,
     fresh_apps: Annotated[bool | None, typer.Option("--fresh-apps/--same-apps", help="Start both apps anew for every paired point, so each repeat measures new processes and a process's own speed counts in the interval (about 1.5 s per paired point for the two), or keep one process per app for the whole run. \\[default: --fresh-apps]")] = None,
     loadgen_processes: Annotated[int, typer.Option(min=1, max=256, help="Locust processes per point (>1: a master and N workers).")] = 1,
@@ -103,7 +104,7 @@ def run_cmd(
         "users": ints(users, "--users", minimum=1), "repeats": repeats, "sweep_repeats": sweep_repeats, "paired_repeats": paired_repeats, "headline_users": headline_users, "duration_s": duration, "paired_duration_s": paired_duration, "warmup_s": warmup,
         "db_ms": ints(db_ms, "--db-ms"), "sweep_users": ints(sweep_users, "--sweep-users", minimum=1),
         "rates": tuple(float(r) for r in ints(rate, "--rate", minimum=1) or ()) or None,
-        "recording_overhead": recording_overhead or None, "fresh_apps": fresh_apps, "profile": profile or None,
+        "recording_overhead": recording_overhead or None, "fresh_apps": fresh_apps, "profile": profile or None, "statements": statements,
     }  # fmt: skip
     matrix = replace(start, **{k: v for k, v in chosen.items() if v is not None})
     if users and headline_users is None:  # the paired load follows the loads asked for: their middle

@@ -91,9 +91,12 @@ def launch(
     cpus: tuple[int, ...],
     warmup_s: float = 0.0,
     duration_s: float = 0.0,
+    statements: bool = False,
+    env: dict[str, str] | None = None,
 ) -> ManagedProcess:
     """A local Locust (`window` planned by the harness), or with `loadgen.distributed` the master of remote
-    workers (`window` None: it plans warm-up + duration itself once they are connected)."""
+    workers (`window` None: it plans warm-up + duration itself once they are connected). `statements`: the
+    plugin reads the server's counters after every request (one user; `env` gives it the server's settings)."""
     folder.mkdir(parents=True, exist_ok=True)
     plugin = _plugin_args(
         folder=folder, window=window, warmup_s=warmup_s, duration_s=duration_s, db_ms=db_ms, rate=rate,
@@ -105,7 +108,7 @@ def launch(
         "-u", str(users), "-r", str(max(users, SPAWN_RATE)), "-t", f"{math.ceil(run_s)}s",
         "-H", host, "--csv", str(folder / "locust"), "--csv-full-history", "--only-summary",
         "--stop-timeout", "2", "--loglevel", "WARNING", "--exit-code-on-error", "0", *plugin,
-        *scenario_options(scenario),
+        *scenario_options(scenario), *(["--bench-statements", "1"] if statements else []),
     ]  # fmt: skip
     if loadgen.distributed:
         argv += [
@@ -115,7 +118,7 @@ def launch(
         ]  # fmt: skip
     elif loadgen.processes > 1:
         argv += ["--processes", str(loadgen.processes)]
-    return processes.spawn("locust", argv, cpus=cpus, log_path=folder / "locust.log")
+    return processes.spawn("locust", argv, env=env, cpus=cpus, log_path=folder / "locust.log")
 
 
 def locustfiles(scenario: str) -> str:

@@ -21,10 +21,10 @@ from rich.progress import (
 
 from bench import processes
 from bench.backends import backend_for, check_url_backends, default_backend
-from bench.catalog import AppSpec, assign_backends, resolve_app
+from bench.catalog import SCENARIO_BY_NAME, AppSpec, assign_backends, resolve_app
 from bench.config import RunConfig
 from bench.measure import calibrate, where
-from bench.measure.point import Point, measure, plan_points, plan_profiles
+from bench.measure.point import Point, measure, plan_points, plan_profiles, plan_statements
 from bench.processes import Pinning
 from bench.stack import Stack
 from bench.store.loadgen import read_loadgen
@@ -57,6 +57,13 @@ class MatrixRun:
         self.points: list[Point] = plan_points(cfg, self.apps)  # all backends' points shuffled together
         if cfg.matrix.profile:  # last: the profiler never shares a minute with the verdicts' points
             self.points += plan_profiles(cfg, self.apps)
+        undeclared = any(a.custom for a in self.apps) or any(
+            s not in SCENARIO_BY_NAME for s in cfg.matrix.scenarios
+        )
+        # The pass reads the server's counters from the load generator: only where it runs here.
+        wanted = cfg.matrix.statements or (cfg.matrix.statements is None and undeclared)
+        if wanted and not cfg.loadgen.distributed:
+            self.points = plan_statements(cfg, self.apps) + self.points  # first: what each route sends
         self.pinning = Pinning.plan(cfg.pin)
         self.run_dir: Path | None = None
         self.meta: dict[str, Any] = {}
@@ -150,7 +157,7 @@ class MatrixRun:
                         measured_where=where.describe(self.cfg, stacks.values(), self.worker_hosts)
                     )
                 for row in rows:
-                    if not point.profile:  # a profiled point keeps its row in its own profile.json
+                    if not (point.profile or point.statements):  # their rows stay in their own folders
                         append_row(self.run_dir, row)
                     if not row.valid and not row.requests:
                         stack.stop_app(row.app)  # a stalled app holds connections: restarted next time

@@ -29,10 +29,10 @@ from bench.measure.profile import Profile
 from bench.measure.telemetry import Role, RoleStats, Sampler, Telemetry
 from bench.measure.validity import Observed, invalid_reasons
 from bench.measure.workcheck import check_statements
-from bench.stack import RunningApp, Stack
+from bench.stack import RunningApp, Stack, settings_env
 from bench.store.loadgen import LoadgenResult, percentiles_ms, read_loadgen
 from bench.store.rows import PointKey, PointRow
-from bench.store.rundir import PROFILE_SUMMARY, write_json
+from bench.store.rundir import PROFILE_SUMMARY, STATEMENTS_SUMMARY, write_json
 
 # A paired point's two new app processes (Stack.restart_apps: the old ones stop while the new ones start),
 # until both are healthy: about 1.5 s on this machine (scripts/point-gaps on run def1: 4.0 s before a paired
@@ -53,6 +53,7 @@ class Point:
     record: bool = True  # False: the load generator only counts requests (to measure recording's cost)
     partner: str | None = None  # an app loaded at the same time, with its own Locust (the gate's baseline)
     profile: bool = False  # py-spy on the app over the window (bench run --profile): never a verdict's point
+    statements: bool = False  # the statement pass: one user, counters read after every request; no verdict
 
     @property
     def key(self) -> PointKey:
@@ -60,7 +61,8 @@ class Point:
 
     @property
     def point_id(self) -> str:
-        return self.key.point_id(self.repeat, self.record, self.partner, self.profile)
+        extra = "prof" if self.profile else "stmt" if self.statements else ""
+        return self.key.point_id(self.repeat, self.record, self.partner, extra)
 
 
 def plan_points(cfg: RunConfig, apps: list[AppSpec]) -> list[Point]:
@@ -136,12 +138,32 @@ def plan_profiles(cfg: RunConfig, apps: list[AppSpec]) -> list[Point]:
     return out
 
 
+def plan_statements(cfg: RunConfig, apps: list[AppSpec]) -> list[Point]:
+    """The statement pass: each app the harness starts, in each scenario it serves, with one user (at the
+    first database-time level of a sweeping scenario)."""
+    m = cfg.matrix
+    return [
+        Point(app.name, scenario, 1, min(m.db_ms, default=0) if _sweeps(scenario) else 0, 1, statements=True)
+        for app in apps
+        if app.name in m.apps and not app.external
+        for scenario in m.scenarios
+        if serves(app, scenario)
+    ]
+
+
+def _sweeps(scenario: str) -> bool:
+    entry = SCENARIO_BY_NAME.get(scenario_name(scenario))
+    return entry is not None and entry.sweeps_db_ms
+
+
 def duration(point: Point, cfg: RunConfig) -> float:
     """Measured seconds of a point: paired or solo, times the scenario's factor (a profiled point: the
     profiler's whole seconds, without the factor)."""
     m = cfg.matrix
     if point.profile:
         return float(max(1, round(m.profile_duration_s)))
+    if point.statements:
+        return m.statements_duration_s
     entry = SCENARIO_BY_NAME.get(scenario_name(point.scenario))
     return (m.paired_duration_s if point.partner else m.duration_s) * (
         entry.duration_factor if entry else 1.0
@@ -187,7 +209,8 @@ def measure(
         locust.launch(
             scenario=p.scenario, users=users, rate=p.rate, db_ms=p.db_ms, record=p.record, host=app.base_url,
             folder=folder, window=planned, loadgen=cfg.loadgen, seed=cfg.seed, cpus=stack.pinning.loadgen,
-            warmup_s=m.warmup_s, duration_s=seconds,
+            warmup_s=m.warmup_s, duration_s=seconds, statements=point.statements,
+            env=settings_env(stack.settings) if point.statements else None,
         )
         for p, app, folder in zip(sides, apps, folders, strict=True)
     ]  # fmt: skip
@@ -234,6 +257,8 @@ def measure(
         _row(p, order, run_dir.name, app, folder, role, telemetry, delta, together, stack, cfg, len(sides), problem)
         for p, app, folder, role in zip(sides, apps, folders, (Role.APP, Role.PARTNER), strict=False)
     ]  # fmt: skip
+    if point.statements:  # not a row of points.csv: the counts are in its loadgen file
+        write_json(folders[0] / STATEMENTS_SUMMARY, {"point": asdict(rows[0])})
     if point.profile:  # not a row of points.csv: its own record beside the stacks
         summary = {"profiler": profiled, "point": asdict(rows[0]), "app_packages": app_packages(apps[0].spec)}
         write_json(folders[0] / PROFILE_SUMMARY, summary)

@@ -22,16 +22,15 @@ class PointKey(NamedTuple):
     rate: float | None = None  # open loop: target req/s (then `users` is the open-loop user count)
 
     def point_id(
-        self, repeat: int, recorded: bool = True, partner: str | None = None, profiled: bool = False
+        self, repeat: int, recorded: bool = True, partner: str | None = None, extra: str = ""
     ) -> str:
         """The point's folder name, e.g. `sync__read_heavy__u16__d0__r1` (`...__r1__vs.async` for the sync
-        side of a paired point, `...__r1__prof` for a profiled point)."""
+        side of a paired point, `...__r1__prof` for a profiled point, `...__stmt` for the statement pass)."""
         load = f"rate{self.rate:g}" if self.rate else f"u{self.users}"
         norec = "" if recorded else "__norec"
         vs = f"__vs.{partner.replace(':', '.')}" if partner else ""
-        prof = "__prof" if profiled else ""
         app = self.app.replace(":", ".")
-        return f"{app}__{self.scenario}__{load}__d{self.db_ms}__r{repeat}{norec}{vs}{prof}"
+        return f"{app}__{self.scenario}__{load}__d{self.db_ms}__r{repeat}{norec}{vs}{extra and '__' + extra}"
 
     @property
     def label(self) -> str:

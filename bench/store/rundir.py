@@ -18,6 +18,7 @@ from shared.config import REPO_ROOT
 # A profiled point's files (bench/measure/profile.py writes them, bench/analyse/layers.py reads them).
 PROFILE_STACKS = "profile.txt"  # py-spy's raw collapsed stacks
 PROFILE_SUMMARY = "profile.json"  # the profiler's counts and the point's row
+STATEMENTS_SUMMARY = "statements.json"  # a statement-pass point's row (its counts are in its loadgen file)
 
 PACKAGES = (
     "fastapi", "starlette", "uvicorn", "uvloop", "SQLAlchemy", "PyMySQL", "mysqlclient", "asyncmy", "aiomysql",
