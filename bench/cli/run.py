@@ -144,6 +144,12 @@ def run_cmd(
             f"[yellow]note[/]: the apps listen on {loadgen.app_host}: workers on other hosts cannot reach them "
             "(give --app-host an address of this host)"
         )
+    if loadgen.distributed and any(p.partner for p in run.points):
+        fail(
+            "--loadgen-workers measures solo points only: each side of a paired point needs a Locust master of "
+            "its own, and the workers join one; add --paired-repeats 0 (the verdicts' paired points then run "
+            "in a second run without --loadgen-workers)"
+        )
     n = len(run.points)
     if n == 0:
         fail(
