@@ -62,6 +62,7 @@ def test_run_writes_the_contract_and_flags_an_induced_failure(tmp_path: Path) ->
     args = bench(
         "-a", "sync", "-a", "async", "-s", "read_heavy", "-s", "signup", "-s", str(FIXTURES / "missing_route.py"),
         "--users", "2,4", "--repeats", "1", "--paired-repeats", "1", "--duration", "2", "--paired-duration", "2", "--warmup", "0.5", "--pool-size", "4", "--same-apps",
+        "--no-statements",  # the statement pass (missing_route.py is no catalog scenario): tests/test_your_app.py
         out=tmp_path,
     )  # fmt: skip
     proc = subprocess.run(args, cwd=REPO_ROOT, env=bench_env(), capture_output=True, text=True, timeout=240)
@@ -237,7 +238,7 @@ def check_documented(run: Path) -> None:
     with (pdir / "telemetry.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert set(rows[0]) == documented("telemetry.csv")
-    assert {r["role"] for r in rows} <= {"app", "partner", "db", "locust", "app_cpus"}
+    assert {r["role"] for r in rows} <= {"app", "partner", "db", "locust", "app_cpus", "app_cpus_irq"}
     assert "app_cpus" in {r["role"] for r in rows}  # the run is pinned: the app's CPUs are sampled
     counters = json.loads((pdir / "counters.json").read_text())
     paragraph = set(
