@@ -218,13 +218,11 @@ def compared(layers: pd.DataFrame) -> pd.DataFrame:
         )
     if not out:
         return pd.DataFrame(columns=[*PAIR_COLUMNS])
-    table = pd.concat(out, ignore_index=True)[[*PAIR_COLUMNS]]
-    return (
-        table.assign(_r=[scenario_rank(str(s))[0] for s in table["scenario"]])
-        .sort_values(["sync", "async_", "_r", "db_ms"], kind="stable")
-        .drop(columns="_r")
-        .reset_index(drop=True)
-    )
+    ordered = [  # the catalog's pair order, then the scenarios' order and database time within a pair
+        part.assign(_r=[scenario_rank(str(s))[0] for s in part["scenario"]]).sort_values(["_r", "db_ms"])
+        for part in out
+    ]
+    return pd.concat(ordered, ignore_index=True)[[*PAIR_COLUMNS]]
 
 
 Case = tuple[str, str, str, float]  # sync app, async app, scenario, db_ms
