@@ -346,6 +346,18 @@ def resolve_app(name: str, base_root: Path | None = None) -> AppSpec:
     label, sep, url = name.partition("=")
     if sep and url.split("://", 1)[0] in ("http", "https"):
         return _external(label, url)
+    if (
+        name.startswith(BASE_PREFIX)
+        and base_root is not None
+        and _is_import_string(_base(name).rpartition("=")[2])
+    ):
+        spec = resolve_app(_base(name))  # a user's `label=module:attr`, started from the baseline's tree
+        return replace(
+            spec,
+            name=BASE_PREFIX + spec.name,
+            root=base_root,
+            description=f"{spec.description} (baseline code)",
+        )
     if name.startswith(BASE_PREFIX):
         entry = APP_BY_NAME.get(_base(name))
         if entry is None or base_root is None:

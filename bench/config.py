@@ -124,7 +124,7 @@ class AppSource:
         env = dict(spec.env)
         if self.env_file is not None:
             env |= {k: v for k, v in dotenv_values(self.env_file).items() if v is not None}
-        return replace(spec, env=env, root=self.app_dir or spec.root, health_path=self.health_path)
+        return replace(spec, env=env, root=spec.root or self.app_dir, health_path=self.health_path)
 
 
 @dataclass(frozen=True)

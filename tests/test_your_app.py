@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bench.analyse.work import route_statements, unequal
 from bench.backends import backend_for
@@ -181,3 +185,52 @@ def test_their_options_say_what_is_wrong_in_one_line(tmp_path: Path) -> None:
     one_line_error(run("--env-file", str(tmp_path / "nope.env"), *THEIR_APPS), "--env-file", "no such file")
     one_line_error(run("--health-path", "docs", *THEIR_APPS), "--health-path", "starting with /")
     one_line_error(run("--app-dir", str(TUTORIAL), "-a", "sync"), "your own apps", "NAME=module:attr")
+
+
+@pytest.mark.e2e
+def test_the_gate_catches_an_extra_query_in_their_pull_request(tmp_path: Path, env_file: Path) -> None:
+    """Their repository: the tutorial apps committed (the base), then a change that sends one more SELECT
+    on GET /users/{id} in the sync app. `bench perf-check` with their app, their locustfile and the base
+    commit fails at once on the statement counts, naming the route."""
+    repo = tmp_path / "their-repo"
+    shutil.copytree(TUTORIAL, repo, ignore=shutil.ignore_patterns("__pycache__"))
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo,
+                       check=True, capture_output=True)  # fmt: skip
+
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "base")
+    app = repo / "tutorial_sync" / "main.py"
+    text = app.read_text()
+    slower = text.replace(
+        "    user = db.get(User, user_id)\n",
+        "    db.scalar(select(User.id).limit(1))\n    user = db.get(User, user_id)\n",
+    )
+    assert slower != text
+    app.write_text(slower)  # the pull request, not committed: the working tree is the current code
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "perf-check", "--app-dir", str(repo), "--env-file", str(env_file),
+         "-a", "sync=tutorial_sync.main:app", "-s", str(repo / "locustfile.py"), "--base-ref", "HEAD"],
+        cwd=REPO_ROOT, env=bench_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "FAILED: more statements per request" in proc.stderr
+    text = (REPO_ROOT / "results" / "gate.md").read_text()  # the workflow's summary, as the gate writes it
+    assert "GET /users/{id}: SELECT 2 → 3 per request (sync" in text, text
+
+
+def test_the_workflow_a_team_copies_runs_the_documented_gate() -> None:
+    """docs/workflows/perf-gate-your-app.yml parses, and its gate step uses options `bench perf-check` has."""
+    flow = yaml.safe_load((REPO_ROOT / "docs" / "workflows" / "perf-gate-your-app.yml").read_text())
+    step = next(
+        s for s in flow["jobs"]["perf-gate"]["steps"] if s.get("name") == "Perf gate against the merge base"
+    )
+    options = set(re.findall(r"(--[a-z-]+)", step["run"]))
+    assert {"--app-dir", "--env-file", "--base-ref"} <= options
+    help_text = subprocess.run(
+        [sys.executable, "-m", "bench", "perf-check", "--help"], cwd=REPO_ROOT, capture_output=True, text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    ).stdout  # fmt: skip
+    assert all(option in help_text for option in options), options

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NoReturn
 
 import typer
 from rich.console import Console
+
+from bench.config import AppSource
 
 console = Console(stderr=True)
 
@@ -27,3 +30,14 @@ def ints(text: str | None, what: str, *, minimum: int = 0) -> tuple[int, ...] | 
     if not values or any(v < minimum for v in values):
         fail(f"{what} must list integers of at least {minimum} (got {text!r})")
     return values
+
+
+def app_source(app_dir: Path | None, env_file: Path | None, health_path: str | None) -> AppSource:
+    """Where the user's own apps come from, checked before anything starts."""
+    if app_dir is not None and not app_dir.is_dir():
+        fail(f"--app-dir {app_dir}: no such folder (give the folder your app's package is in, as uvicorn's)")
+    if env_file is not None and not env_file.is_file():
+        fail(f"--env-file {env_file}: no such file (give a file of KEY=value lines, like your .env)")
+    if health_path is not None and not health_path.startswith("/"):
+        fail(f"--health-path {health_path}: give a path of the app, starting with /, like /docs")
+    return AppSource(app_dir and app_dir.resolve(), env_file and env_file.resolve(), health_path)

@@ -11,8 +11,8 @@ import typer
 
 from bench.backends import BACKENDS, DatabaseError, backend_names, default_backend
 from bench.catalog import app_names, default_apps, locustfile, resolve_app, scenario_names
-from bench.cli.common import console, fail, ints
-from bench.config import QUICK, AppLimits, AppSource, Loadgen, Matrix, Output, RunConfig, SeedData
+from bench.cli.common import app_source, console, fail, ints
+from bench.config import QUICK, AppLimits, Loadgen, Matrix, Output, RunConfig, SeedData
 from bench.measure.locust import loopback
 
 DEFAULT = Matrix()  # the defaults --help states (written from it, so they cannot drift)
@@ -86,7 +86,7 @@ def run_cmd(
 
     if loop not in ("uvloop", "asyncio"):
         fail(f"--loop must be uvloop or asyncio (got {loop!r})")
-    source = _source(app_dir, env_file, health_path)
+    source = app_source(app_dir, env_file, health_path)
     unknown = [b for b in backends or () if b not in BACKENDS]
     if unknown:
         fail(f"unknown --backend {unknown[0]!r}: use one of {backend_names()}")
@@ -188,17 +188,6 @@ def run_cmd(
         console.print(f"report: {html}")
     console.print(f"[green]done[/]: results in {run_dir}")
     print(run_dir)
-
-
-def _source(app_dir: Path | None, env_file: Path | None, health_path: str | None) -> AppSource:
-    """Where the user's own apps come from, checked before anything starts."""
-    if app_dir is not None and not app_dir.is_dir():
-        fail(f"--app-dir {app_dir}: no such folder (give the folder your app's package is in, as uvicorn's)")
-    if env_file is not None and not env_file.is_file():
-        fail(f"--env-file {env_file}: no such file (give a file of KEY=value lines, like your .env)")
-    if health_path is not None and not health_path.startswith("/"):
-        fail(f"--health-path {health_path}: give a path of the app, starting with /, like /docs")
-    return AppSource(app_dir and app_dir.resolve(), env_file and env_file.resolve(), health_path)
 
 
 def bind_error(host: str, port: int) -> str | None:

@@ -23,12 +23,14 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
+from bench.analyse.work import DIFFERENT, route_statements
+from bench.analyse.work import KINDS as WORK_KINDS
 from bench.catalog import APP_BY_NAME, BASE_PREFIX, app_names
-from bench.config import RESULTS_ROOT, Matrix, Output, Pairing, RunConfig
+from bench.config import RESULTS_ROOT, AppSource, Matrix, Output, Pairing, RunConfig
 from bench.gate.flow import Decision, confirm
 from bench.gate.render import GateView, plot, render, render_statements, write_gate_report
 from bench.gate.samples import read_samples
-from bench.gate.statements import StatementCheck, statement_check
+from bench.gate.statements import Change, StatementCheck, statement_check
 from bench.gate.stats import Comparison, compare_within, stack_notes
 from bench.measure.matrix import run as run_matrix
 from bench.store.rundir import git_state, new_run_dir
@@ -86,30 +88,118 @@ def checkout(ref: str) -> tuple[str, Path]:
     root = CHECKOUTS / sha
     if root.is_dir():
         return sha, root
+    _extract(REPO_ROOT, sha, PRODUCT_DIRS, root)
+    return sha, root
+
+
+def _extract(repo: Path, sha: str, paths: tuple[str, ...], root: Path) -> None:
+    """`git archive` of `paths` at `sha` into `root` (written whole, then renamed: never half there)."""
     archive = subprocess.run(
-        ["git", "archive", "--format=tar", sha, *PRODUCT_DIRS], cwd=REPO_ROOT, capture_output=True
+        ["git", "archive", "--format=tar", sha, "--", *paths], cwd=repo, capture_output=True
     )
     if archive.returncode != 0:
         detail = archive.stderr.decode(errors="replace").strip().splitlines()[-1:]
-        raise PerfGateError(f"cannot extract {', '.join(PRODUCT_DIRS)} at {sha[:12]}: {' '.join(detail)}")
-    tmp = root.with_name(f"{sha}.tmp")
+        raise PerfGateError(f"cannot extract {', '.join(paths)} at {sha[:12]}: {' '.join(detail)}")
+    tmp = root.with_name(f"{root.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(tmp, filter="data")
     tmp.rename(root)
-    return sha, root
 
 
-def suite_apps(apps: list[str]) -> list[str]:
-    """The current apps and, for each, the same registered app from the baseline code (`base:` + label)."""
+def checkout_user(ref: str, app_dir: Path) -> tuple[str, Path]:
+    """A user's app at commit `ref` of the git repository holding `app_dir`: that folder extracted once into
+    .run/perf-base/user-<sha>/; returns (sha, the folder's copy)."""
+
+    def git(*args: str) -> str | None:
+        done = subprocess.run(["git", *args], cwd=app_dir, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    top = git("rev-parse", "--show-toplevel")
+    if top is None:
+        raise PerfGateError(
+            f"--app-dir {app_dir} is not in a git repository: the gate measures a commit of it"
+        )
+    sha = git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if sha is None:
+        raise PerfGateError(
+            f"--base-ref {ref}: no such commit in {top} (fetch it, e.g. `git fetch --unshallow`)"
+        )
+    rel = app_dir.resolve().relative_to(Path(top).resolve())
+    root = CHECKOUTS / f"user-{sha}"
+    if not root.is_dir():
+        _extract(Path(top), sha, (str(rel),), root)
+    return sha, root / rel
+
+
+def user_head(app_dir: Path) -> str:
+    """The user's current code: their HEAD commit, `-dirty` with uncommitted changes (the working tree runs)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=app_dir, capture_output=True, text=True).stdout.strip()
+
+    head = git("rev-parse", "HEAD")[:12] or "working tree"
+    return f"{head[:6]}-dirty" if git("status", "--porcelain", "--", ".") else head
+
+
+def base_name(app: str) -> str:
+    """The baseline twin of an app of the suite: `base:sync`, or `base:sync=their.module:app`."""
+    label, _, target = app.rpartition("=")
+    return BASE_PREFIX + (app if ":" in target else label or app)
+
+
+def user_statement_check(
+    apps: list[str], base: tuple[str, Path], scenarios: tuple[str, ...], source: AppSource, out: Path
+) -> StatementCheck:
+    """A user's apps: each route's statements per request from the statement pass (one user, the server's
+    counters after every answer), current vs baseline code; more by half a statement or more fails."""
+    sha, root = base
+    matrix = replace(SUITE, apps=(*apps, *map(base_name, apps)), scenarios=scenarios, pairs=(), repeats=0,
+                     paired_repeats=0, statements=True)  # fmt: skip
+    cfg = RunConfig(matrix=matrix, output=Output(label="perf-statements", out_root=out, report=False,
+                                                 calibration_samples=0),
+                    pairing=Pairing(base_root=root, base_sha=sha), source=source)  # fmt: skip
+    table = route_statements(run_matrix(cfg))
+    check = StatementCheck(sha)
+    for app in apps:
+        label = app.rpartition("=")[0] or app
+        sides = {
+            side: table[table["app"] == name]
+            for side, name in (("current", label), ("baseline", BASE_PREFIX + label))
+        }
+        counts = {side: {str(r["route"]): {k: float(r[k]) for k in WORK_KINDS if r[k]} for _, r in rows.iterrows()}
+                  for side, rows in sides.items()}  # fmt: skip
+        backend = str(table["backend"].iloc[0]) if not table.empty else "database"
+        check.counts.setdefault(backend, {})[label] = counts
+        for route, now in counts["current"].items():
+            was = counts["baseline"].get(route)
+            if was is None:
+                continue
+            for kind in WORK_KINDS:
+                a, b = was.get(kind, 0.0), now.get(kind, 0.0)
+                if abs(b - a) >= DIFFERENT:
+                    (check.more if b > a else check.fewer).append(Change(backend, label, route, kind, a, b))
+    if table.empty:
+        check.notes.append(
+            "no statements counted: the statement pass gave no valid point (see its run folder)"
+        )
+    return check
+
+
+def suite_apps(apps: list[str], user: bool = False) -> list[str]:
+    """The current apps and, for each, the same app from the baseline code (`base:` + label; a user's own
+    apps, `--app-dir`: `base:` + label=module:attr, started from their baseline commit)."""
     labels = [a.rpartition("=")[0] or a for a in apps]
     unknown = [label for label in labels if label not in APP_BY_NAME]
-    if unknown:
+    if unknown and not user:
         raise PerfGateError(
             f"{', '.join(unknown)}: the gate compares catalog apps ({app_names()}); "
             "run a custom app under one of their labels, e.g. sync=my.module:app"
         )
-    return [*apps, *(BASE_PREFIX + label for label in labels)]
+    return [
+        *apps,
+        *(base_name(a) if user else BASE_PREFIX + label for a, label in zip(apps, labels, strict=True)),
+    ]
 
 
 def run_suite(
@@ -118,19 +208,24 @@ def run_suite(
     base: tuple[str, Path] | None = None,
     repeats: int | None = None,
     out: Path = RESULTS_ROOT,
+    scenarios: tuple[str, ...] | None = None,
+    source: AppSource | None = None,
 ) -> Path:
-    """One run of the suite; with `base` (sha, source tree), each app paired with its baseline code."""
+    """One run of the suite; with `base` (sha, source tree), each app paired with its baseline code. A user's
+    apps (`source`) run their own scenarios (locustfiles)."""
     n = repeats or SUITE.paired_repeats
+    suite = replace(SUITE, scenarios=scenarios) if scenarios else SUITE
     if base:
-        pairs = tuple(zip(apps, suite_apps(apps)[len(apps) :], strict=True))
-        matrix = replace(SUITE, apps=(), pairs=pairs, repeats=0, paired_repeats=n)
+        pairs = tuple(zip(apps, suite_apps(apps, source is not None)[len(apps) :], strict=True))
+        matrix = replace(suite, apps=(), pairs=pairs, repeats=0, paired_repeats=n, statements=False)
     else:
-        matrix = replace(SUITE, apps=tuple(apps), pairs=(), repeats=n, paired_repeats=0)
+        matrix = replace(suite, apps=tuple(apps), pairs=(), repeats=n, paired_repeats=0, statements=False)
     cfg = RunConfig(
         matrix=matrix,
         # the baseline code is the reference: no calibration needed when it runs alongside
         output=Output(label=label, out_root=out, report=False, calibration_samples=0 if base else 10),
         pairing=Pairing(base_root=base[1], base_sha=base[0]) if base else Pairing(),
+        source=source or AppSource(),
     )
     return run_matrix(cfg)
 
@@ -156,16 +251,30 @@ def check(
     repeats: int | None = None,
     backends: tuple[str, ...] = STATEMENT_BACKENDS,
     out: Path = RESULTS_ROOT,
+    scenarios: tuple[str, ...] | None = None,
+    source: AppSource | None = None,
 ) -> GateResult:
     """First the exact statement counts per route (fail at once on any increase); then the throughput suite
     (current and baseline code paired) and, if that flags a regression, the suite again: fail only if the
-    re-measure flags the same key (bench/gate/flow.py). Writes gate.md and gate.json."""
-    base = checkout(base_ref or baseline_sha(baseline))
-    current = git_state()["git_sha"] or "working tree"
+    re-measure flags the same key (bench/gate/flow.py). Writes gate.md and gate.json. With `source` (a user's
+    own apps, `--app-dir`), the baseline is `base_ref` of their repository and the suite runs `scenarios`."""
+    if source is not None:
+        if base_ref is None:
+            raise PerfGateError(
+                "your own apps (--app-dir) need --base-ref: the commit of your repository to compare with"
+            )
+        base = checkout_user(base_ref, source.app_dir or Path.cwd())
+        current = user_head(source.app_dir or Path.cwd())
+    else:
+        base = checkout(base_ref or baseline_sha(baseline))
+        current = git_state()["git_sha"] or "working tree"
     console.print(f"baseline code: {base[0][:12]} ({base[1]}); current code: {current}", highlight=False)
     report_dir = new_run_dir("perf-gate", out)
     with console.status("counting statements per route: current vs baseline code"):
-        statements = statement_check(apps, base, backends)
+        if source is not None:
+            statements = user_statement_check(apps, base, scenarios or SUITE.scenarios, source, out)
+        else:
+            statements = statement_check(apps, base, backends)
     render_statements(statements, console)
     if statements.failed:
         console.print("[bold red]statement counts grew: failing without a throughput run[/]")
@@ -174,12 +283,14 @@ def check(
         return result
 
     def measure(label: str) -> Comparison:
-        return compare_within(run_suite(apps, label, base, repeats), min_effect=min_effect)
+        run = run_suite(apps, label, base, repeats, out, scenarios, source)
+        return compare_within(run, min_effect=min_effect)
 
     def show(cmp: Comparison, stage: str) -> None:
         if stage == "first":
-            cmp.notes.append(drift_note(baseline, cmp.current[0]))
-            cmp.notes += stack_notes([baseline], cmp.current[:1])  # the drift may be a new stack's
+            if source is None:  # the committed baseline is our apps'
+                cmp.notes.append(drift_note(baseline, cmp.current[0]))
+                cmp.notes += stack_notes([baseline], cmp.current[:1])  # the drift may be a new stack's
         else:
             console.print("[yellow]regression flagged: re-measuring once before failing[/]")
         render(cmp, console)
