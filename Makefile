@@ -52,7 +52,7 @@ fmt: venv ## Format and autofix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: venv ## The full comparison: paired verdicts at 16 users (5 repeats, each on two new app processes), solo points at 16 and 64 users, latency sweep (4 repeats), CPU per request by layer (py-spy); ~16 min + report (BACKEND=postgres: 3 apps, ~19 min)
+bench: venv ## The full comparison: paired verdicts at 16 users (5 repeats, each on two new app processes), solo points at 16 and 64 users, latency sweep (4 repeats), CPU per request by layer (py-spy); ~16 min + report (BACKEND=postgres: 3 apps, ~21 min: 19 measured before the 15 profiled points)
 	@$(BENCH) run --profile --machine-summary $(ON) $(ARGS)
 
 bench-quick: venv ## A small comparison in about 2 minutes; BACKEND=postgres
