@@ -69,7 +69,7 @@ bench-interference: venv ## Does one request hold up the others? Probes beside C
 	@$(BENCH) run -a sync -a async -a async-blocking $(INTERFERENCE) --users 12 --repeats 3 --paired-repeats 0 \
 		--duration 6 --label interference $(ARGS)
 
-machines: venv ## The answer on every machine measured: results/machines/*.json side by side (machines.md, .png)
+machines: venv ## The answer on every machine measured: machines/*.json side by side (machines.md, .png)
 	@$(BENCH) machines
 
 perf-check: venv ## Regression gate: statement counts per route, then current vs baseline code side by side (~3 min)

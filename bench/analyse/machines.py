@@ -1,5 +1,5 @@
 """The answer on more than one CPU: a small summary of a full run (its verdicts with intervals, CPU per request
-by layer, and the machine), written to `results/machines/<run-id>.json` for the team to commit, and every
+by layer, and the machine), written to `machines/<run-id>.json` (MACHINES_DIR) for the team to commit, and every
 committed summary rendered side by side (`bench machines`: a table and a chart, one column per machine).
 Pure: reads run folders and summaries, starts nothing.
 """
@@ -22,7 +22,11 @@ from bench.analyse.summary import Analysis, analyse
 from bench.catalog import PAIRS, scenario_rank
 from bench.store.run import load_run
 from bench.store.rundir import write_json
+from shared.config import REPO_ROOT
 
+MACHINES_DIR = (
+    REPO_ROOT / "machines"
+)  # committed: one summary per kind of CPU (beside results/, which git ignores)
 SUMMARY_KEYS = ("cpu_model", "cpu_count", "kernel", "virtualisation", "python", "packages", "lock_sha256")
 WORDS = {"second": "async faster", "first": "sync faster", "same": f"the same within ±{MARGIN:.0%}",
          "unclear": "not enough evidence"}  # fmt: skip

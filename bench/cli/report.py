@@ -38,7 +38,7 @@ def compare_cmd(
 
 
 def machines_cmd(
-    folder: Annotated[Path, typer.Argument(help="The folder of machine summaries (`make bench` writes one per run there).")] = Path("results/machines"),
+    folder: Annotated[Path, typer.Argument(help="The folder of machine summaries (`make bench` writes one per run there).")] = Path("machines"),
 ) -> None:  # fmt: skip
     """The answer on every machine measured: each committed summary side by side (async/sync with its 95%
     interval per workload, one column per machine), printed and written as machines.md and machines.png."""
@@ -46,9 +46,7 @@ def machines_cmd(
     from bench.cli.common import fail
 
     if not folder.is_dir():
-        fail(
-            f"no folder {folder}: give the folder of machine summaries (make bench writes results/machines/)"
-        )
+        fail(f"no folder {folder}: give the folder of machine summaries (make bench writes machines/)")
     try:
         text, chart = render(folder)
     except ValueError as exc:

@@ -52,7 +52,7 @@ def run_cmd(
     sweep_users: Annotated[str | None, typer.Option(help="slow_db: user levels for the latency sweep. \\[default: the paired load, --headline-users]")] = None,
     rate: Annotated[str | None, typer.Option(help="Open loop: target requests/s per point, comma-separated (replaces --users).")] = None,
     recording_overhead: Annotated[bool, typer.Option("--recording-overhead", help="Also run every point without latency recording, to measure what recording costs.")] = False,
-    machine_summary: Annotated[bool, typer.Option("--machine-summary", help="Also write the run's verdicts, layers and machine to <out>/machines/<run-id>.json, for `bench machines` (make bench does; commit it when the CPU model is new to the team).")] = False,
+    machine_summary: Annotated[bool, typer.Option("--machine-summary", help="Also write the run's verdicts, layers and machine to machines/<run-id>.json, for `bench machines` (make bench does; commit it when the CPU model is new to the team).")] = False,
     statements: Annotated[bool | None, typer.Option("--statements/--no-statements", help="First replay each scenario with one user per app, reading the database's statement counters after every request: statements per route, and the report says where the two sides of a comparison do different work. \\[default: when an app or a locustfile is not from the catalog, whose work is not declared]")] = None,
     profile: Annotated[bool, typer.Option("--profile", help=f"Also profile each app in each scenario (py-spy, {DEFAULT.profile_duration_s:g} s at the headline load, after the other points, never in a verdict): CPU per request by layer in layers.csv and the report, flame graphs in flamegraphs/.")] = False,
     fresh_apps: Annotated[bool | None, typer.Option("--fresh-apps/--same-apps", help="Start both apps anew for every paired point, so each repeat measures new processes and a process's own speed counts in the interval (about 1.5 s per paired point for the two), or keep one process per app for the whole run. \\[default: --fresh-apps]")] = None,
@@ -177,9 +177,9 @@ def run_cmd(
         for problem in problems(run_dir):
             console.print(f"[yellow]no layers[/] from {problem}", highlight=False, soft_wrap=True)
     if machine_summary:
-        from bench.analyse.machines import write_summary
+        from bench.analyse.machines import MACHINES_DIR, write_summary
 
-        console.print(f"machine summary: {write_summary(run_dir, cfg.output.out_root / 'machines')}")
+        console.print(f"machine summary: {write_summary(run_dir, MACHINES_DIR)}")
     if cfg.output.report:
         from bench.analyse.report import build_report
 
