@@ -58,6 +58,7 @@ SPAWN_S = 0.5  # a window planned at test start begins this long after it (dispa
 SEND_DELAY_S = 0.3  # a worker sends its recording this long after the window ends (late completions)
 REPORT_TIMEOUT_S = 10.0  # the master waits this long past the window for every worker's recording
 QUIT_AFTER_S = 0.1  # a lone headless process quits this long after its window (nothing later counts)
+QUIT_MASTER_S = 1.0  # a paired master, after its window: its workers' recordings come SEND_DELAY_S after it
 RECORDING_MESSAGE = "bench_recording"
 # Unique per process, so emails made by different processes, hosts or runs never collide.
 PROCESS_TAG = f"{os.getpid()}-{uuid4().hex[:6]}"
@@ -84,6 +85,8 @@ class Params:
     record = os.environ.get("BENCH_RECORD", "1") != "0"  # 0: count requests only (to measure our cost)
     rate = _env_float("BENCH_RATE", 0.0)
     statements = False  # read the server's counters after every request (bench/measure: the statement pass)
+    partner_ready = ""  # a paired point's master: the other side master's ready.json (one window for both)
+    partner_wait = 0.0  # seconds it waits for that file, at most
 
     @classmethod
     def read(cls, opts: Any) -> None:
@@ -94,6 +97,7 @@ class Params:
         cls.db_ms, cls.mode = int(opts.db_ms), str(opts.bench_mode)
         cls.record, cls.rate = bool(int(opts.bench_record)), float(opts.bench_rate)
         cls.statements = bool(int(opts.bench_statements))
+        cls.partner_ready, cls.partner_wait = str(opts.bench_partner_ready), float(opts.bench_partner_wait)
 
 
 def _add_arguments(parser: Any) -> None:
@@ -128,6 +132,10 @@ def _add_arguments(parser: Any) -> None:
     hidden("--bench-statements", type=int, choices=[0, 1], default=0,
            help="bench: 1 reads the database's statement counters after every request (one user only: each "
                 "request's statements, by name; the server settings come from the environment)")  # fmt: skip
+    hidden("--bench-partner-ready", default="",
+           help="bench: a paired point's master: the other master's ready.json; both plan one window")  # fmt: skip
+    hidden("--bench-partner-wait", type=float, default=0.0,
+           help="bench: seconds a paired master waits for the other's ready.json")  # fmt: skip
 
 
 class Recorder:
@@ -328,13 +336,36 @@ def _quit_after_window(runner: Runner) -> None:
 def _plan_window(environment: Environment) -> None:
     """Window of this test, from now (the master starts its test when every worker has connected); the
     parsed options carry it to the workers with the spawn messages that follow."""
-    start = time.time() + SPAWN_S + Params.warmup
+    start = _ready_together() + SPAWN_S + Params.warmup
     Params.window = (start, start + Params.duration)
     opts = environment.parsed_options
     if opts is not None:
         opts.bench_window_start, opts.bench_window_end = Params.window
     if Params.out_dir:
         _write_json(Path(Params.out_dir) / "window.json", {"start": start, "end": start + Params.duration})
+    if Params.partner_ready and environment.runner is not None:
+        # Its -t counted from before the wait: it quits by itself once its window is over (as -t would).
+        gevent.spawn_later(max(0.0, Params.window[1] - time.time()) + QUIT_MASTER_S, environment.runner.quit)
+
+
+def _ready_together() -> float:
+    """Now, or for one of a paired point's two masters (each with its own workers) the moment both have
+    their workers: each writes when it is ready and waits (bounded) for the other, so both plan the same
+    window. Alone past the wait (the other's workers never came), it plans from now: that point is invalid."""
+    now = time.time()
+    if not (Params.partner_ready and Params.out_dir):
+        return now
+    _write_json(Path(Params.out_dir) / "ready.json", {"t": now})
+    deadline = now + Params.partner_wait
+    while time.time() < deadline:
+        try:
+            return max(now, float(json.loads(Path(Params.partner_ready).read_text())["t"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            gevent.sleep(0.02)  # not yet there (or being written)
+    log.warning(
+        "bench: the other master of this paired point was not ready within %.0f s", Params.partner_wait
+    )
+    return time.time()
 
 
 class WorkerSender:

@@ -405,36 +405,52 @@ def test_distributed_validity_rules() -> None:
     assert invalid_reasons(never) == ["loadgen_workers(0/2 connected)", "no_loadgen_output"]
 
 
-def test_the_readme_recipe_at_16_users_gives_valid_solo_points(
+def test_the_readme_recipe_at_16_users_gives_valid_paired_and_solo_points(
     hosts: Hosts, workers: Callable[..., Worker], tmp_path: Path
 ) -> None:
-    """Two worker hosts over veth, both apps at 16 users (the README's recipe, solo points): the kernel's
+    """Two worker hosts over veth, both apps at 16 users (the README's recipe): a paired point (two masters,
+    on --master-port and the next, every worker serving both, one window) and solo points. The kernel's
     packet work for the apps' traffic lands on their CPU as irq/softirq time, reported apart, never making a
     point invalid (issue 25 saw app_cpus_shared(19-20%) here before it was)."""
     port = free_port(hosts.master)
     master = f"{hosts.master}:{port}"
     started = [workers(master, tmp_path / ns, ["ip", "netns", "exec", ns]) for ns in hosts.namespaces]
     run = run_bench(
-        "-a", "sync", "-a", "async", "-s", "read_heavy", "--users", "16", "--repeats", "1", "--paired-repeats", "0",
-        "--duration", "2", "--warmup", "0.5", "--loadgen-workers", "2", "--master-bind", hosts.master,
-        "--master-port", str(port), "--app-host", hosts.master, out=tmp_path / "out",
+        "-a", "sync", "-a", "async", "-s", "read_heavy", "--users", "16", "--repeats", "1", "--paired-repeats", "1",
+        "--sweep-repeats", "0", "--duration", "2", "--paired-duration", "2", "--warmup", "0.5",
+        "--loadgen-workers", "2", "--master-bind", hosts.master, "--master-port", str(port),
+        "--app-host", hosts.master, out=tmp_path / "out",
     )  # fmt: skip
     found = rows(run)
-    assert sorted(r["app"] for r in found) == ["async", "sync"]
+    assert sorted((r["app"], bool(r["partner"])) for r in found) == [
+        ("async", False),
+        ("async", True),
+        ("sync", False),
+        ("sync", True),
+    ], [r["point_id"] for r in found]
     for row in found:
         merged = check_merged(run / "points" / row["point_id"], workers=2)
         check_row(row, merged.requests)
         assert float(row["app_cpus_irq"]) >= 0 and float(row["app_cpus_others"]) <= OTHERS_CPU_LIMIT
+    paired = [run / "points" / r["point_id"] for r in found if r["partner"]]
+    windows = [json.loads((p / "window.json").read_text()) for p in paired]
+    assert windows[0] == windows[1], windows  # both sides measured over the same seconds
     for worker in started:
-        worker.stop()
+        out = worker.stop()
+        assert f"(port {port + 1})" in out, out  # the second side's master was served by every host
 
 
-def test_remote_workers_with_paired_points_are_refused_at_once() -> None:
-    proc = subprocess.run(
-        bench("-a", "sync", "-a", "async", "--loadgen-workers", "2", "--master-bind", "127.0.0.1",
-              out=Path("results")),
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+def test_a_paired_run_whose_second_master_port_is_taken_is_refused_at_once() -> None:
+    """A paired point's second side needs --master-port + 1: taken, the run says so before any point."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1]) - 1
+        proc = subprocess.run(
+            bench("-a", "sync", "-a", "async", "--loadgen-workers", "2", "--master-bind", "127.0.0.1",
+                  "--master-port", str(port), out=Path("results")),
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "--paired-repeats 0" in lines[0], proc.stderr
+    assert len(lines) == 1 and f"{port + 1}" in lines[0] and "--paired-repeats 0" in lines[0], proc.stderr

@@ -58,9 +58,9 @@ def run_cmd(
     fresh_apps: Annotated[bool | None, typer.Option("--fresh-apps/--same-apps", help="Start both apps anew for every paired point, so each repeat measures new processes and a process's own speed counts in the interval (about 1.5 s per paired point for the two), or keep one process per app for the whole run. \\[default: --fresh-apps]")] = None,
     loadgen_processes: Annotated[int, typer.Option(min=1, max=256, help="Locust processes per point (>1: a master and N workers).")] = 1,
     open_users: Annotated[int, typer.Option(min=1, max=10_000, help="Open loop: users taking the scheduled requests.")] = 64,
-    loadgen_workers: Annotated[int, typer.Option(min=0, max=1024, help="Locust's distributed mode: run only the master here and load with N `bench worker`s on any hosts (each sends its recording to the master; no shared disk). Needs --master-bind.")] = 0,
+    loadgen_workers: Annotated[int, typer.Option(min=0, max=1024, help="Locust's distributed mode: run only the master here and load with N `bench worker`s on any hosts (each sends its recording to the master; no shared disk). A paired point runs two masters, on --master-port and the next port, each with all N workers (every `bench worker` serves both). Needs --master-bind.")] = 0,
     master_bind: Annotated[str | None, typer.Option(help="With --loadgen-workers: the address of this host the master listens on, reachable from every worker host ('*': all addresses).")] = None,
-    master_port: Annotated[int, typer.Option(min=1, max=65535, help="With --loadgen-workers: the master's port.")] = 5557,
+    master_port: Annotated[int, typer.Option(min=1, max=65535, help="With --loadgen-workers: the master's port (paired points: also the next one, for the second side).")] = 5557,
     worker_wait: Annotated[float, typer.Option(min=1, max=3600, help="With --loadgen-workers: seconds each point waits for its workers to connect. A point gives up after at most this + 15 s (invalid: loadgen_workers(k/N connected)) and the run goes on; a worker that dies mid-point makes it invalid 10 s after its window.")] = 60.0,
     app_host: Annotated[str, typer.Option(help="Address the apps the harness starts listen on and are loaded at: this host's address when workers run on other hosts.")] = "127.0.0.1",
     app_dir: Annotated[Path | None, typer.Option(help="Your own apps (--app NAME=module:attr) are imported from and started in this folder, as uvicorn's --app-dir.")] = None,
@@ -144,11 +144,14 @@ def run_cmd(
             f"[yellow]note[/]: the apps listen on {loadgen.app_host}: workers on other hosts cannot reach them "
             "(give --app-host an address of this host)"
         )
-    if loadgen.distributed and any(p.partner for p in run.points):
+    if (
+        loadgen.distributed
+        and any(p.partner for p in run.points)
+        and (problem := partner_port_error(loadgen))
+    ):
         fail(
-            "--loadgen-workers measures solo points only: each side of a paired point needs a Locust master of "
-            "its own, and the workers join one; add --paired-repeats 0 (the verdicts' paired points then run "
-            "in a second run without --loadgen-workers)"
+            f"--master-port {loadgen.master_port}: a paired point's second side needs a master on the next port "
+            f"too, {loadgen.master_port + 1}: {problem} (give another --master-port, or --paired-repeats 0)"
         )
     n = len(run.points)
     if n == 0:
@@ -207,6 +210,14 @@ def bind_error(host: str, port: int) -> str | None:
         except OSError as exc:
             return exc.strerror or str(exc)
     return None
+
+
+def partner_port_error(loadgen: Loadgen) -> str | None:
+    """Why the second master of a distributed paired point cannot listen on --master-port + 1, or None."""
+    if loadgen.master_bind is None:
+        return None
+    port = loadgen.master_port + 1
+    return "there is no such port" if port > 65535 else bind_error(loadgen.master_bind, port)
 
 
 def _loadgen(

@@ -2,7 +2,9 @@
 
 A thin loop over `locust --worker -f -`: each point's master sends the scenario (`-f -`) and the plugin's
 options, the worker loads the app and sends its recording back over Locust's messages, then quits with
-the master; the loop starts the next worker at once, so one command serves a whole run. Each worker runs
+the master; the loop starts the next worker at once, so one command serves a whole run. It keeps a worker
+for the master's port and one for the next port: a paired point's second side has a master of its own
+there (a worker waits for its master for up to 5 minutes, quietly, then starts again). Each worker runs
 in a fresh temporary folder (its downloaded locustfile lives there; nothing is written anywhere else).
 Ctrl-C (or SIGTERM) stops the worker's process group and exits.
 """
@@ -18,9 +20,12 @@ from typing import Annotated
 import typer
 
 from bench.cli.common import console, fail
+from bench.processes import ManagedProcess
 
 DEFAULT_PORT = 5557
 RETRY_PAUSE_S = 2.0  # after a worker that exited with an error (no master yet, master gone)
+POLL_S = 0.2
+NO_MASTER = "Failed to connect"  # Locust's words when no master answered (for 5 minutes: 60 tries of 5 s)
 
 
 def register(app: typer.Typer) -> None:
@@ -64,32 +69,54 @@ def worker_cmd(
         socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
         fail(f"--master {master}: cannot resolve {host!r} ({exc.strerror or exc})")
+    ports = [port] + ([port + 1] if port < 65535 else [])  # a paired point's second master: the next port
+    console.print(
+        f"Locust workers for the masters on {host}:{'/'.join(map(str, ports))} (a paired point's two sides): "
+        "serving every point until Ctrl-C"
+    )
+    served = 0
+    running: dict[int, tuple[ManagedProcess, tempfile.TemporaryDirectory[str]]] = {}
+    not_before = dict.fromkeys(ports, 0.0)
+    try:
+        with signals_as_interrupts():
+            while True:
+                for p in ports:
+                    if p not in running and time.time() >= not_before[p]:
+                        running[p] = _start(host, p, processes)
+                for p, (proc, tmp) in list(running.items()):
+                    if (code := proc.popen.poll()) is None:
+                        continue
+                    tail = procs.log_tail(proc)
+                    proc.stop(grace=3.0)
+                    tmp.cleanup()
+                    del running[p]
+                    if code == 0:
+                        served += 1
+                        console.print(f"point {served} served (port {p}); waiting for the next master")
+                        continue
+                    not_before[p] = time.time() + RETRY_PAUSE_S
+                    if NO_MASTER not in tail:  # no master for 5 minutes: between runs, quietly
+                        console.print(f"[yellow]worker exited with code {code}[/]: {tail}; starting again")
+                time.sleep(POLL_S)
+    except KeyboardInterrupt:
+        procs.stop_all()
+        for _, tmp in running.values():
+            tmp.cleanup()
+        console.print(f"stopped after {served} point(s)")
+        raise typer.Exit(130) from None
+
+
+def _start(host: str, port: int, processes: int) -> tuple[ManagedProcess, tempfile.TemporaryDirectory[str]]:
+    """One Locust worker for the master on host:port, in a fresh temporary folder of its own."""
+    from bench import processes as procs
+
+    tmp = tempfile.TemporaryDirectory(prefix="bench-worker-")
     argv = [
         *procs.python_tool("locust"), "--worker", "-f", "-", "--master-host", host, "--master-port", str(port),
         "--exit-code-on-error", "0", *(["--processes", str(processes)] if processes > 1 else []),
     ]  # fmt: skip
-    console.print(f"Locust worker for the master on {host}:{port}: serving every point until Ctrl-C")
-    served = 0
-    try:
-        with signals_as_interrupts():
-            while True:
-                with tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp:
-                    folder = Path(tmp)
-                    proc = procs.spawn(
-                        "locust worker", argv, env={"TMPDIR": tmp}, log_path=folder / "locust.log", cwd=folder
-                    )
-                    try:
-                        code = proc.popen.wait()
-                        tail = procs.log_tail(proc)
-                    finally:
-                        proc.stop(grace=3.0)
-                if code == 0:
-                    served += 1
-                    console.print(f"point {served} served; waiting for the next master")
-                else:
-                    console.print(f"[yellow]worker exited with code {code}[/]: {tail}; starting again")
-                    time.sleep(RETRY_PAUSE_S)
-    except KeyboardInterrupt:
-        procs.stop_all()
-        console.print(f"stopped after {served} point(s)")
-        raise typer.Exit(130) from None
+    folder = Path(tmp.name)
+    proc = procs.spawn(
+        "locust worker", argv, env={"TMPDIR": tmp.name}, log_path=folder / "locust.log", cwd=folder
+    )
+    return proc, tmp

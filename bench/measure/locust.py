@@ -93,16 +93,23 @@ def launch(
     duration_s: float = 0.0,
     statements: bool = False,
     env: dict[str, str] | None = None,
+    partner: tuple[int, Path] | None = None,
 ) -> ManagedProcess:
     """A local Locust (`window` planned by the harness), or with `loadgen.distributed` the master of remote
     workers (`window` None: it plans warm-up + duration itself once they are connected). `statements`: the
-    plugin reads the server's counters after every request (one user; `env` gives it the server's settings)."""
+    plugin reads the server's counters after every request (one user; `env` gives it the server's settings).
+    `partner`: a distributed paired point's (this side: 0 or 1, the other side's folder): side 1's master
+    listens on the port after --master-port, and the two plan one window once both have their workers."""
     folder.mkdir(parents=True, exist_ok=True)
     plugin = _plugin_args(
         folder=folder, window=window, warmup_s=warmup_s, duration_s=duration_s, db_ms=db_ms, rate=rate,
         record=record, seed=seed, share=loadgen.load_processes,
     )  # fmt: skip
     run_s = window.end - window.launch + 0.5 if window is not None else SPAWN_S + warmup_s + duration_s + 1.0
+    if partner is not None:  # -t counts from before the wait for the other master (which then stops it)
+        plugin += ["--bench-partner-ready", str(partner[1] / "ready.json"), "--bench-partner-wait",
+                   f"{loadgen.worker_wait_s + WINDOW_GRACE_S:g}"]  # fmt: skip
+        run_s += loadgen.worker_wait_s + WINDOW_GRACE_S
     argv = [
         *processes.python_tool("locust"), "-f", locustfiles(scenario), "--headless",
         "-u", str(users), "-r", str(max(users, SPAWN_RATE)), "-t", f"{math.ceil(run_s)}s",
@@ -111,8 +118,9 @@ def launch(
         *scenario_options(scenario), *(["--bench-statements", "1"] if statements else []),
     ]  # fmt: skip
     if loadgen.distributed:
+        port = loadgen.master_port + (partner[0] if partner else 0)
         argv += [
-            "--master", "--master-bind-host", loadgen.master_bind, "--master-bind-port", str(loadgen.master_port),
+            "--master", "--master-bind-host", loadgen.master_bind, "--master-bind-port", str(port),
             "--expect-workers", str(loadgen.loadgen_workers),
             "--expect-workers-max-wait", f"{math.ceil(loadgen.worker_wait_s)}",
         ]  # fmt: skip

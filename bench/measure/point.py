@@ -211,13 +211,22 @@ def measure(
             folder=folder, window=planned, loadgen=cfg.loadgen, seed=cfg.seed, cpus=stack.pinning.loadgen,
             warmup_s=m.warmup_s, duration_s=seconds, statements=point.statements,
             env=settings_env(stack.settings) if point.statements else None,
+            partner=(i, folders[1 - i]) if cfg.loadgen.distributed and len(sides) > 1 else None,
         )
-        for p, app, folder in zip(sides, apps, folders, strict=True)
+        for i, (p, app, folder) in enumerate(zip(sides, apps, folders, strict=True))
     ]  # fmt: skip
     window = planned
-    if window is None:  # the master plans it once its workers are connected
-        window, problem = locust.await_window(locusts[0], folders[0], cfg.loadgen, say, stack.pinning.loadgen)
-        if window is None:
+    if window is None:  # each master plans it once its workers are connected (a pair's two: the same one)
+        for proc, folder in zip(locusts, folders, strict=True):
+            got, problem = locust.await_window(proc, folder, cfg.loadgen, say, stack.pinning.loadgen)
+            if got is not None and window is not None and abs(got.start - window.start) > 0.01:
+                problem = (
+                    "paired_windows_differ"  # not expected: both masters plan from the same two instants
+                )
+            window = window or got
+            if problem:
+                break
+        if problem or window is None:
             window = locust.Window(time.time(), time.time(), time.time())
     roles = {Role.APP: apps[0].pids, Role.DB: stack.db_pids}
     roles[Role.LOADGEN] = lambda: [pid for proc in locusts for pid in proc.pids()]
