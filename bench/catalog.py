@@ -157,6 +157,7 @@ LAYERS: tuple[str, ...] = (
     "other",
 )  # fmt: skip
 LAYER_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("app", ("argon2/", "_argon2_cffi_bindings/", "bcrypt/", "passlib/")),  # the app's own work: hashing
     ("async_bridge", ("greenlet/", "sqlalchemy/util/_concurrency_py3k.py", "sqlalchemy/util/concurrency.py",
                       "sqlalchemy/connectors/asyncio.py", "sqlalchemy/ext/asyncio/")),
     ("orm", ("sqlalchemy/orm/",)),

@@ -217,8 +217,9 @@ def _why(paired: pd.DataFrame, layer_pairs: pd.DataFrame) -> list[Sentence]:
         seen = f"{cover['sync']:.0%} of {sync}'s measured CPU and {cover['async']:.0%} of {async_}'s"
         if not explained(rows):
             out.append(Sentence(
-                f"Why, {workload(m)}: not explained by layers{_verdict_words(paired, rows)}: the profiler saw {seen} "
-                "(CPU outside the GIL, such as Argon2's C code or system calls, is not in its samples).",
+                f"Why, {workload(m)}: not explained by layers{_verdict_words(paired, rows)}: the layers hold {seen} "
+                "(the GIL holder's samples alone: CPU outside the GIL, such as Argon2's C code or system calls, "
+                "is placed only by the running threads' samples, which this run lacks).",
                 "layers",
             ))  # fmt: skip
             continue

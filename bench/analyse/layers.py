@@ -3,8 +3,10 @@ per request, by layer (bench/catalog.py LAYER_RULES), beside the CPU per request
 
 Each sampled stack counts for the layer of its innermost frame that belongs to a known package; py-spy
 reads the GIL holder's stack `rate_hz` times a second, so a layer's samples / rate_hz is CPU seconds (the
-samples it failed to read added in proportion), and over the point's requests, CPU per request. CPU spent
-without the GIL (system calls of the sync app's threads) is in `measured` only. A compiled driver (asyncmy,
+samples it failed to read added in proportion), and over the point's requests, CPU per request (`gil_us`).
+CPU spent without the GIL (system calls, Argon2's C code) is on no GIL holder's stack: the measured CPU's
+remainder is placed by a second py-spy's samples of every running thread (placed()), so the layers add up
+to `measured`. A compiled driver (asyncmy,
 asyncpg, mysqlclient: Cython or C) has no Python frames: its CPU counts for the Python code that called it
 (SQLAlchemy's greenlet bridge, the event loop). Writes `layers.csv` (one row per app x workload x layer, and a
 row `measured`) and a speedscope flame graph per profiled point into `flamegraphs/`. Pure: reads the run
@@ -25,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from bench.catalog import APP_PACKAGES, LAYER_RULES, LAYERS, present_pairs, scenario_rank
-from bench.store.rundir import PROFILE_STACKS, PROFILE_SUMMARY, write_json
+from bench.store.rundir import PROFILE_RUNNING, PROFILE_STACKS, PROFILE_SUMMARY, write_json
 
 LAYERS_FILE = "layers.csv"
 FLAMEGRAPHS = "flamegraphs"
@@ -34,7 +36,7 @@ MEASURED = "measured"
 # range most of the CPU ran outside the GIL (Argon2's C code in signup: 32-51% seen in run
 # 20261204-235710-bench), where a GIL sampler both misses it and counts GIL holders waiting for the CPU.
 EXPLAINED = (0.8, 1.2)
-COLUMNS = ["backend", "app", "scenario", "users", "db_ms", "layer", "us_per_request", "samples"]
+COLUMNS = ["backend", "app", "scenario", "users", "db_ms", "layer", "us_per_request", "gil_us", "samples"]
 PAIR_COLUMNS = [
     "sync",
     "async_",
@@ -46,6 +48,8 @@ PAIR_COLUMNS = [
     "sync_us",
     "async_us",
     "diff_us",
+    "sync_gil_us",
+    "async_gil_us",
 ]
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<path>[^()]*?)(?::(?P<line>\d+))?\)$")
 _SITE = re.compile(r"^.*/(?:site-packages|dist-packages|python3\.\d+)/")
@@ -112,6 +116,42 @@ def _profiled(run_dir: Path) -> list[Path]:
     return sorted(p.parent for p in (run_dir / "points").glob(f"*/{PROFILE_SUMMARY}"))
 
 
+def _seconds_by_layer(
+    stacks_file: Path, errors: int, rate: float, app_packages: Iterable[str]
+) -> Counter[str]:
+    """CPU seconds by layer from one py-spy file: samples / rate, the samples it failed to read added to the
+    main thread's layers in their proportions (bench/measure/profile.py: nearly all failed reads are the
+    event loop's)."""
+    main: Counter[str] = Counter()  # samples of the main thread (the event loop), by layer
+    rest: Counter[str] = Counter()  # of every other thread (the sync app's worker threads)
+    for stack, n in parse_stacks(stacks_file.read_text(errors="replace")):
+        (main if on_main_thread(stack) else rest)[layer_of(stack, app_packages)] += n
+    if not main:  # no thread frames (py-spy without --threads): every sample is the main thread's
+        main, rest = main + rest, Counter()
+    scale = (sum(main.values()) + errors) / sum(main.values()) if main else 1.0
+    return Counter({layer: (main[layer] * scale + rest[layer]) / rate for layer in LAYERS})
+
+
+def placed(gil: Counter[str], running: Counter[str] | None, measured: float) -> Counter[str]:
+    """Layers that add up to the CPU measured. The GIL holder's CPU by layer, plus what its samples cannot
+    see (measured minus their sum: system calls and C code run without the GIL), placed in the layers where
+    the running threads' samples exceed the GIL holder's, in proportion. When the GIL holder's samples come to
+    more than the measured CPU (a holder waiting for the CPU, failed reads scaled up), they are scaled down to
+    it. Without the running threads' samples there is nothing to place by: the GIL holder's alone."""
+    held = sum(gil.values())
+    if not math.isfinite(measured) or measured <= 0 or held <= 0:
+        return gil
+    if held >= measured:
+        return Counter({layer: gil[layer] * measured / held for layer in LAYERS})
+    if running is None:
+        return gil
+    weights = Counter({layer: max(0.0, running[layer] - gil[layer]) for layer in LAYERS})
+    if not sum(weights.values()):
+        weights = Counter({"other": 1.0})
+    total = sum(weights.values())
+    return Counter({layer: gil[layer] + (measured - held) * weights[layer] / total for layer in LAYERS})
+
+
 def point_layers(folder: Path) -> list[dict[str, Any]]:
     """layers.csv's rows of one profiled point, or none (py-spy failed, the point was invalid or empty)."""
     summary = json.loads((folder / PROFILE_SUMMARY).read_text())
@@ -121,28 +161,33 @@ def point_layers(folder: Path) -> list[dict[str, Any]]:
     if not point.get("valid") or requests <= 0 or rate <= 0 or not stacks_file.is_file():
         return []
     app_packages = summary.get("app_packages") or APP_PACKAGES
-    main: Counter[str] = Counter()  # samples of the main thread (the event loop), by layer
-    rest: Counter[str] = Counter()  # of every other thread (the sync app's worker threads)
-    for stack, n in parse_stacks(stacks_file.read_text(errors="replace")):
-        (main if on_main_thread(stack) else rest)[layer_of(stack, app_packages)] += n
-    if not main:  # no thread frames (py-spy without --threads): every sample is the main thread's
-        main, rest = main + rest, Counter()
-    samples = sum(main.values()) + sum(rest.values())
-    # The samples py-spy failed to read are the main thread's (bench/measure/profile.py): they count, in the
-    # proportions of the main thread's samples it did read.
-    errors = int(profiler.get("errors") or 0)
-    scale = (sum(main.values()) + errors) / sum(main.values()) if main else 1.0
+    seconds = float(point.get("duration_s") or 0)
+    gil = _seconds_by_layer(stacks_file, int(profiler.get("errors") or 0), rate, app_packages)
+    running_info = profiler.get("running") or {}
+    running_file = folder / PROFILE_RUNNING
+    running = (
+        _seconds_by_layer(
+            running_file,
+            int(running_info.get("errors") or 0),
+            running_info.get("rate_hz") or rate,
+            app_packages,
+        )
+        if running_file.is_file() and not running_info.get("error")
+        else None
+    )
+    cpu = point.get("app_cpu_mean")  # % of one core over the window
+    measured_s = float(cpu) / 100 * seconds if cpu is not None else math.nan
+    layers = placed(gil, running, measured_s)
     key = {k: point.get(k) for k in ("backend", "app", "scenario", "users", "db_ms")}
 
     def us(cpu_seconds: float) -> float:
         return round(cpu_seconds / requests * 1e6, 1)
 
-    rows = [key | {"layer": layer, "us_per_request": us((main[layer] * scale + rest[layer]) / rate),
-                   "samples": main[layer] + rest[layer]}
+    rows = [key | {"layer": layer, "us_per_request": us(layers[layer]), "gil_us": us(gil[layer]),
+                   "samples": round(gil[layer] * rate)}
             for layer in LAYERS]  # fmt: skip
-    cpu = point.get("app_cpu_mean")  # % of one core over the window
-    measured = us(float(cpu) / 100 * float(point.get("duration_s") or 0)) if cpu is not None else math.nan
-    rows.append(key | {"layer": MEASURED, "us_per_request": measured, "samples": samples})
+    rows.append(key | {"layer": MEASURED, "us_per_request": us(measured_s), "gil_us": us(sum(gil.values())),
+                       "samples": int(profiler.get("samples") or 0)})  # fmt: skip
     return rows
 
 
@@ -196,7 +241,7 @@ def problems(run_dir: Path) -> list[str]:
 def read_layers(run_dir: Path) -> pd.DataFrame:
     """layers.csv as written (an empty table when the run profiled nothing)."""
     path = run_dir / LAYERS_FILE
-    return pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=COLUMNS)
+    return pd.read_csv(path).reindex(columns=COLUMNS) if path.is_file() else pd.DataFrame(columns=COLUMNS)
 
 
 def compared(layers: pd.DataFrame) -> pd.DataFrame:
@@ -204,6 +249,7 @@ def compared(layers: pd.DataFrame) -> pd.DataFrame:
     pair x workload x layer (and `measured`), with both sides' microseconds and their difference."""
     if layers.empty:
         return pd.DataFrame(columns=[*PAIR_COLUMNS])
+    layers = layers.reindex(columns=COLUMNS)  # a layers.csv from before `gil_us`: NaN there
     key = ["backend", "scenario", "users", "db_ms", "layer"]
     out = []
     for pair in present_pairs(set(layers["app"])):
@@ -212,7 +258,8 @@ def compared(layers: pd.DataFrame) -> pd.DataFrame:
         both = a.merge(b, on=[k for k in key if k != "users"], suffixes=("_sync", "_async"))
         if both.empty:
             continue
-        both = both.rename(columns={"us_per_request_sync": "sync_us", "us_per_request_async": "async_us"})
+        both = both.rename(columns={"us_per_request_sync": "sync_us", "us_per_request_async": "async_us",
+                                    "gil_us_sync": "sync_gil_us", "gil_us_async": "async_gil_us"})  # fmt: skip
         out.append(
             both.assign(sync=pair.sync, async_=pair.async_, diff_us=both["async_us"] - both["sync_us"])
         )
@@ -258,3 +305,12 @@ def coverage(rows: pd.DataFrame, side: str) -> float:
     measured = rows.loc[rows["layer"] == MEASURED, side]
     total = float(rows.loc[rows["layer"] != MEASURED, side].sum())
     return total / float(measured.iloc[0]) if len(measured) and float(measured.iloc[0]) > 0 else math.nan
+
+
+def gil_share(rows: pd.DataFrame, side: str) -> float:
+    """Of the measured CPU per request, the part sampled on the GIL holder's stack, for one side (`sync` or
+    `async`); the rest ran without the GIL and is placed by the running threads' samples (placed())."""
+    measured = rows.loc[rows["layer"] == MEASURED]
+    if not len(measured) or not float(measured[f"{side}_us"].iloc[0]) > 0:
+        return math.nan
+    return float(measured[f"{side}_gil_us"].iloc[0]) / float(measured[f"{side}_us"].iloc[0])

@@ -23,7 +23,7 @@ from rich.console import Console
 from bench.analyse.answer import KIND_WORDS, Sentence, answer
 from bench.analyse.answer import workload as case_name
 from bench.analyse.interference import factor_text
-from bench.analyse.layers import MEASURED, compared, coverage, write_layers
+from bench.analyse.layers import MEASURED, compared, coverage, gil_share, write_layers
 from bench.analyse.plots import DPI, Chart, draw_all
 from bench.analyse.stats import CONFIDENCE
 from bench.analyse.summary import Analysis, analyse
@@ -342,16 +342,19 @@ def where_table(meta: dict[str, Any]) -> Table | None:
 
 
 METHOD_LAYERS = (
-    "Microseconds of CPU per request, by layer: py-spy read each app's stacks 250 times a second (not pausing "
-    "it) while it ran alone at the headline load, one profiled point per app and workload after the other "
-    "points (never in a verdict); a sample counts for the layer of its innermost frame of a known package "
-    "(rules: bench/catalog.py LAYER_RULES). It keeps the thread holding the GIL, so CPU spent without it "
-    "(the sync app's system calls) is in 'measured' (the telemetry's CPU over the same seconds) only; the "
-    "'layers' row says how much of it they cover. A compiled driver (asyncmy, asyncpg, mysqlclient) has no "
+    "Microseconds of CPU per request, by layer: two py-spy samplers read each app's stacks 250 times a second "
+    "(not pausing it) while it ran alone at the headline load, one profiled point per app and workload after "
+    "the other points (never in a verdict); a sample counts for the layer of its innermost frame of a known "
+    "package (rules: bench/catalog.py LAYER_RULES). One keeps the thread holding the GIL: its samples are CPU "
+    "seconds ('of it holding the GIL' says how much of the measured CPU they cover). What ran without the GIL "
+    "(system calls, Argon2's C code) is on no GIL holder's stack: the rest of 'measured' (the telemetry's CPU "
+    "over the same seconds) goes to the layers where the other sampler, which keeps every running thread, "
+    "saw more than the GIL holder's, in proportion ('layers / measured': 100% once placed; above, the GIL "
+    "holder's samples exceeded the measured CPU). A compiled driver (asyncmy, asyncpg, mysqlclient) has no "
     "Python frames: its CPU counts for the code that called it (SQLAlchemy's greenlet bridge, the event loop); "
     "the pure-Python pair (sync vs async-aiomysql) shows the driver on both sides. One point per side: "
-    "differences of a few tens of µs are within its noise. Flame graphs: flamegraphs/*.speedscope.json "
-    "(open in https://www.speedscope.app)."
+    "differences of a few tens of µs are within its noise. Flame graphs (the GIL holder's): "
+    "flamegraphs/*.speedscope.json (open in https://www.speedscope.app)."
 )
 
 
@@ -390,8 +393,10 @@ def layers_table(table: pd.DataFrame) -> Table:
             out.classes.append("total" if r["layer"] == MEASURED else "")
         cover = [coverage(rows, side) for side in ("sync_us", "async_us")]
         out.rows.append([name, where, "layers / measured", *(_num(c, 0, percent=True) for c in cover), ""])
+        held = [gil_share(rows, side) for side in ("sync", "async")]
+        out.rows.append([name, where, "of it holding the GIL", *(_num(h, 0, percent=True) for h in held), ""])
         assert out.classes is not None
-        out.classes.append("")
+        out.classes.extend(["", ""])
     return out
 
 

@@ -251,7 +251,7 @@ def measure(
                 proc.wait(timeout=max(1.0, window.end + m.warmup_s + LOCUST_GRACE_S - time.time()))
     finally:
         if profiler is not None:
-            profiler.proc.stop()
+            profiler.stop()
         for proc in locusts:
             proc.stop()
         if counters is not None:

@@ -3,8 +3,9 @@
 `bench run --profile` adds profiled points: the same load as a solo point, with py-spy attached to the app
 for the window, never used for a verdict. Each writes into its point folder `profile.txt` (py-spy's raw
 collapsed stacks: `frame;frame;... count`, each frame `function (package/path.py:line)`, root first) and
-`profile.json` (the rate, the samples and errors py-spy counted, the window). bench/analyse/layers.py
-turns the stacks into CPU per request by layer.
+`profile.json` (the rate, the samples and errors py-spy counted, the window), and from a second py-spy
+that keeps every running thread, `profile-running.txt`. bench/analyse/layers.py turns the stacks into CPU
+per request by layer.
 
 py-spy samples each thread `RATE_HZ` times a second and keeps the samples of threads that were running
 (on the CPU or runnable), so samples / rate is CPU seconds. It runs on the load generator's CPUs, never on
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from bench import processes
 from bench.processes import ManagedProcess
-from bench.store.rundir import PROFILE_STACKS
+from bench.store.rundir import PROFILE_RUNNING, PROFILE_STACKS
 
 RATE_HZ = 250  # samples per second: 1,000 in a 4 s window for a busy app
 # Why these (measured 2026-12-04 on an AMD EPYC, 2 cores; docs/methods.md "Where a request's CPU goes"):
@@ -39,6 +40,14 @@ RATE_HZ = 250  # samples per second: 1,000 in a 4 s window for a busy app
 #   the async apps and 0.88-0.97x for the sync app, whose threads also spend CPU in system calls without
 #   the GIL.
 FLAGS = ("--nonblocking", "--gil", "--threads")
+# A second py-spy beside it, without --gil, reads every running thread: the CPU spent without the GIL
+# (system calls of the sync app's threads, Argon2's C code) is on no GIL holder's stack, and these stacks
+# say where it goes (bench/analyse/layers.py places the measured remainder by them).
+RUNNING_FLAGS = ("--nonblocking", "--threads")
+# It reads every thread (the sync app has 40) at each sample: at 250 Hz beside the first it took enough of
+# the load generator's CPU to cut a profiled point's requests by 25-34% (run 20261205-022100-bench); its
+# samples only share out the remainder, so a fifth of the rate does.
+RUNNING_RATE_HZ = 50
 _COUNTS = re.compile(r"Samples: (\d+) Errors: (\d+)")
 
 
@@ -56,24 +65,24 @@ def pyspy() -> str:
 
 
 @dataclass
-class Profile:
-    """py-spy recording one process (and its subprocesses) for `seconds`."""
+class Recording:
+    """One py-spy process recording one process (and its subprocesses) for `seconds`."""
 
     proc: ManagedProcess
     stacks: Path
     rate: int
-    seconds: int
+    flags: tuple[str, ...]
 
     @classmethod
-    def start(cls, pid: int, folder: Path, seconds: float, cpus: Sequence[int] = ()) -> Profile:
-        whole = max(1, round(seconds))  # py-spy takes whole seconds
-        stacks = folder / PROFILE_STACKS
+    def start(
+        cls, pid: int, stacks: Path, seconds: int, rate: int, flags: tuple[str, ...], cpus: Sequence[int]
+    ) -> Recording:
         argv = [
-            pyspy(), "record", "--pid", str(pid), "--rate", str(RATE_HZ), "--duration", str(whole),
-            "--format", "raw", "--output", str(stacks), "--subprocesses", *FLAGS,
+            pyspy(), "record", "--pid", str(pid), "--rate", str(rate), "--duration", str(seconds),
+            "--format", "raw", "--output", str(stacks), "--subprocesses", *flags,
         ]  # fmt: skip
-        proc = processes.spawn("py-spy", argv, cpus=cpus, log_path=folder / "py-spy.log")
-        return cls(proc, stacks, RATE_HZ, whole)
+        log = stacks.with_name(f"py-spy-{stacks.stem}.log")
+        return cls(processes.spawn("py-spy", argv, cpus=cpus, log_path=log), stacks, rate, flags)
 
     def finish(self, timeout: float) -> dict[str, object]:
         """Wait for py-spy to write its file; what it counted (`samples`, `errors`), or why it failed."""
@@ -81,11 +90,39 @@ class Profile:
         self.proc.stop()
         log = self.proc.log_path.read_text(errors="replace") if self.proc.log_path else ""
         counts = _COUNTS.search(log)
-        out: dict[str, object] = {"rate_hz": self.rate, "seconds": self.seconds, "flags": " ".join(FLAGS)}
+        out: dict[str, object] = {"rate_hz": self.rate, "flags": " ".join(self.flags)}
         if code != 0 or counts is None or not self.stacks.is_file():
             last = next((line for line in reversed(log.splitlines()) if line.strip()), "no output")
             return out | {"error": f"py-spy exited {code}: {last.strip()[:200]}"}
         return out | {"samples": int(counts[1]), "errors": int(counts[2])}
+
+
+@dataclass
+class Profile:
+    """The two recordings of a profiled point: the GIL holder's stacks, and every running thread's."""
+
+    gil: Recording
+    running: Recording
+    rate: int
+    seconds: int
+
+    @classmethod
+    def start(cls, pid: int, folder: Path, seconds: float, cpus: Sequence[int] = ()) -> Profile:
+        whole = max(1, round(seconds))  # py-spy takes whole seconds
+        gil = Recording.start(pid, folder / PROFILE_STACKS, whole, RATE_HZ, FLAGS, cpus)
+        running = Recording.start(pid, folder / PROFILE_RUNNING, whole, RUNNING_RATE_HZ, RUNNING_FLAGS, cpus)
+        return cls(gil, running, RATE_HZ, whole)
+
+    def finish(self, timeout: float) -> dict[str, object]:
+        """profile.json's `profiler`: the GIL holder's counts (`samples`, `errors`, or `error`) at the top,
+        the running threads' under `running`."""
+        gil = self.gil.finish(timeout)
+        running = self.running.finish(timeout)
+        return {"seconds": self.seconds, **gil, "running": running}
+
+    def stop(self) -> None:
+        self.gil.proc.stop()
+        self.running.proc.stop()
 
 
 def version() -> str | None:

@@ -16,7 +16,8 @@ from bench.store.lock import lock_state
 from shared.config import REPO_ROOT
 
 # A profiled point's files (bench/measure/profile.py writes them, bench/analyse/layers.py reads them).
-PROFILE_STACKS = "profile.txt"  # py-spy's raw collapsed stacks
+PROFILE_STACKS = "profile.txt"  # py-spy's raw collapsed stacks: the GIL holder's
+PROFILE_RUNNING = "profile-running.txt"  # the same, of every running thread, with or without the GIL
 PROFILE_SUMMARY = "profile.json"  # the profiler's counts and the point's row
 STATEMENTS_SUMMARY = "statements.json"  # a statement-pass point's row (its counts are in its loadgen file)
 
