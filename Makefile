@@ -65,9 +65,9 @@ bench-variants: venv ## Variants: driver pairs, ceilings (raw drivers), admissio
 		--repeats 2 --paired-repeats 3 --label variants $(ARGS)
 
 INTERFERENCE := -s interference_none -s interference_cpu -s interference_argon2 -s interference_io
-bench-interference: venv ## Does one request hold up the others? Probes beside CPU, Argon2 and I/O work (~6 min)
+bench-interference: venv ## Does one request hold up the others, and do they wait for the GIL or the CPU? Probes beside CPU, Argon2 and I/O work, py-spy on each app (~6 min)
 	@$(BENCH) run -a sync -a async -a async-blocking $(INTERFERENCE) --users 12 --repeats 3 --paired-repeats 0 \
-		--duration 6 --label interference $(ARGS)
+		--duration 6 --profile --label interference $(ARGS)
 
 machines: venv ## The answer on every machine measured: machines/*.json side by side (machines.md, .png)
 	@$(BENCH) machines

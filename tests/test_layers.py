@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bench.analyse.interference import waited_for
 from bench.analyse.layers import (
     MEASURED,
     compared,
@@ -140,3 +141,18 @@ def test_compared_pairs_sides_of_a_catalog_pair() -> None:
     got = table.set_index("layer")["diff_us"].to_dict()
     assert got == {"orm": -40, "async_bridge": 50, MEASURED: 10}
     assert set(table["sync"]) == {"sync"} and set(table["async_"]) == {"async"}
+
+
+def test_what_the_probes_waited_for_is_named_from_the_profile() -> None:
+    """probe_waits()'s columns in words: the GIL, the CPU, the event loop, or a wait py-spy cannot see."""
+
+    def words(busy: float, gil: float, loop: float = 0.1) -> str:
+        return waited_for(pd.Series({"cpu_busy": busy, "gil_share": gil, "loop_share": loop}))
+
+    assert words(1.0, 0.99).startswith("the GIL, and the CPU")
+    assert words(1.0, 0.13).startswith("the CPU, not the GIL")
+    assert words(1.0, 0.5).startswith("the GIL part of the time")
+    assert words(0.93, 0.13, loop=1.0).startswith("the event loop")
+    assert words(0.04, 0.6, loop=1.0).startswith("not the CPU")
+    assert "busy 100%, 41% of it holding the GIL" in words(1.0, 0.41)
+    assert words(math.nan, math.nan) == ""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from bench.analyse.interference import KINDS
+from bench.analyse.interference import KINDS, waited_for
 from bench.analyse.layers import MEASURED, biggest, coverage, explained
 from bench.analyse.paired import MARGIN
 from bench.analyse.work import unequal
@@ -152,7 +152,10 @@ def _interference(table: pd.DataFrame) -> list[Sentence]:
             )
             for _, r in rows.iterrows()
         )  # fmt: skip
-        parts.append(f"beside {KIND_WORDS[kind]}: {apps}")
+        waited = [f"{r['app']} {w}" for _, r in rows.iterrows() if (w := waited_for(r, detail=False))]
+        parts.append(
+            f"beside {KIND_WORDS[kind]}: {apps}" + (f" (waiting for: {', '.join(waited)})" if waited else "")
+        )
     return [Sentence(
         "Does one request hold up the others? A fast request's p99, next to each kind of work, compared with the "
         "same requests alone: " + "; ".join(parts) + ".",

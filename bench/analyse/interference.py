@@ -1,19 +1,23 @@
 """The interference experiment (loadtests/interference.py): how much slower a fast request gets when it
 shares the app with other work. Per app and neighbour kind, the probes' p50 and p99 (each repeat's from its
 own per-route histogram) next to the same probes alone, as a factor with a 95% log-ratio t interval over
-repeats."""
+repeats; and, where the run was profiled (`--profile`), what the probes waited for: the GIL or the CPU."""
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bench.analyse.layers import MEASURED, on_main_thread, parse_stacks, read_layers
 from bench.analyse.stats import ratio_ci
 from bench.catalog import app_rank
 from bench.store.loadgen import merge_histograms, percentiles_ms
+from bench.store.rundir import PROFILE_RUNNING, PROFILE_SUMMARY
 
 PROBE = "GET /users/{id} probe"
 PREFIX = "interference_"
@@ -82,3 +86,76 @@ def factor_text(row: pd.Series) -> str:
     if all(np.isfinite([row["p99_low"], row["p99_high"]])):
         return f"{main} (95% CI {row['p99_low']:.1f}–{row['p99_high']:.1f}×)"
     return f"{main} (no CI: fewer than 2 repeats)"
+
+
+WAIT_COLUMNS = ["backend", "app", "kind", "cpu_busy", "gil_share", "loop_share"]
+BUSY = 0.5  # below: the app's CPU was free half the time or more, so the probes' wait was not for it
+MOSTLY = 0.75  # a share at least this large names what the probes waited for
+
+
+def probe_waits(run_dir: Path) -> pd.DataFrame:
+    """What the probes waited for, per app x neighbour kind, from the run's profiled interference points (each
+    app alone with that neighbour work, under py-spy: bench/analyse/layers.py): `cpu_busy`, the app's CPU
+    over the window (a fraction of its one core), and `gil_share`, the part of that CPU the GIL holder's
+    samples cover (at most 1); `loop_share`, the part of the running threads' samples on the main thread (the
+    event loop). A probe that has to wait finds the CPU taken by code holding the GIL (it waits for the GIL,
+    and the CPU with it), by code that let the GIL go (Argon2's C code: it waits for the CPU only, which
+    another core would give it), or by work on the event loop's own thread (it waits for the loop). Empty
+    without profiled interference points."""
+    layers = read_layers(run_dir)
+    measured = layers[(layers["layer"] == MEASURED) & layers["scenario"].astype(str).str.startswith(PREFIX)]
+    rows = []
+    for path in sorted(run_dir.glob(f"points/*/{PROFILE_SUMMARY}")):
+        point = json.loads(path.read_text()).get("point") or {}
+        scenario = str(point.get("scenario", ""))
+        if not scenario.startswith(PREFIX) or not point.get("valid") or point.get("app_cpu_mean") is None:
+            continue
+        found = measured[(measured["app"] == point["app"]) & (measured["scenario"] == scenario)]
+        if found.empty or not float(found["us_per_request"].iloc[0]) > 0:
+            continue
+        share = float(found["gil_us"].iloc[0]) / float(found["us_per_request"].iloc[0])
+        rows.append({
+            "backend": point.get("backend", "mariadb"), "app": point["app"], "kind": scenario.removeprefix(PREFIX),
+            "cpu_busy": float(point["app_cpu_mean"]) / 100, "gil_share": min(1.0, share) if math.isfinite(share) else math.nan,
+            "loop_share": _on_the_loop(path.parent / PROFILE_RUNNING),
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=WAIT_COLUMNS)
+
+
+def _on_the_loop(stacks_file: Path) -> float:
+    """The running threads' samples on the main thread (the event loop), as a share of them all."""
+    if not stacks_file.is_file():
+        return math.nan
+    stacks = parse_stacks(stacks_file.read_text(errors="replace"))
+    total = sum(n for _, n in stacks)
+    return sum(n for stack, n in stacks if on_main_thread(stack)) / total if total else math.nan
+
+
+def waited_for(row: pd.Series, detail: bool = True) -> str:
+    """What a probe waited for beside this work, from probe_waits()'s columns ('' unprofiled): a short label,
+    or with `detail` a phrase with the figures."""
+    busy, gil, loop = (float(row.get(k, math.nan)) for k in ("cpu_busy", "gil_share", "loop_share"))
+    if not math.isfinite(busy):
+        return ""
+    if busy < BUSY:
+        short, long = (
+            "not the CPU",
+            "not the CPU{}: a wait py-spy cannot see (a blocked event loop, the pool, the database)",
+        )
+    elif math.isfinite(loop) and loop >= MOSTLY:
+        short, long = "the event loop", "the event loop, which runs the work itself{}"
+    elif gil >= MOSTLY:
+        short, long = "the GIL", "the GIL, and the CPU with it{}"
+    elif gil <= 1 - MOSTLY:
+        short, long = "the CPU", "the CPU, not the GIL{}"
+    else:
+        short, long = "the GIL or the CPU", "the GIL part of the time, the CPU alone the rest{}"
+    return long.format(f" (app CPU busy {busy:.0%}, {gil:.0%} of it holding the GIL)") if detail else short
+
+
+def with_waits(table: pd.DataFrame, waits: pd.DataFrame) -> pd.DataFrame:
+    """interference()'s rows with the profiled `cpu_busy` and `gil_share` beside each kind (NaN where the run
+    profiled nothing)."""
+    if table.empty:
+        return table
+    return table.merge(waits, on=["backend", "app", "kind"], how="left")

@@ -22,7 +22,7 @@ from rich.console import Console
 
 from bench.analyse.answer import KIND_WORDS, Sentence, answer
 from bench.analyse.answer import workload as case_name
-from bench.analyse.interference import factor_text
+from bench.analyse.interference import factor_text, probe_waits, waited_for, with_waits
 from bench.analyse.layers import MEASURED, compared, coverage, gil_share, write_layers
 from bench.analyse.plots import DPI, Chart, draw_all
 from bench.analyse.stats import CONFIDENCE
@@ -288,6 +288,8 @@ def interference_table(result: Analysis) -> Table:
         "Probe p99 alone → beside (ms)",
     ]
     headers += ["p99 grew (95% CI over repeats)", "Repeats"]
+    profiled = "cpu_busy" in result.interference and result.interference["cpu_busy"].notna().any()
+    headers += ["Probes waited for (py-spy, the app alone with this work)"] if profiled else []
     rows = [
         [
             str(r["backend"]),
@@ -297,6 +299,7 @@ def interference_table(result: Analysis) -> Table:
             f"{_num(r['p99_alone'])} → {_num(r['p99_with'])}",
             factor_text(r),
             str(r["repeats"]),
+            *([waited_for(r) or "not profiled"] if profiled else []),
         ]  # fmt: skip
         for _, r in result.interference.iterrows()
     ]
@@ -728,6 +731,7 @@ def build_report(run_dir: Path) -> tuple[Path, Path]:
 def write_report(data: Run) -> tuple[Path, Path]:
     result = analyse(data.points)
     result.layer_pairs = compared(write_layers(data.run_dir))
+    result.interference = with_waits(result.interference, probe_waits(data.run_dir))
     result.work = route_statements(data.run_dir)
     charts = draw_all(data, result, data.run_dir / "charts")
     html_path, md_path = data.run_dir / "report.html", data.run_dir / "report.md"
