@@ -13,7 +13,7 @@ ON := $(foreach b,$(BACKEND),--backend $(b))
 LOCK_ARGS := --extra dev --extra mysqlclient --generate-hashes --python-version 3.11 \
 	--python-platform x86_64-manylinux_2_28
 
-.PHONY: help venv lock lock-check machines db db-down run-sync run-async test lint fmt clean bench bench-quick bench-variants bench-interference perf-check perf-baseline ui
+.PHONY: help venv lock lock-check machines db db-down run-sync run-async test test-fast lint fmt clean bench bench-quick bench-variants bench-interference perf-check perf-baseline ui
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -84,6 +84,10 @@ ui: venv ## Locust web UI on 127.0.0.1:8089 against APP=sync|async (seeded datab
 test: db ## Lint, then every test on the real database
 	@$(MAKE) --no-print-directory lint
 	$(VENV)/bin/pytest
+
+test-fast: venv ## Lint, then the tests that start nothing and need no database server (about a minute)
+	@$(MAKE) --no-print-directory lint
+	$(VENV)/bin/pytest -m "not e2e and not server and not browser"
 
 clean: ## Remove caches (keeps .venv, the database and results)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache

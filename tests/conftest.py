@@ -184,10 +184,13 @@ CONTRACT_APPS = [pytest.param(entry, id=entry.name) for entry in APPS if entry.c
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """An app runs on one backend: a test parametrised with an app (a `client`, or an `AppEntry` param) is
-    deselected under the other backends (not skipped, which would list one line per app and test)."""
+    deselected under the other backends (not skipped, which would list one line per app and test). A test
+    that needs a database server (the `backend` fixture, directly or through another) is marked `server`."""
     keep: list[pytest.Item] = []
     other: list[pytest.Item] = []
     for item in items:
+        if "backend" in getattr(item, "fixturenames", ()):  # `make test-fast` leaves these out
+            item.add_marker(pytest.mark.server)
         params = getattr(getattr(item, "callspec", None), "params", {})
         backend = params.get("backend")
         entries = [v for v in params.values() if isinstance(v, AppEntry)]
