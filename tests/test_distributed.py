@@ -440,7 +440,7 @@ def test_the_readme_recipe_at_16_users_gives_valid_paired_and_solo_points(
         assert f"(port {port + 1})" in out, out  # the second side's master was served by every host
 
 
-def test_a_paired_run_whose_second_master_port_is_taken_is_refused_at_once() -> None:
+def test_a_paired_run_whose_second_master_port_is_taken_is_refused_at_once(tmp_path: Path) -> None:
     """A paired point's second side needs --master-port + 1: taken, the run says so before any point."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -448,7 +448,7 @@ def test_a_paired_run_whose_second_master_port_is_taken_is_refused_at_once() -> 
         port = int(taken.getsockname()[1]) - 1
         proc = subprocess.run(
             bench("-a", "sync", "-a", "async", "--loadgen-workers", "2", "--master-bind", "127.0.0.1",
-                  "--master-port", str(port), out=Path("results")),
+                  "--master-port", str(port), out=tmp_path),
             cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
     assert proc.returncode == 2, proc.stderr

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from bench.catalog import resolve_app
-from bench.config import RESULTS_ROOT
 from bench.gate.perfcheck import BASELINE, PRODUCT_DIRS, PerfGateError, baseline_sha, checkout, suite_apps
 from shared.config import REPO_ROOT
 from tests.interrupt import cmdline, interrupt_when
@@ -27,10 +26,11 @@ from tests.interrupt import cmdline, interrupt_when
 SHORT = ["--repeats", "2", "--backend", "mariadb"]
 
 
-def perf_check(*args: str, burn_us: int = 0) -> subprocess.CompletedProcess[str]:
+def perf_check(*args: str, out: Path, burn_us: int = 0) -> subprocess.CompletedProcess[str]:
+    """The gate as CI runs it, writing its runs, gate.md and gate.json into `out` (never into results/)."""
     env = {**os.environ, "DB_NAME": "app_test", "PERFGATE_BURN_US": str(burn_us), "COLUMNS": "100"}
     return subprocess.run(
-        [sys.executable, "-m", "bench", "perf-check", *args],
+        [sys.executable, "-m", "bench", "perf-check", *args, "--out", str(out)],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
 
@@ -70,37 +70,37 @@ def test_the_suite_pairs_every_app_with_its_baseline_code() -> None:
         suite_apps(["tests.perfgate.slow_app:sync_app"])
 
 
-def gate_report() -> dict[str, object]:
-    data: dict[str, object] = json.loads((RESULTS_ROOT / "gate.json").read_text())
-    assert (RESULTS_ROOT / "gate.md").read_text().startswith(("✅", "❌"))
+def gate_report(out: Path) -> dict[str, object]:
+    data: dict[str, object] = json.loads((out / "gate.json").read_text())
+    assert (out / "gate.md").read_text().startswith(("✅", "❌"))
     return data
 
 
 @pytest.mark.e2e
-def test_perf_check_passes_on_unchanged_code() -> None:
-    proc = perf_check("-a", "sync", *SHORT)
+def test_perf_check_passes_on_unchanged_code(tmp_path: Path) -> None:
+    proc = perf_check("-a", "sync", *SHORT, out=tmp_path)
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = proc.stderr
     assert "perf-check passed" in out and f"baseline code: {baseline_sha(BASELINE)[:12]}" in out
     assert "statements sync on mariadb: 12 routes" in out
-    run = max(RESULTS_ROOT.glob("*-perf-check"))  # run folders are named by their start time
+    (run,) = tmp_path.glob("*-perf-check")  # the suite ran once: nothing to re-measure
     with (run / "points.csv").open() as f:
         apps = {row["app"] for row in csv.DictReader(f) if row["valid"] == "True"}
     assert apps == {"sync", "base:sync"}  # both sides, in one run
     meta = json.loads((run / "meta.json").read_text())
     assert meta["config"]["base_sha"] == baseline_sha(BASELINE) and meta["complete"]
-    report = gate_report()
+    report = gate_report(tmp_path)
     assert report["verdict"] == "pass" and report["throughput"]
     assert set(report["statements"]["mariadb"]["sync"]) == {"current", "baseline"}  # type: ignore[index]
 
 
 @pytest.mark.e2e
-def test_ctrl_c_stops_a_background_perf_check_during_its_statement_count() -> None:
+def test_ctrl_c_stops_a_background_perf_check_during_its_statement_count(tmp_path: Path) -> None:
     """Started as a background job does it (SIGINT ignored), Ctrl-C still stops the check, here in its first
     step, with exit 130 and no app or server process of its own left behind."""
     env = {**os.environ, "DB_NAME": "app_test", "COLUMNS": "100"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench", "perf-check", "-a", "sync", *SHORT], cwd=REPO_ROOT, env=env,
+        [sys.executable, "-m", "bench", "perf-check", "-a", "sync", *SHORT, "--out", str(tmp_path)], cwd=REPO_ROOT, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # noqa: PLW1509 - what a shell does to `cmd &`
     )  # fmt: skip
@@ -109,24 +109,24 @@ def test_ctrl_c_stops_a_background_perf_check_during_its_statement_count() -> No
 
 
 @pytest.mark.e2e
-def test_perf_check_fails_at_once_on_an_extra_query() -> None:
+def test_perf_check_fails_at_once_on_an_extra_query(tmp_path: Path) -> None:
     """One more SELECT on PATCH /users/{id}: the statement counts fail the gate before any throughput run."""
-    proc = perf_check("-a", "sync=tests.perfgate.extra_query:sync_app", *SHORT)
+    proc = perf_check("-a", "sync=tests.perfgate.extra_query:sync_app", *SHORT, out=tmp_path)
     assert proc.returncode == 1, proc.stderr[-4000:]
     out = " ".join(proc.stderr.split())  # rich wraps long lines
     assert "PATCH /users/{id}: SELECT 1 → 2 per request" in out and "FAILED: more statements" in out
     assert "perf gate: current vs base" not in out  # no throughput suite ran
-    assert gate_report()["verdict"] == "fail"
+    assert gate_report(tmp_path)["verdict"] == "fail"
 
 
 @pytest.mark.e2e
-def test_perf_check_fails_on_an_injected_slowdown() -> None:
+def test_perf_check_fails_on_an_injected_slowdown(tmp_path: Path) -> None:
     """The sync app behind a middleware burning 1.5 ms of CPU per request (roughly a third fewer requests/s):
     a real slowdown fails the gate end to end (suite, comparison, re-measure, exit code); how small a
     slowdown the full suite catches, and how often, is measured in docs/perf-gate.md."""
-    proc = perf_check("-a", "sync=tests.perfgate.slow_app:sync_app", *SHORT, burn_us=1500)
+    proc = perf_check("-a", "sync=tests.perfgate.slow_app:sync_app", *SHORT, out=tmp_path, burn_us=1500)
     assert proc.returncode == 1, proc.stderr[-4000:]
     out = proc.stderr
     assert "re-measuring once" in out and "regression confirmed" in out
     assert "SLOWER" in out and "slower; p99 +" in out  # plain words: what, by how much, how sure
-    assert gate_report()["verdict"] == "fail"
+    assert gate_report(tmp_path)["verdict"] == "fail"

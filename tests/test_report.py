@@ -17,10 +17,8 @@ from PIL import Image
 from bench.analyse.report import build_report, machine_speed, report_command
 from bench.analyse.summary import analyse
 from bench.store.run import load_run
-from shared.config import REPO_ROOT
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run-small"
-SCREENSHOT = REPO_ROOT / "results" / "report-screenshot.png"
 
 
 @pytest.fixture
@@ -158,8 +156,6 @@ def test_chromium_renders_every_chart(tmp_path: Path, built: tuple[Path, Path]) 
     )
     with Image.open(shot) as img:
         assert img.size == (1280, 4000)
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    shutil.copyfile(shot, SCREENSHOT)
 
 
 def test_machine_speed_comes_from_the_runs_own_measurements(run_dir: Path) -> None:

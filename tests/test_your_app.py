@@ -212,12 +212,13 @@ def test_the_gate_catches_an_extra_query_in_their_pull_request(tmp_path: Path, e
     app.write_text(slower)  # the pull request, not committed: the working tree is the current code
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "perf-check", "--app-dir", str(repo), "--env-file", str(env_file),
-         "-a", "sync=tutorial_sync.main:app", "-s", str(repo / "locustfile.py"), "--base-ref", "HEAD"],
+         "-a", "sync=tutorial_sync.main:app", "-s", str(repo / "locustfile.py"), "--base-ref", "HEAD",
+         "--out", str(tmp_path / "results")],
         cwd=REPO_ROOT, env=bench_env(), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "FAILED: more statements per request" in proc.stderr
-    text = (REPO_ROOT / "results" / "gate.md").read_text()  # the workflow's summary, as the gate writes it
+    text = (tmp_path / "results" / "gate.md").read_text()  # the workflow's summary, as the gate writes it
     assert "GET /users/{id}: SELECT 2 → 3 per request (sync" in text, text
 
 

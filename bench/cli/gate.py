@@ -10,6 +10,7 @@ import typer
 from bench.backends import DatabaseError
 from bench.catalog import DEFAULT_APPS, locustfile
 from bench.cli.common import app_source, console, fail
+from bench.config import RESULTS_ROOT
 
 PerfApps = Annotated[
     list[str] | None,
@@ -34,6 +35,7 @@ def perf_check_cmd(
     app_dir: Annotated[Path | None, typer.Option(help="Your own apps (--app NAME=module:attr): the folder, in your git repository, they are imported from; the baseline is --base-ref of that repository.")] = None,
     env_file: Annotated[Path | None, typer.Option(help="Your own apps: a file of KEY=value lines for their processes (both sides).")] = None,
     health_path: Annotated[str | None, typer.Option(help="Your own apps: the path whose 200 says they are up. \\[default: any HTTP answer]")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the runs, gate.md and gate.json.")] = RESULTS_ROOT,
 ) -> None:  # fmt: skip
     """First count the statements every route sends, current vs baseline code, on each backend: any increase
     fails at once (exit 1). Then run the short fixed suite (under 3 min here): each current app at the same time as
@@ -54,7 +56,7 @@ def perf_check_cmd(
             locustfile(scenario)
         result = perfcheck.check(baseline, apps or list(DEFAULT_APPS), console, min_effect, base_ref=base_ref,
                                  repeats=repeats, backends=tuple(backend or perfcheck.STATEMENT_BACKENDS),
-                                 scenarios=tuple(scenarios) if scenarios else None, source=source)  # fmt: skip
+                                 scenarios=tuple(scenarios) if scenarios else None, source=source, out=out)  # fmt: skip
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: every process stopped")
         raise typer.Exit(130) from None
