@@ -55,7 +55,7 @@ fmt: venv ## Format and autofix
 bench: venv ## The full comparison: paired verdicts at 16 users (5 repeats, each on two new app processes), solo points at 16 and 64 users, latency sweep (4 repeats), CPU per request by layer (py-spy); ~16 min + report (BACKEND=postgres: 3 apps, ~21 min: 19 measured before the 15 profiled points)
 	@$(BENCH) run --profile --machine-summary $(ON) $(ARGS)
 
-bench-quick: venv ## A small comparison in about 2 minutes; BACKEND=postgres
+bench-quick: venv ## The headline verdict only (read_heavy, paired at 16 users, 8 repeats) in about 1.5 minutes; BACKEND=postgres
 	@$(BENCH) run --quick $(ON) $(ARGS)
 
 VARIANTS := -a sync -a async -a sync-mysqlclient -a async-aiomysql -a async-blocking -a sync-naive -a sync-raw \

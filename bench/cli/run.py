@@ -76,7 +76,7 @@ def run_cmd(
     pin: Annotated[bool, typer.Option(help="Pin the app and the load generator to separate CPUs.")] = True,
     label: Annotated[str | None, typer.Option(help="Suffix of the run folder name. \\[default: bench]")] = None,
     out: Annotated[Path | None, typer.Option(help="Results root folder. \\[default: results/]")] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="Small matrix (~2 min): read_heavy, slow_db@20ms, signup; 8,32 users; 1 repeat each.")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="The headline verdict in about a minute and a half: read_heavy, sync and async paired at 16 users, 8 repeats of 3 s (and each alone once).")] = False,
     report: Annotated[bool, typer.Option(help="Build report.html at the end.")] = True,
 ) -> None:  # fmt: skip
     """Run the benchmark matrix and write results/<run-id>/ (Ctrl-C keeps the finished points)."""
