@@ -47,7 +47,8 @@ def test_the_venv_holds_exactly_the_lock() -> None:
     )
     # every pin carries hashes (pip --require-hashes refuses the lock otherwise)
     blocks = re.split(r"(?m)^(?=[A-Za-z0-9])", lock.LOCK_FILE.read_text())
-    assert all("--hash=sha256:" in b for b in blocks if "==" in b.split("\n", 1)[0])
+    pinned = [b for b in blocks if "==" in b.split("\n", 1)[0]]
+    assert len(pinned) == len(pins) and all("--hash=sha256:" in b for b in pinned)
 
 
 def test_differences_name_missing_moved_and_extra_packages() -> None:
