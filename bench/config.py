@@ -18,6 +18,7 @@ from bench.catalog import DEFAULT_APPS, SCENARIOS, AppSpec
 from shared.config import REPO_ROOT
 
 RESULTS_ROOT = REPO_ROOT / "results"
+MIN_EFFECT = 0.10  # the slowdown the gate must catch, as a fraction (a key is flagged past half of it)
 
 
 @dataclass(frozen=True)

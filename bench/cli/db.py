@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from bench.backends import BACKENDS, DatabaseError, backend_for, backend_names
 from bench.cli.common import console, fail
+from bench.config import SeedData
 from shared.config import Settings
 
 app = typer.Typer(help="The database: a private server under .run/ (or DATABASE_URL).", no_args_is_help=True)
@@ -55,7 +56,9 @@ def db_down() -> None:
 
 @app.command("seed")
 def db_seed(
-    users: Annotated[int, typer.Option(min=10, max=10_000_000, help="Seeded users (ids 1..N).")] = 10_000,
+    users: Annotated[
+        int, typer.Option(min=10, max=10_000_000, help="Seeded users (ids 1..N).")
+    ] = SeedData.users,
     items: Annotated[int, typer.Option(min=0, max=100, help="Seeded items per user.")] = 3,
 ) -> None:
     """Create the tables and seed users 1..N with their items, replacing what the tables held: for apps the

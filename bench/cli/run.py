@@ -57,11 +57,11 @@ def run_cmd(
     profile: Annotated[bool, typer.Option("--profile", help=f"Also profile each app in each scenario (py-spy, {DEFAULT.profile_duration_s:g} s at the headline load, after the other points, never in a verdict): CPU per request by layer in layers.csv and the report, flame graphs in flamegraphs/.")] = False,
     fresh_apps: Annotated[bool | None, typer.Option("--fresh-apps/--same-apps", help="Start both apps anew for every paired point, so each repeat measures new processes and a process's own speed counts in the interval (about 1.5 s per paired point for the two), or keep one process per app for the whole run. \\[default: --fresh-apps]")] = None,
     loadgen_processes: Annotated[int, typer.Option(min=1, max=256, help="Locust processes per point (>1: a master and N workers).")] = 1,
-    open_users: Annotated[int, typer.Option(min=1, max=10_000, help="Open loop: users taking the scheduled requests.")] = 64,
+    open_users: Annotated[int, typer.Option(min=1, max=10_000, help="Open loop: users taking the scheduled requests.")] = Loadgen.open_users,
     loadgen_workers: Annotated[int, typer.Option(min=0, max=1024, help="Locust's distributed mode: run only the master here and load with N `bench worker`s on any hosts (each sends its recording to the master; no shared disk). A paired point runs two masters, on --master-port and the next port, each with all N workers (every `bench worker` serves both). Needs --master-bind.")] = 0,
     master_bind: Annotated[str | None, typer.Option(help="With --loadgen-workers: the address of this host the master listens on, reachable from every worker host ('*': all addresses).")] = None,
-    master_port: Annotated[int, typer.Option(min=1, max=65535, help="With --loadgen-workers: the master's port (paired points: also the next one, for the second side).")] = 5557,
-    worker_wait: Annotated[float, typer.Option(min=1, max=3600, help="With --loadgen-workers: seconds each point waits for its workers to connect. A point gives up after at most this + 15 s (invalid: loadgen_workers(k/N connected)) and the run goes on; a worker that dies mid-point makes it invalid 10 s after its window.")] = 60.0,
+    master_port: Annotated[int, typer.Option(min=1, max=65535, help="With --loadgen-workers: the master's port (paired points: also the next one, for the second side).")] = Loadgen.master_port,
+    worker_wait: Annotated[float, typer.Option(min=1, max=3600, help="With --loadgen-workers: seconds each point waits for its workers to connect. A point gives up after at most this + 15 s (invalid: loadgen_workers(k/N connected)) and the run goes on; a worker that dies mid-point makes it invalid 10 s after its window.")] = Loadgen.worker_wait_s,
     app_host: Annotated[str, typer.Option(help="Address the apps the harness starts listen on and are loaded at: this host's address when workers run on other hosts.")] = "127.0.0.1",
     app_dir: Annotated[Path | None, typer.Option(help="Your own apps (--app NAME=module:attr) are imported from and started in this folder, as uvicorn's --app-dir.")] = None,
     env_file: Annotated[Path | None, typer.Option(help="A file of KEY=value lines (a .env) whose variables your own apps' processes get, over the harness's own, as uvicorn's --env-file.")] = None,
@@ -71,7 +71,7 @@ def run_cmd(
     max_overflow: Annotated[int, typer.Option(min=0, max=500, help="DB pool overflow per worker, both apps.")] = 0,
     thread_tokens: Annotated[int | None, typer.Option(min=1, max=1000, help="AnyIO thread tokens. \\[default: pool size + overflow]")] = None,
     loop: Annotated[str, typer.Option(help="Event loop: uvloop or asyncio.")] = "uvloop",
-    seed_users: Annotated[int, typer.Option(min=10, max=10_000_000, help="Seeded users (ids 1..N).")] = 10_000,
+    seed_users: Annotated[int, typer.Option(min=10, max=10_000_000, help="Seeded users (ids 1..N).")] = SeedData.users,
     seed_items: Annotated[int, typer.Option(min=0, max=100, help="Seeded items per user.")] = 3,
     pin: Annotated[bool, typer.Option(help="Pin the app and the load generator to separate CPUs.")] = True,
     label: Annotated[str | None, typer.Option(help="Suffix of the run folder name. \\[default: bench]")] = None,
@@ -249,7 +249,7 @@ def _loadgen(
 def ui_cmd(
     app_name: Annotated[str, typer.Option("--app", "-a", help=f"App to load: {app_names()}, or module:attr.")] = "sync",
     port: Annotated[int, typer.Option(min=1024, max=65535, help="Locust web UI port on 127.0.0.1.")] = 8089,
-    seed_users: Annotated[int, typer.Option(min=10, help="Seeded users (ids 1..N).")] = 10_000,
+    seed_users: Annotated[int, typer.Option(min=10, help="Seeded users (ids 1..N).")] = SeedData.users,
 ) -> None:  # fmt: skip
     """Seed the database, start one app, and open Locust's web UI with every scenario selectable."""
     from bench import processes

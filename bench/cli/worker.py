@@ -20,9 +20,10 @@ from typing import Annotated
 import typer
 
 from bench.cli.common import console, fail
+from bench.config import Loadgen
 from bench.processes import ManagedProcess
 
-DEFAULT_PORT = 5557
+DEFAULT_PORT = Loadgen.master_port
 RETRY_PAUSE_S = 2.0  # after a worker that exited with an error (no master yet, master gone)
 POLL_S = 0.2
 NO_MASTER = "Failed to connect"  # Locust's words when no master answered (for 5 minutes: 60 tries of 5 s)
@@ -54,7 +55,7 @@ def parse_master(text: str) -> tuple[str, int]:
 
 
 def worker_cmd(
-    master: Annotated[str, typer.Option(help="The master: HOST[:PORT] (port 5557 unless told), as printed by `bench run --loadgen-workers N --master-bind HOST`.")],
+    master: Annotated[str, typer.Option(help=f"The master: HOST[:PORT] (port {DEFAULT_PORT} unless told; a paired point's second master listens on the next), as printed by `bench run --loadgen-workers N --master-bind HOST`.")],
     processes: Annotated[int, typer.Option(min=1, max=256, help="Locust worker processes on this host; each counts as one of the run's --loadgen-workers.")] = 1,
 ) -> None:  # fmt: skip
     """Serve `bench run --loadgen-workers N` as a Locust worker until Ctrl-C (reconnects between points)."""

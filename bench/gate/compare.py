@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from bench.config import MIN_EFFECT
 from bench.gate.flow import confirm
 from bench.gate.render import plot, render
 from bench.gate.stats import CompareError, Comparison, compare_runs, compare_within
@@ -19,7 +20,7 @@ def compare_command(
     *,
     remeasure: Path | None = None,
     console: Console | None = None,
-    min_effect: float = 0.10,
+    min_effect: float = MIN_EFFECT,
 ) -> int:
     """Print the comparison; exit code 1 on a (confirmed, if `remeasure` is given) regression, else 0;
     2 with one line when a folder is missing or nothing is comparable. The chart is written on regression.

@@ -26,7 +26,7 @@ from rich.console import Console
 from bench.analyse.work import DIFFERENT, route_statements
 from bench.analyse.work import KINDS as WORK_KINDS
 from bench.catalog import APP_BY_NAME, BASE_PREFIX, app_names
-from bench.config import RESULTS_ROOT, AppSource, Matrix, Output, Pairing, RunConfig
+from bench.config import MIN_EFFECT, RESULTS_ROOT, AppSource, Matrix, Output, Pairing, RunConfig
 from bench.gate.flow import Decision, confirm
 from bench.gate.render import GateView, plot, render, render_statements, write_gate_report
 from bench.gate.samples import read_samples
@@ -245,7 +245,7 @@ def check(
     baseline: Path,
     apps: list[str],
     console: Console,
-    min_effect: float = 0.10,
+    min_effect: float = MIN_EFFECT,
     chart: bool = True,
     base_ref: str | None = None,
     repeats: int | None = None,

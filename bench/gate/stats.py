@@ -31,6 +31,7 @@ import numpy as np
 from hdrh.histogram import HdrHistogram
 from scipy.stats import mannwhitneyu, wilcoxon
 
+from bench.config import MIN_EFFECT
 from bench.gate.samples import CompareError, Key, Samples, pool, read_samples, split_run
 from bench.store.loadgen import FloatArray, p99_ms
 from bench.store.lock import stack_difference
@@ -187,7 +188,7 @@ def judge(
     *,
     paired: bool = False,
     rps: tuple[float, float] | None = None,
-    min_effect: float = 0.10,
+    min_effect: float = MIN_EFFECT,
     alpha: float = 0.01,
     p99_ms: tuple[float | None, float | None] = (None, None),
 ) -> KeyResult:
@@ -225,7 +226,7 @@ def _as_list(paths: Path | Sequence[Path]) -> list[Path]:
 def compare_runs(
     baseline: Path | Sequence[Path],
     current: Path | Sequence[Path],
-    min_effect: float = 0.10,
+    min_effect: float = MIN_EFFECT,
     alpha: float = 0.01,
 ) -> Comparison:
     """Compare two runs (or pools of runs: each side may be several run folders of the same code),
@@ -250,7 +251,9 @@ def stack_notes(baseline: Sequence[Path], current: Sequence[Path]) -> list[str]:
     return list(dict.fromkeys(n for n in notes if n))
 
 
-def compare_within(runs: Path | Sequence[Path], min_effect: float = 0.10, alpha: float = 0.01) -> Comparison:
+def compare_within(
+    runs: Path | Sequence[Path], min_effect: float = MIN_EFFECT, alpha: float = 0.01
+) -> Comparison:
     """The gate's comparison: in each run the baseline code (`base:` apps) and the current code were
     measured interleaved, on the same machine minutes apart, so no calibration is needed. Several runs
     (a first run and its re-measure) are pooled, side by side."""
@@ -268,7 +271,7 @@ def compare_data(
     cur_runs: list[Samples],
     normalise: bool,
     notes: list[str],
-    min_effect: float = 0.10,
+    min_effect: float = MIN_EFFECT,
     alpha: float = 0.01,
     paired: bool = False,
 ) -> Comparison:
