@@ -15,7 +15,7 @@ from typing import Any
 from dotenv import dotenv_values
 
 from bench.catalog import DEFAULT_APPS, SCENARIOS, AppSpec
-from shared.config import REPO_ROOT
+from shared.config import REPO_ROOT, Settings
 
 RESULTS_ROOT = REPO_ROOT / "results"
 MIN_EFFECT = 0.10  # the slowdown the gate must catch, as a fraction (a key is flagged past half of it)
@@ -56,15 +56,19 @@ class Matrix:
     shuffle_seed: int = 20261124
 
 
+# The apps' own defaults (shared/config.py's Settings): a run's limits start from them.
+_APP_SETTINGS = Settings.model_fields
+
+
 @dataclass(frozen=True)
 class AppLimits:
     """The same for every app of a run, recorded in meta.json and every row."""
 
-    workers: int = 1
-    pool_size: int = 10
-    max_overflow: int = 0
-    thread_tokens: int | None = None  # None: pool size + overflow
-    event_loop: str = "uvloop"
+    workers: int = _APP_SETTINGS["workers"].default
+    pool_size: int = _APP_SETTINGS["pool_size"].default
+    max_overflow: int = _APP_SETTINGS["max_overflow"].default
+    thread_tokens: int | None = _APP_SETTINGS["thread_tokens"].default  # None: pool size + overflow
+    event_loop: str = "uvloop"  # named for every run (the apps' own default, "auto", leaves it to uvicorn)
 
 
 @dataclass(frozen=True)

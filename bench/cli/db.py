@@ -59,7 +59,7 @@ def db_seed(
     users: Annotated[
         int, typer.Option(min=10, max=10_000_000, help="Seeded users (ids 1..N).")
     ] = SeedData.users,
-    items: Annotated[int, typer.Option(min=0, max=100, help="Seeded items per user.")] = 3,
+    items: Annotated[int, typer.Option(min=0, max=100, help="Seeded items per user.")] = SeedData.items,
 ) -> None:
     """Create the tables and seed users 1..N with their items, replacing what the tables held: for apps the
     harness does not start (docker-compose.yml's web UI stack; `bench run` seeds by itself)."""

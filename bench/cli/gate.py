@@ -28,7 +28,7 @@ def perf_check_cmd(
     apps: PerfApps = None,
     baseline: Annotated[Path, typer.Option(help="The committed baseline (its commit is the baseline code).")] = BASELINE_DIR,
     base_ref: Annotated[str | None, typer.Option(help="Measure this commit as the baseline code instead (e.g. the merge base).")] = None,
-    min_effect: Annotated[float, typer.Option(min=0.01, max=0.9, help="The slowdown the gate must catch, as a fraction: a key is flagged when its change passes half of it (0.10: a 5% line).")] = MIN_EFFECT,
+    min_effect: Annotated[float, typer.Option(min=0.01, max=0.9, help=f"The slowdown the gate must catch, as a fraction: a key is flagged when its change passes half of it ({MIN_EFFECT:.2f}: a {MIN_EFFECT / 2:.0%} line).")] = MIN_EFFECT,
     repeats: Annotated[int | None, typer.Option(min=1, max=50, help="Repeats per app (fewer: quicker, catches only bigger drops).")] = None,
     backend: Annotated[list[str] | None, typer.Option("--backend", "-b", help="Backends of the statement-count check, repeatable. \\[default: mariadb, postgres]")] = None,
     scenarios: Annotated[list[str] | None, typer.Option("--scenario", "-s", help="Your own apps: the locustfile(s) of the suite. \\[default: read_heavy, write_heavy]")] = None,

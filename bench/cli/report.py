@@ -30,7 +30,7 @@ def compare_cmd(
     current: Annotated[Path | None, typer.Argument(help="Current run folder (omit for a perf-check run).")] = None,
     chart: Annotated[Path | None, typer.Option(help="Where to draw baseline vs current when something regressed (PNG).")] = None,
     remeasure: Annotated[Path | None, typer.Option(help="A second current run: fail only if it confirms the first one's regression.")] = None,
-    min_effect: Annotated[float, typer.Option(min=0.01, max=0.9, help="Smallest throughput drop that counts (0.10 = 10%).")] = MIN_EFFECT,
+    min_effect: Annotated[float, typer.Option(min=0.01, max=0.9, help=f"Smallest throughput drop that counts, as a fraction ({MIN_EFFECT:.2f} = {MIN_EFFECT:.0%}).")] = MIN_EFFECT,
 ) -> None:  # fmt: skip
     """Compare two runs point by point (or the two sides of one perf-check run); exit 1 on a significant
     throughput regression, 0 otherwise, 2 when the runs cannot be compared."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -15,11 +15,20 @@ from bench.cli.common import app_source, console, fail, ints
 from bench.config import QUICK, AppLimits, Loadgen, Matrix, Output, RunConfig, SeedData
 from bench.measure.locust import loopback
 
-DEFAULT = Matrix()  # the defaults --help states (written from it, so they cannot drift)
+if TYPE_CHECKING:
+    from bench.catalog import AppSpec
+    from bench.measure.matrix import MatrixRun
 
 
 def _listed(values: tuple[int, ...]) -> str:
     return ",".join(map(str, values))
+
+
+QUICK_WHAT = (
+    f"{', '.join(QUICK.scenarios)}, sync and async paired at {QUICK.headline_users} users, {QUICK.paired_repeats} "
+    f"repeats of {QUICK.paired_duration_s:g} s (and each alone at {_listed(QUICK.users)} users, {QUICK.repeats} "
+    "repeat)"
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -40,104 +49,85 @@ def run_cmd(
         list[str] | None,
         typer.Option("--scenario", "-s", help=f"Scenario, repeatable: {scenario_names()}, or a locustfile path. \\[default: all]"),
     ] = None,
-    users: Annotated[str | None, typer.Option(help=f"Concurrent users of the solo points (closed loop), comma-separated. \\[default: {_listed(DEFAULT.users)}]")] = None,
-    repeats: Annotated[int | None, typer.Option(min=0, max=50, help=f"Repeats of every solo point: each app alone at every --users level (latency, saturation). \\[default: {DEFAULT.repeats}]")] = None,
-    sweep_repeats: Annotated[int | None, typer.Option(min=0, max=50, help=f"Repeats of the solo points of the latency sweep (their verdict where the CPU was not the limit). \\[default: {DEFAULT.sweep_repeats}]")] = None,
-    paired_repeats: Annotated[int | None, typer.Option(min=0, max=50, help=f"Repeats of every paired point: each sync/async pair (and ceiling) at the headline load over the same seconds, sharing the app CPU (the verdicts). \\[default: {DEFAULT.paired_repeats}]")] = None,
-    headline_users: Annotated[int | None, typer.Option(min=1, max=10_000, help=f"Users of each side of a paired point. \\[default: {DEFAULT.headline_users}, or the middle of --users when given]")] = None,
-    duration: Annotated[float | None, typer.Option(min=1, max=3600, help=f"Measured seconds of a solo point. \\[default: {DEFAULT.duration_s:g}]")] = None,
-    paired_duration: Annotated[float | None, typer.Option(min=1, max=3600, help=f"Measured seconds of a paired point (signup and mixed_crud: twice). \\[default: {DEFAULT.paired_duration_s:g}]")] = None,
-    warmup: Annotated[float | None, typer.Option(min=0, max=600, help=f"Warm-up seconds per point, discarded. \\[default: {DEFAULT.warmup_s:g}]")] = None,
-    db_ms: Annotated[str | None, typer.Option("--db-ms", help=f"slow_db: database latencies in ms, comma-separated. \\[default: {_listed(DEFAULT.db_ms)}]")] = None,
+    users: Annotated[str | None, typer.Option(help=f"Concurrent users of the solo points (closed loop), comma-separated. \\[default: {_listed(Matrix.users)}]")] = None,
+    repeats: Annotated[int | None, typer.Option(min=0, max=50, help=f"Repeats of every solo point: each app alone at every --users level (latency, saturation). \\[default: {Matrix.repeats}]")] = None,
+    sweep_repeats: Annotated[int | None, typer.Option(min=0, max=50, help=f"Repeats of the solo points of the latency sweep (their verdict where the CPU was not the limit). \\[default: {Matrix.sweep_repeats}]")] = None,
+    paired_repeats: Annotated[int | None, typer.Option(min=0, max=50, help=f"Repeats of every paired point: each sync/async pair (and ceiling) at the headline load over the same seconds, sharing the app CPU (the verdicts). \\[default: {Matrix.paired_repeats}]")] = None,
+    headline_users: Annotated[int | None, typer.Option(min=1, max=10_000, help=f"Users of each side of a paired point. \\[default: {Matrix.headline_users}, or the middle of --users when given]")] = None,
+    duration: Annotated[float | None, typer.Option(min=1, max=3600, help=f"Measured seconds of a solo point. \\[default: {Matrix.duration_s:g}]")] = None,
+    paired_duration: Annotated[float | None, typer.Option(min=1, max=3600, help=f"Measured seconds of a paired point (signup and mixed_crud: twice). \\[default: {Matrix.paired_duration_s:g}]")] = None,
+    warmup: Annotated[float | None, typer.Option(min=0, max=600, help=f"Warm-up seconds per point, discarded. \\[default: {Matrix.warmup_s:g}]")] = None,
+    db_ms: Annotated[str | None, typer.Option("--db-ms", help=f"slow_db: database latencies in ms, comma-separated. \\[default: {_listed(Matrix.db_ms)}]")] = None,
     sweep_users: Annotated[str | None, typer.Option(help="slow_db: user levels for the latency sweep. \\[default: the paired load, --headline-users]")] = None,
     rate: Annotated[str | None, typer.Option(help="Open loop: target requests/s per point, comma-separated (replaces --users).")] = None,
     recording_overhead: Annotated[bool, typer.Option("--recording-overhead", help="Also run every point without latency recording, to measure what recording costs.")] = False,
     machine_summary: Annotated[bool, typer.Option("--machine-summary", help="Also write the run's verdicts, layers and machine to machines/<run-id>.json, for `bench machines` (make bench does; commit it when the CPU model is new to the team).")] = False,
     statements: Annotated[bool | None, typer.Option("--statements/--no-statements", help="First replay each scenario with one user per app, reading the database's statement counters after every request: statements per route, and the report says where the two sides of a comparison do different work. \\[default: when an app or a locustfile is not from the catalog, whose work is not declared]")] = None,
-    profile: Annotated[bool, typer.Option("--profile", help=f"Also profile each app in each scenario (py-spy, {DEFAULT.profile_duration_s:g} s at the headline load, after the other points, never in a verdict): CPU per request by layer in layers.csv and the report, flame graphs in flamegraphs/.")] = False,
+    profile: Annotated[bool, typer.Option("--profile", help=f"Also profile each app in each scenario (py-spy, {Matrix.profile_duration_s:g} s at the headline load, after the other points, never in a verdict): CPU per request by layer in layers.csv and the report, flame graphs in flamegraphs/.")] = False,
     fresh_apps: Annotated[bool | None, typer.Option("--fresh-apps/--same-apps", help="Start both apps anew for every paired point, so each repeat measures new processes and a process's own speed counts in the interval (about 1.5 s per paired point for the two), or keep one process per app for the whole run. \\[default: --fresh-apps]")] = None,
-    loadgen_processes: Annotated[int, typer.Option(min=1, max=256, help="Locust processes per point (>1: a master and N workers).")] = 1,
+    loadgen_processes: Annotated[int, typer.Option(min=1, max=256, help="Locust processes per point (>1: a master and N workers).")] = Loadgen.processes,
     open_users: Annotated[int, typer.Option(min=1, max=10_000, help="Open loop: users taking the scheduled requests.")] = Loadgen.open_users,
-    loadgen_workers: Annotated[int, typer.Option(min=0, max=1024, help="Locust's distributed mode: run only the master here and load with N `bench worker`s on any hosts (each sends its recording to the master; no shared disk). A paired point runs two masters, on --master-port and the next port, each with all N workers (every `bench worker` serves both). Needs --master-bind.")] = 0,
+    loadgen_workers: Annotated[int, typer.Option(min=0, max=1024, help="Locust's distributed mode: run only the master here and load with N `bench worker`s on any hosts (each sends its recording to the master; no shared disk). A paired point runs two masters, on --master-port and the next port, each with all N workers (every `bench worker` serves both). Needs --master-bind.")] = Loadgen.loadgen_workers,
     master_bind: Annotated[str | None, typer.Option(help="With --loadgen-workers: the address of this host the master listens on, reachable from every worker host ('*': all addresses).")] = None,
     master_port: Annotated[int, typer.Option(min=1, max=65535, help="With --loadgen-workers: the master's port (paired points: also the next one, for the second side).")] = Loadgen.master_port,
     worker_wait: Annotated[float, typer.Option(min=1, max=3600, help="With --loadgen-workers: seconds each point waits for its workers to connect. A point gives up after at most this + 15 s (invalid: loadgen_workers(k/N connected)) and the run goes on; a worker that dies mid-point makes it invalid 10 s after its window.")] = Loadgen.worker_wait_s,
-    app_host: Annotated[str, typer.Option(help="Address the apps the harness starts listen on and are loaded at: this host's address when workers run on other hosts.")] = "127.0.0.1",
+    app_host: Annotated[str, typer.Option(help="Address the apps the harness starts listen on and are loaded at: this host's address when workers run on other hosts.")] = Loadgen.app_host,
     app_dir: Annotated[Path | None, typer.Option(help="Your own apps (--app NAME=module:attr) are imported from and started in this folder, as uvicorn's --app-dir.")] = None,
     env_file: Annotated[Path | None, typer.Option(help="A file of KEY=value lines (a .env) whose variables your own apps' processes get, over the harness's own, as uvicorn's --env-file.")] = None,
     health_path: Annotated[str | None, typer.Option(help="The path whose 200 says your own app is up, e.g. /docs. \\[default: any HTTP answer; the catalog's apps: /healthz]")] = None,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="uvicorn workers per app.")] = 1,
-    pool_size: Annotated[int, typer.Option(min=1, max=500, help="DB pool size per worker, both apps.")] = 10,
-    max_overflow: Annotated[int, typer.Option(min=0, max=500, help="DB pool overflow per worker, both apps.")] = 0,
-    thread_tokens: Annotated[int | None, typer.Option(min=1, max=1000, help="AnyIO thread tokens. \\[default: pool size + overflow]")] = None,
-    loop: Annotated[str, typer.Option(help="Event loop: uvloop or asyncio.")] = "uvloop",
+    workers: Annotated[int, typer.Option(min=1, max=64, help="uvicorn workers per app.")] = AppLimits.workers,
+    pool_size: Annotated[int, typer.Option(min=1, max=500, help="DB pool size per worker, both apps.")] = AppLimits.pool_size,
+    max_overflow: Annotated[int, typer.Option(min=0, max=500, help="DB pool overflow per worker, both apps.")] = AppLimits.max_overflow,
+    thread_tokens: Annotated[int | None, typer.Option(min=1, max=1000, help="AnyIO thread tokens. \\[default: pool size + overflow]")] = AppLimits.thread_tokens,
+    loop: Annotated[str, typer.Option(help="Event loop: uvloop or asyncio.")] = AppLimits.event_loop,
     seed_users: Annotated[int, typer.Option(min=10, max=10_000_000, help="Seeded users (ids 1..N).")] = SeedData.users,
-    seed_items: Annotated[int, typer.Option(min=0, max=100, help="Seeded items per user.")] = 3,
-    pin: Annotated[bool, typer.Option(help="Pin the app and the load generator to separate CPUs.")] = True,
-    label: Annotated[str | None, typer.Option(help="Suffix of the run folder name. \\[default: bench]")] = None,
+    seed_items: Annotated[int, typer.Option(min=0, max=100, help="Seeded items per user.")] = SeedData.items,
+    pin: Annotated[bool, typer.Option(help="Pin the app and the load generator to separate CPUs.")] = RunConfig.pin,
+    label: Annotated[str | None, typer.Option(help=f"Suffix of the run folder name. \\[default: {Output.label}, with --quick: quick]")] = None,
     out: Annotated[Path | None, typer.Option(help="Results root folder. \\[default: results/]")] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="The headline verdict in about a minute and a half: read_heavy, sync and async paired at 16 users, 8 repeats of 3 s (and each alone once).")] = False,
-    report: Annotated[bool, typer.Option(help="Build report.html at the end.")] = True,
+    quick: Annotated[bool, typer.Option("--quick", help=f"The headline verdict in about a minute and a half: {QUICK_WHAT}.")] = False,
+    report: Annotated[bool, typer.Option(help="Build report.html at the end.")] = Output.report,
 ) -> None:  # fmt: skip
     """Run the benchmark matrix and write results/<run-id>/ (Ctrl-C keeps the finished points)."""
-    from bench.measure.matrix import MatrixRun
     from bench.measure.point import plan_seconds
-    from bench.processes import signals_as_interrupts
 
-    if loop not in ("uvloop", "asyncio"):
-        fail(f"--loop must be uvloop or asyncio (got {loop!r})")
     source = app_source(app_dir, env_file, health_path)
-    unknown = [b for b in backends or () if b not in BACKENDS]
-    if unknown:
-        fail(f"unknown --backend {unknown[0]!r}: use one of {backend_names()}")
-    try:
-        on = tuple(dict.fromkeys(backends or ()))
-        run_apps = tuple(apps) if apps else default_apps(on or (default_backend(),), first_pair=quick)
-    except ValueError as exc:  # a bad DATABASE_URL
-        fail(str(exc))
-    loadgen = _loadgen(
-        loadgen_processes, open_users, loadgen_workers, master_bind, master_port, worker_wait, app_host
-    )
-    start = QUICK if quick else Matrix()
-    chosen: dict[str, Any] = {
-        "apps": run_apps, "backends": on or None, "scenarios": tuple(scenarios) if scenarios else None,
-        "users": ints(users, "--users", minimum=1), "repeats": repeats, "sweep_repeats": sweep_repeats, "paired_repeats": paired_repeats, "headline_users": headline_users, "duration_s": duration, "paired_duration_s": paired_duration, "warmup_s": warmup,
-        "db_ms": ints(db_ms, "--db-ms"), "sweep_users": ints(sweep_users, "--sweep-users", minimum=1),
-        "rates": tuple(float(r) for r in ints(rate, "--rate", minimum=1) or ()) or None,
-        "recording_overhead": recording_overhead or None, "fresh_apps": fresh_apps, "profile": profile or None, "statements": statements,
-    }  # fmt: skip
-    matrix = replace(start, **{k: v for k, v in chosen.items() if v is not None})
-    if users and headline_users is None:  # the paired load follows the loads asked for: their middle
-        matrix = replace(matrix, headline_users=None)
+    on = _backends(backends)
     cfg = RunConfig(
-        matrix=matrix,
-        limits=AppLimits(workers, pool_size, max_overflow, thread_tokens, loop),
-        loadgen=loadgen,
-        seed=SeedData(seed_users, seed_items),
-        output=Output(
-            label=label or ("quick" if quick else "bench"), out_root=out or Output().out_root, report=report
+        matrix=_matrix(
+            QUICK if quick else Matrix(),
+            apps=tuple(apps) if apps else _default_apps(on, quick),
+            backends=on or None,
+            scenarios=tuple(scenarios) if scenarios else None,
+            users=ints(users, "--users", minimum=1),
+            repeats=repeats,
+            sweep_repeats=sweep_repeats,
+            paired_repeats=paired_repeats,
+            headline_users=headline_users,
+            duration_s=duration,
+            paired_duration_s=paired_duration,
+            warmup_s=warmup,
+            db_ms=ints(db_ms, "--db-ms"),
+            sweep_users=ints(sweep_users, "--sweep-users", minimum=1),
+            rates=tuple(float(r) for r in ints(rate, "--rate", minimum=1) or ()) or None,
+            recording_overhead=recording_overhead or None,
+            fresh_apps=fresh_apps,
+            profile=profile or None,
+            statements=statements,
         ),
+        limits=_limits(workers, pool_size, max_overflow, thread_tokens, loop),
+        loadgen=_loadgen(
+            loadgen_processes, open_users, loadgen_workers, master_bind, master_port, worker_wait, app_host
+        ),
+        seed=SeedData(seed_users, seed_items),
+        output=Output(label or ("quick" if quick else Output.label), out or Output.out_root, report),
         source=source,
         pin=pin,
     )
+    loadgen = cfg.loadgen
     if profile:
-        from bench.measure.profile import ProfilerError, pyspy
-
-        try:
-            pyspy()
-        except ProfilerError as exc:
-            fail(str(exc))
-    try:
-        specs = [resolve_app(name) for name in matrix.apps]
-        if source.given and not any(spec.custom for spec in specs):
-            raise ValueError(
-                "--app-dir, --env-file and --health-path are for your own apps: give them as --app NAME=module:attr"
-            )
-        for scenario in matrix.scenarios:
-            locustfile(scenario)
-        run = MatrixRun(cfg)
-    except (ValueError, DatabaseError) as exc:
-        fail(str(exc))
+        _require_profiler()
+    run, specs = _planned(cfg)
     remote_workers = loadgen.distributed and not loopback(loadgen.master_bind)
     if remote_workers and loopback(loadgen.app_host) and any(not spec.external for spec in specs):
         console.print(
@@ -153,18 +143,86 @@ def run_cmd(
             f"--master-port {loadgen.master_port}: a paired point's second side needs a master on the next port "
             f"too, {loadgen.master_port + 1}: {problem} (give another --master-port, or --paired-repeats 0)"
         )
-    n = len(run.points)
-    if n == 0:
+    console.print(
+        f"{len(run.points)} points = ~{plan_seconds(cfg, run.points) / 60:.1f} min "
+        f"(apps: {', '.join(f'{a} ({b})' for a, b in run.backend_of.items())}; scenarios: {', '.join(cfg.matrix.scenarios)})"
+    )
+    _write_outputs(_measured(run), cfg, machine_summary)
+
+
+def _backends(backends: list[str] | None) -> tuple[str, ...]:
+    """--backend as given, each once; an unknown one fails here."""
+    unknown = [b for b in backends or () if b not in BACKENDS]
+    if unknown:
+        fail(f"unknown --backend {unknown[0]!r}: use one of {backend_names()}")
+    return tuple(dict.fromkeys(backends or ()))
+
+
+def _default_apps(backends: tuple[str, ...], quick: bool) -> tuple[str, ...]:
+    """The apps of a run without --app: each backend's default pair(s), only the first with --quick."""
+    try:
+        return default_apps(backends or (default_backend(),), first_pair=quick)
+    except ValueError as exc:  # a bad DATABASE_URL
+        fail(str(exc))
+
+
+def _matrix(start: Matrix, **chosen: Any) -> Matrix:
+    """`start` with every option that was given (None: not given)."""
+    matrix = replace(start, **{k: v for k, v in chosen.items() if v is not None})
+    if chosen["users"] is not None and chosen["headline_users"] is None:
+        # the paired load follows the loads asked for: their middle
+        return replace(matrix, headline_users=None)
+    return matrix
+
+
+def _limits(
+    workers: int, pool_size: int, max_overflow: int, thread_tokens: int | None, loop: str
+) -> AppLimits:
+    """The apps' limits, the same for every app of the run."""
+    if loop not in ("uvloop", "asyncio"):
+        fail(f"--loop must be uvloop or asyncio (got {loop!r})")
+    return AppLimits(workers, pool_size, max_overflow, thread_tokens, loop)
+
+
+def _require_profiler() -> None:
+    """--profile needs py-spy: without it, fail before any point."""
+    from bench.measure.profile import ProfilerError, pyspy
+
+    try:
+        pyspy()
+    except ProfilerError as exc:
+        fail(str(exc))
+
+
+def _planned(cfg: RunConfig) -> tuple[MatrixRun, list[AppSpec]]:
+    """The run's points and its apps, every app and scenario checked before anything starts."""
+    from bench.measure.matrix import MatrixRun
+
+    try:
+        specs = [resolve_app(name) for name in cfg.matrix.apps]
+        if cfg.source.given and not any(spec.custom for spec in specs):
+            raise ValueError(
+                "--app-dir, --env-file and --health-path are for your own apps: give them as --app NAME=module:attr"
+            )
+        for scenario in cfg.matrix.scenarios:
+            locustfile(scenario)
+        run = MatrixRun(cfg)
+    except (ValueError, DatabaseError) as exc:
+        fail(str(exc))
+    if not run.points:
         fail(
             "nothing to run: no app of --app serves any --scenario (read-only variants serve no writing scenario)"
         )
-    console.print(
-        f"{n} points = ~{plan_seconds(cfg, run.points) / 60:.1f} min "
-        f"(apps: {', '.join(f'{a} ({b})' for a, b in run.backend_of.items())}; scenarios: {', '.join(matrix.scenarios)})"
-    )
+    return run, specs
+
+
+def _measured(run: MatrixRun) -> Path:
+    """Every point of the run; on Ctrl-C (or SIGTERM) every process is stopped and the finished points kept."""
+    from bench.processes import signals_as_interrupts
+
     try:
         with signals_as_interrupts():
-            run_dir = run.run()
+            return run.run()
     except KeyboardInterrupt:
         where = run.run_dir or "nothing written"
         console.print(f"[yellow]interrupted[/]: every process stopped; finished points kept in {where}")
@@ -173,7 +231,11 @@ def run_cmd(
         raise typer.Exit(130) from None
     except (DatabaseError, RuntimeError) as exc:
         fail(str(exc))
-    if matrix.profile:
+
+
+def _write_outputs(run_dir: Path, cfg: RunConfig, machine_summary: bool) -> None:
+    """What a finished run writes besides its points: layers, the machine summary, the report."""
+    if cfg.matrix.profile:
         from bench.analyse.layers import problems, write_layers
 
         write_layers(run_dir)
