@@ -241,7 +241,13 @@ def measure(
         with Sampler(roles, counters, cpus=stack.pinning.app) as sampler:
             _sleep_until(window.start)
             if point.profile and apps[0].proc is not None:
-                profiler = Profile.start(apps[0].proc.pid, folders[0], seconds, stack.pinning.loadgen)
+                profiler = Profile.start(
+                    apps[0].proc.pid,
+                    folders[0],
+                    seconds,
+                    stack.pinning.loadgen,
+                    processes=stack.limits.workers,
+                )
             before = counters.read() if counters else None
             _sleep_until(window.end)
             after = counters.read() if counters else None

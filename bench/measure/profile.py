@@ -48,6 +48,11 @@ RUNNING_FLAGS = ("--nonblocking", "--threads")
 # the load generator's CPU to cut a profiled point's requests by 25-34% (run 20261205-022100-bench); its
 # samples only share out the remainder, so a fifth of the rate does.
 RUNNING_RATE_HZ = 50
+# --subprocesses only for an app of several worker processes: with it py-spy tries the app's own process 5
+# times (20 without) to read a first stack, which --nonblocking fails to read a third of the time and more
+# under load, then gives up ("No python processes found in process N or any of its subprocesses"): one of
+# six recordings of a busy sync app lost in three runs of tests/test_layers.py (2026-12-05, AMD EPYC).
+# A uvicorn of one worker is a single process; several: an idle supervisor whose workers py-spy follows.
 _COUNTS = re.compile(r"Samples: (\d+) Errors: (\d+)")
 
 
@@ -79,7 +84,7 @@ class Recording:
     ) -> Recording:
         argv = [
             pyspy(), "record", "--pid", str(pid), "--rate", str(rate), "--duration", str(seconds),
-            "--format", "raw", "--output", str(stacks), "--subprocesses", *flags,
+            "--format", "raw", "--output", str(stacks), *flags,
         ]  # fmt: skip
         log = stacks.with_name(f"py-spy-{stacks.stem}.log")
         return cls(processes.spawn("py-spy", argv, cpus=cpus, log_path=log), stacks, rate, flags)
@@ -107,10 +112,16 @@ class Profile:
     seconds: int
 
     @classmethod
-    def start(cls, pid: int, folder: Path, seconds: float, cpus: Sequence[int] = ()) -> Profile:
+    def start(
+        cls, pid: int, folder: Path, seconds: float, cpus: Sequence[int] = (), *, processes: int = 1
+    ) -> Profile:
+        """`processes`: the app's worker processes (uvicorn --workers); py-spy follows them from `pid`."""
         whole = max(1, round(seconds))  # py-spy takes whole seconds
-        gil = Recording.start(pid, folder / PROFILE_STACKS, whole, RATE_HZ, FLAGS, cpus)
-        running = Recording.start(pid, folder / PROFILE_RUNNING, whole, RUNNING_RATE_HZ, RUNNING_FLAGS, cpus)
+        more = ("--subprocesses",) if processes > 1 else ()
+        gil = Recording.start(pid, folder / PROFILE_STACKS, whole, RATE_HZ, (*FLAGS, *more), cpus)
+        running = Recording.start(
+            pid, folder / PROFILE_RUNNING, whole, RUNNING_RATE_HZ, (*RUNNING_FLAGS, *more), cpus
+        )
         return cls(gil, running, RATE_HZ, whole)
 
     def finish(self, timeout: float) -> dict[str, object]:
