@@ -5,6 +5,7 @@ variant or a scenario is one entry below plus its own code (a module in variants
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from loadtests.probes import NEIGHBOURS, PROBES_TEXT
 from shared.config import REPO_ROOT
 
 Family = Literal["sync", "async"]
@@ -117,21 +119,16 @@ SCENARIOS: tuple[ScenarioEntry, ...] = (
     ScenarioEntry(
         "signup", "POST /users only: Argon2 hashing dominates (CPU-bound)", writes=True, duration_factor=2.0
     ),
-    # Interference (make bench-interference): 4 paced probes, the other users one kind of neighbour work.
+    # Interference (make bench-interference): paced probes, the other users one kind of neighbour work.
     *(
         ScenarioEntry(
             f"interference_{kind}",
-            f"probes (GET /users/{{id}} every 50 ms) beside {what}",
+            f"probes ({PROBES_TEXT}) beside {what}",
             file="interference",
             options=("--neighbour", kind),
             default=False,
         )  # fmt: skip
-        for kind, what in (
-            ("none", "nothing: the probes alone"),
-            ("cpu", "pure-Python CPU work (GET /cpu?ms=10, holds the GIL)"),
-            ("argon2", "Argon2 sign-ups (C code that releases the GIL)"),
-            ("io", "slow queries (GET /io/sleep?ms=50)"),
-        )
+        for kind, what in NEIGHBOURS.items()
     ),
 )
 
@@ -211,8 +208,23 @@ def app_rank(name: str) -> tuple[int, str]:
 
 def sweeps_db_ms(scenario: object) -> bool:
     """Whether the scenario runs at every --db-ms level (slow_db): its rows differ by database time."""
-    entry = SCENARIO_BY_NAME.get(str(scenario))
+    entry = SCENARIO_BY_NAME.get(scenario_name(str(scenario)))
     return bool(entry and entry.sweeps_db_ms)
+
+
+# --- how a workload is named for a reader: the only place -------------------------------------------
+
+
+def workload_name(scenario: object, db_ms: float) -> str:
+    """'read_heavy', or with the database time where the scenario sweeps it: 'slow_db 5 ms'."""
+    return f"{scenario} {float(db_ms):g} ms" if sweeps_db_ms(scenario) else str(scenario)
+
+
+def load_words(scenario: object, mode: str, load: float, db_ms: float) -> str:
+    """A point's load: '32 users', '500 req/s', or with the swept database time '20 ms DB, 32 users'."""
+    amount = f"{load:g}" if math.isfinite(load) else "?"
+    what = f"{amount} req/s" if mode == "open" else f"{amount} users"
+    return f"{db_ms:g} ms DB, {what}" if db_ms or sweeps_db_ms(scenario) else what
 
 
 def scenario_rank(name: str) -> tuple[int, str]:

@@ -19,6 +19,12 @@ from shared.config import REPO_ROOT, Settings
 
 RESULTS_ROOT = REPO_ROOT / "results"
 MIN_EFFECT = 0.10  # the slowdown the gate must catch, as a fraction (a key is flagged past half of it)
+# When a point is invalid (bench/measure/validity.py applies them; the report and charts state them):
+LOADGEN_CPU_LIMIT = 90.0  # % of one core: above it, the load generator may be what limits throughput
+# % of one core: the app's CPUs busy with anything but the apps under test (another program, a test run
+# started during the bench). Quiet runs read 0-4% (q1-q3 and pgq, docs/methods.md: the kernel's own
+# work); a program that takes more changes a CPU-bound point's throughput by as much.
+OTHERS_CPU_LIMIT = 15.0
 
 
 @dataclass(frozen=True)

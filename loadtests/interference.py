@@ -19,13 +19,8 @@ import gevent
 from locust import constant_pacing, events, task
 from locust.env import Environment
 
-from loadtests.common import PROCESS_TAG, BenchUser, expect, recorder, user_ok
-
-PROBE = "/users/{id} probe"  # recorded as "GET /users/{id} probe"
-PROBES = 4
-PROBE_INTERVAL_S = 0.05
-KINDS = ("none", "cpu", "argon2", "io")
-DEFAULT_MS = {"cpu": 10, "io": 50}
+from loadtests.common import PROCESS_TAG, BenchUser, expect, user_ok
+from loadtests.probes import DEFAULT_MS, KINDS, PROBE, PROBE_INTERVAL_S, PROBES
 
 expect({
     f"GET {PROBE}": {"select": 1},
@@ -86,6 +81,6 @@ class Neighbour(BenchUser):
             body = {"email": email, "password": f"correct horse {self.seq} battery"}
             user = self.call("POST", "/users", name="/users", status=201, json_body=body)
             if user is not None:
-                recorder.acked["users"].add(user["id"])
+                self.acked("users", user["id"])
         else:
             gevent.sleep(1.0)  # no neighbour work: the probes alone

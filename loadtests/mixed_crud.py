@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loadtests.common import PROCESS_TAG, expect, recorder, user_ok
+from loadtests.common import PROCESS_TAG, expect, user_ok
 from loadtests.read_heavy import Reads
 from loadtests.write_heavy import WriteMixin
 
@@ -46,12 +46,12 @@ class MixedCrud(WriteMixin, Reads):
         )
         if user is not None:
             self.signed_up.append(user["id"])
-            recorder.acked["users"].add(user["id"])
+            self.acked("users", user["id"])
 
     def delete_user(self) -> None:
         if not self.signed_up:
             return self.sign_up()
         uid = self.signed_up.pop()
-        recorder.acked["users"].discard(uid)
+        self.gone("users", uid)
         self.call("DELETE", f"/users/{uid}", name="/users/{id}", status=204)
         return None

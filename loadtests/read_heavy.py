@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from loadtests.common import MixUser, Params, expect, user_ok
+from loadtests.common import MixUser, expect, user_ok
+from loadtests.options import Params
 
 PAGE = 20
 expect({"GET /users/{id}": {"select": 1}, "GET /users?skip&limit": {"select": 1}})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from locust import task
 
-from loadtests.common import PROCESS_TAG, BenchUser, expect, recorder, user_ok
+from loadtests.common import PROCESS_TAG, BenchUser, expect, user_ok
 
 expect({"POST /users": {"insert": 1, "commit": 1}})
 
@@ -20,4 +20,4 @@ class Signup(BenchUser):
             "POST", "/users", name="/users", status=201, json_body=body, check=user_ok(email=email)
         )
         if user is not None:
-            recorder.acked["users"].add(user["id"])
+            self.acked("users", user["id"])

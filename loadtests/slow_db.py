@@ -8,7 +8,8 @@ from typing import Any
 
 from locust import task
 
-from loadtests.common import BenchUser, Params, expect
+from loadtests.common import BenchUser, expect
+from loadtests.options import Params
 
 expect({"GET /io/sleep": {"select": 1}})
 

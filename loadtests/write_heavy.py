@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loadtests.common import PROCESS_TAG, MixUser, expect, recorder, user_ok
+from loadtests.common import PROCESS_TAG, MixUser, expect, user_ok
 
 expect({
     "POST /users/{id}/items": {"insert": 1, "commit": 1},
@@ -33,7 +33,7 @@ class WriteMixin(MixUser):
         )  # fmt: skip
         if item is not None:
             self.mine.append((uid, item["id"]))
-            recorder.acked["items"].add(item["id"])
+            self.acked("items", item["id"])
 
     def update_user(self) -> None:
         """A new email every time, so every PATCH really writes (an unchanged value is no UPDATE)."""
@@ -50,7 +50,7 @@ class WriteMixin(MixUser):
             self.create_item()
             return
         uid, item_id = self.mine.pop(self.rng.randrange(len(self.mine)))
-        recorder.acked["items"].discard(item_id)  # no longer expected to exist, whatever the outcome
+        self.gone("items", item_id)  # no longer expected to exist, whatever the outcome
         self.call("DELETE", f"/users/{uid}/items/{item_id}", name="/users/{id}/items/{item_id}", status=204)
 
     def on_start(self) -> None:

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from bench.analyse.stats import mean_ci, pooled_spread, ratio_ci, verdict
+from bench.analyse.stats import mean_ci, pooled_spread, ratio_ci
 from bench.analyse.summary import analyse, compare_pairs, headline, invalid_points, summarize
+from bench.analyse.verdict import Winner, sweep_verdict
 from bench.store.loadgen import merge_histograms, percentiles_ms
 from bench.store.run import tidy_points
 
@@ -46,7 +47,7 @@ def test_async_exactly_20_percent_faster() -> None:
     assert row["ratio"] == pytest.approx(1.2)
     assert row["ratio_low"] < 1.2 < row["ratio_high"]
     assert row["verdict"].startswith("async faster by 20% (95% CI ")
-    assert row["winner"] == "async"
+    assert row["winner"] == Winner.SECOND
 
 
 def test_sync_exactly_20_percent_faster() -> None:
@@ -150,11 +151,22 @@ def test_ratio_ci_is_symmetric_on_the_log_scale() -> None:
 
 
 def test_verdict_strings() -> None:
-    assert verdict(1.5, 1.2, 1.8, 3, 3) == "async faster by 50% (95% CI 20%..80%)"
-    assert verdict(0.5, 0.4, 0.625, 3, 3) == "sync faster by 100% (95% CI 60%..150%)"
-    assert verdict(1.05, 1.01, 1.09, 2, 2) == "async faster by 5.0% (95% CI 1.0%..9.0%)"
-    assert verdict(1.1, 0.9, 1.3, 3, 3) == "no significant difference"
-    assert verdict(1.4, math.nan, math.nan, 1, 3) == "not enough repeats"
+    assert sweep_verdict(1.5, 1.2, 1.8, 3, 3).text == "async faster by 50% (95% CI 20%..80%)"
+    assert sweep_verdict(0.5, 0.4, 0.625, 3, 3).text == "sync faster by 100% (95% CI 60%..150%)"
+    assert sweep_verdict(1.05, 1.01, 1.09, 2, 2).text == "async faster by 5.0% (95% CI 1.0%..9.0%)"
+    assert sweep_verdict(1.1, 0.9, 1.3, 3, 3).text == "no significant difference"
+    assert sweep_verdict(1.4, math.nan, math.nan, 1, 3).text == "not enough repeats"
+    winners = [
+        sweep_verdict(*args).winner
+        for args in (
+            (1.5, 1.2, 1.8, 3, 3),
+            (0.5, 0.4, 0.625, 3, 3),
+            (1.1, 0.9, 1.3, 3, 3),
+            (1.4, 1.2, 1.6, 1, 3),
+        )
+    ]
+    assert winners == [Winner.SECOND, Winner.FIRST, Winner.UNCLEAR, Winner.UNCLEAR]
+    assert sweep_verdict(0.5, 0.4, 0.625, 3, 3, "raw", "orm").text.startswith("raw faster by 100%")
 
 
 def test_pairs_exist_only_when_both_apps_ran() -> None:

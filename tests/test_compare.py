@@ -14,9 +14,10 @@ from bench.gate.compare import compare_command
 from bench.gate.flow import decide
 from bench.gate.samples import Key
 from bench.gate.stats import Comparison, compare_runs, compare_within, judge
-from bench.measure.calibrate import CALIBRATION_FILE, load_calibration
 from bench.store.loadgen import FloatArray, window_samples
 from bench.store.rows import append_row
+from bench.store.run import load_calibration
+from bench.store.rundir import CALIBRATION_FILE
 
 SECONDS = 10  # window length: 10 samples per repeat
 KEY = Key("sync", "read_heavy", 16, 0)

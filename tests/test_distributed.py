@@ -29,9 +29,9 @@ from bench.analyse.report import build_report
 from bench.backends import Backend
 from bench.catalog import APP_BY_NAME, AppEntry, resolve_app
 from bench.cli.worker import parse_master
-from bench.config import Loadgen
+from bench.config import OTHERS_CPU_LIMIT, Loadgen
 from bench.measure.locust import loopback, worker_command
-from bench.measure.validity import OTHERS_CPU_LIMIT, Observed, invalid_reasons
+from bench.measure.validity import Observed, invalid_reasons
 from bench.processes import Pinning
 from bench.store.loadgen import LoadgenResult, read_loadgen
 from shared.config import REPO_ROOT, Settings

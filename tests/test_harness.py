@@ -19,9 +19,9 @@ import pytest
 
 from bench.backends.mariadb import MariaDB
 from bench.catalog import resolve_app
-from bench.config import AppLimits, SeedData
+from bench.config import OTHERS_CPU_LIMIT, AppLimits, SeedData
 from bench.measure.telemetry import Role, RoleStats, Sampler, Telemetry
-from bench.measure.validity import OTHERS_CPU_LIMIT, Observed, invalid_reasons
+from bench.measure.validity import Observed, invalid_reasons
 from bench.processes import Pinning, harness_on
 from bench.stack import Stack
 from bench.store.rows import POINT_COLUMNS

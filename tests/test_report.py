@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bench.analyse.report import build_report, machine_speed, report_command
+from bench.analyse.document import machine_speed
+from bench.analyse.report import build_report
 from bench.analyse.summary import analyse
+from bench.cli.report import report_cmd
 from bench.store.run import load_run
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run-small"
@@ -115,7 +117,7 @@ def test_empty_run_still_reports(tmp_path: Path) -> None:
 
 
 def test_report_command_prints_paths(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    report_command(run_dir)
+    report_cmd(run_dir)
     out = capsys.readouterr().out
     assert "report.html" in out and "report.md" in out
 

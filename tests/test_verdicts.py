@@ -12,10 +12,12 @@ import pytest
 from hdrh.histogram import HdrHistogram
 
 from bench.analyse.answer import answer
-from bench.analyse.interference import PROBE, interference
-from bench.analyse.paired import MARGIN, analyse_pairs, frame
+from bench.analyse.interference import interference
+from bench.analyse.paired import analyse_pairs, frame
+from bench.analyse.verdict import MARGIN
 from bench.store.loadgen import LoadgenResult, Second
 from bench.store.run import tidy_points
+from loadtests.probes import PROBE_REQUEST
 
 SECONDS = 6
 
@@ -27,7 +29,7 @@ def loadgen(per_second: list[int], probe_ms: float | None = None) -> LoadgenResu
         h = HdrHistogram(1, 60_000_000, 3)
         h.record_value(int(probe_ms * 1000), 99)
         h.record_value(int(probe_ms * 3000), 1)
-        lg.hdr_by_name[PROBE] = h
+        lg.hdr_by_name[PROBE_REQUEST] = h
     return lg
 
 

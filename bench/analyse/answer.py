@@ -11,11 +11,14 @@ import pandas as pd
 
 from bench.analyse.interference import KINDS, waited_for
 from bench.analyse.layers import MEASURED, biggest, coverage, explained
-from bench.analyse.paired import MARGIN
+from bench.analyse.paired import of_pair
+from bench.analyse.stats import LEVEL
+from bench.analyse.verdict import MARGIN, SAME, UNCLEAR, Winner, change, interval
 from bench.analyse.work import unequal
-from bench.catalog import CEILINGS, PAIRS, SCENARIO_BY_NAME, scenario_rank, sweeps_db_ms
+from bench.catalog import CEILINGS, PAIRS, scenario_rank, sweeps_db_ms, workload_name
+from loadtests.probes import NEIGHBOURS
 
-KIND_WORDS = {"cpu": "pure-Python CPU work", "argon2": "Argon2 sign-ups", "io": "slow queries"}
+KIND_WORDS = {kind: what.split(" (")[0] for kind, what in NEIGHBOURS.items()}  # "pure-Python CPU work"...
 
 
 @dataclass(frozen=True)
@@ -24,18 +27,10 @@ class Sentence:
     link: str  # an anchor of the report: "verdicts", "chart-crossover", ...
 
 
-def _pct(ratio: float) -> str:
-    return f"{(ratio - 1) * 100:+.1f}%"
-
-
 def _ci(row: pd.Series, inverse: bool = False) -> str:
-    """The 95% interval of the change, as second/first, or as first/second (`inverse`)."""
+    """The interval of the change, as second/first, or as first/second (`inverse`)."""
     low, high = row["ratio_low"], row["ratio_high"]
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return "no interval"
-    if inverse:
-        low, high = 1 / high, 1 / low
-    return f"CI {_pct(low)}..{_pct(high)}"
+    return interval(1 / high, 1 / low, level=False) if inverse else interval(low, high, level=False)
 
 
 def _line(row: pd.Series) -> str:
@@ -44,37 +39,37 @@ def _line(row: pd.Series) -> str:
 
 
 def workload(row: pd.Series) -> str:
-    entry = SCENARIO_BY_NAME.get(str(row["scenario"]))
-    db = f" {row['db_ms']:g} ms" if entry is not None and entry.sweeps_db_ms else ""
-    return f"{row['scenario']}{db}"
+    return workload_name(row["scenario"], row["db_ms"])
 
 
 def _verdicts(paired: pd.DataFrame) -> list[Sentence]:
     out: list[Sentence] = []
     for pair in PAIRS:
-        rows = paired[(paired["first"] == pair.sync) & (paired["second"] == pair.async_)]
+        rows = of_pair(paired, pair.sync, pair.async_)
         if rows.empty:
             continue
         rows = rows.assign(_r=[scenario_rank(str(s))[0] for s in rows["scenario"]]).sort_values(
             ["_r", "db_ms"]
         )
         users = sorted(set(rows["users"]))
-        groups = {w: rows[rows["winner"] == w] for w in ("second", "first", "same", "unclear")}
+        groups = {w: rows[rows["winner"] == w] for w in Winner}
         parts = []
-        if not groups["second"].empty:
-            parts.append(f"{pair.async_} served more on " + ", ".join(
-                f"{workload(r)} ({_pct(r['ratio'])}, {_ci(r)}{_line(r)})" for _, r in groups["second"].iterrows()))  # fmt: skip
-        if not groups["first"].empty:
-            parts.append(f"{pair.sync} served more on " + ", ".join(
-                f"{workload(r)} ({_pct(1 / r['ratio'])}, {_ci(r, inverse=True)}{_line(r)})" for _, r in groups["first"].iterrows()))  # fmt: skip
-        if not groups["same"].empty:
+        for won, app, inverse in ((Winner.SECOND, pair.async_, False), (Winner.FIRST, pair.sync, True)):
+            if not groups[won].empty:
+                parts.append(
+                    f"{app} served more on "
+                    + ", ".join(
+                        f"{workload(r)} ({change(1 / r['ratio'] if inverse else r['ratio'])}, {_ci(r, inverse)}{_line(r)})"
+                        for _, r in groups[won].iterrows()
+                    )
+                )
+        if not groups[Winner.SAME].empty:
+            parts.append(f"{SAME} on " + ", ".join(workload(r) for _, r in groups[Winner.SAME].iterrows()))
+        if not groups[Winner.UNCLEAR].empty:
             parts.append(
-                f"the same within ±{MARGIN:.0%} on "
-                + ", ".join(workload(r) for _, r in groups["same"].iterrows())
+                f"{UNCLEAR} on "
+                + ", ".join(f"{workload(r)} ({_ci(r)})" for _, r in groups[Winner.UNCLEAR].iterrows())
             )
-        if not groups["unclear"].empty:
-            parts.append("not enough evidence on " + ", ".join(
-                f"{workload(r)} ({_ci(r)})" for _, r in groups["unclear"].iterrows()))  # fmt: skip
         solo = ", ".join(workload(r) for _, r in rows[rows["instrument"] == "solo"].iterrows())
         how = f" (solo where the CPU was not the limit: {solo})" if solo else ""
         out.append(Sentence(
@@ -86,25 +81,27 @@ def _verdicts(paired: pd.DataFrame) -> list[Sentence]:
 
 
 def _ahead(rows: pd.DataFrame, app: str, side: str) -> str:
-    """Where along the database-time sweep `app` (the pair's `side`) served more: its 95% CI clear of 1,
-    also where the whole interval lies inside ±5% (the verdict then says "the same within ±5%")."""
-    clear = rows["ratio_low"] > 1 if side == "second" else rows["ratio_high"] < 1
+    """Where along the database-time sweep `app` (the pair's `side`) served more: its interval clear of 1,
+    also where the whole interval lies inside ±MARGIN (the verdict then says SAME)."""
+    clear = rows["ratio_low"] > 1 if side == Winner.SECOND else rows["ratio_high"] < 1
     levels = [f"{ms:g}" for ms in rows[clear]["db_ms"]]
     if not levels:
         return f"{app} is ahead at no level"
     listed = ", ".join(levels[:-1]) + " and " + levels[-1] if len(levels) > 1 else levels[0]
-    return f"{app} is ahead (95% CI) at {listed} ms of database time"
+    return f"{app} is ahead ({LEVEL}) at {listed} ms of database time"
 
 
 def _crossover(paired: pd.DataFrame) -> list[Sentence]:
     out = []
     sweep = paired[[sweeps_db_ms(s) for s in paired["scenario"]]]
     for pair in PAIRS:
-        rows = sweep[(sweep["first"] == pair.sync) & (sweep["second"] == pair.async_)].sort_values("db_ms")
+        rows = of_pair(sweep, pair.sync, pair.async_).sort_values("db_ms")
         if len(rows) < 2:
             continue
         levels = ", ".join(f"{r['ratio']:.2f}× at {r['db_ms']:g} ms" for _, r in rows.iterrows())
-        where = "; ".join(_ahead(rows, app, w) for app, w in ((pair.async_, "second"), (pair.sync, "first")))
+        where = "; ".join(
+            _ahead(rows, app, w) for app, w in ((pair.async_, Winner.SECOND), (pair.sync, Winner.FIRST))
+        )
         out.append(Sentence(
             f"Database time ({pair.label}, {int(rows['users'].iloc[0])} users each): {pair.async_}/{pair.sync} "
             f"throughput {levels}; {where}.",
@@ -166,7 +163,7 @@ def _interference(table: pd.DataFrame) -> list[Sentence]:
 def _ceilings(paired: pd.DataFrame) -> list[Sentence]:
     parts = []
     for idiomatic, raw in CEILINGS:
-        rows = paired[(paired["first"] == raw) & (paired["second"] == idiomatic)]
+        rows = of_pair(paired, raw, idiomatic)
         for _, r in rows.iterrows():
             parts.append(f"{idiomatic}/{raw} {r['ratio']:.2f}× on {workload(r)} ({_ci(r)})")
     if not parts:
@@ -185,8 +182,8 @@ def _verdict_row(paired: pd.DataFrame, rows: pd.DataFrame) -> pd.Series | None:
     if paired.empty:
         return None
     r = rows.iloc[0]
-    hit = paired[(paired["first"] == r["sync"]) & (paired["second"] == r["async_"])
-                 & (paired["scenario"] == r["scenario"]) & (paired["db_ms"] == r["db_ms"])]  # fmt: skip
+    pair = of_pair(paired, r["sync"], r["async_"])
+    hit = pair[(pair["scenario"] == r["scenario"]) & (pair["db_ms"] == r["db_ms"])]
     return None if hit.empty else hit.iloc[0]
 
 
@@ -201,9 +198,10 @@ def _verdict_words(paired: pd.DataFrame, rows: pd.DataFrame) -> str:
     if v is None:
         return ""
     r = rows.iloc[0]
-    words = {"second": f"{r['async_']} served {_pct(v['ratio'])}", "first": f"{r['sync']} served {_pct(1 / v['ratio'])}",
-             "same": f"the same within ±{MARGIN:.0%}", "unclear": "not enough evidence"}  # fmt: skip
-    return f" (verdict: {words.get(str(v['winner']), str(v['winner']))})"
+    won = Winner(v["winner"])
+    app = won.app(str(r["sync"]), str(r["async_"]))
+    served = f"{app} served {change(v['ratio'] if won is Winner.SECOND else 1 / v['ratio'])}" if app else ""
+    return f" (verdict: {served or (SAME if won is Winner.SAME else UNCLEAR)})"
 
 
 def _why(paired: pd.DataFrame, layer_pairs: pd.DataFrame) -> list[Sentence]:
@@ -244,7 +242,7 @@ def _why(paired: pd.DataFrame, layer_pairs: pd.DataFrame) -> list[Sentence]:
         if not all(0.95 <= c <= 1.05 for c in cover.values()):
             text += f" (the layers cover {seen})"
         winner = _winner(paired, rows)
-        if (winner == "second" and m["diff_us"] > 0) or (winner == "first" and m["diff_us"] < 0):
+        if (winner == Winner.SECOND and m["diff_us"] > 0) or (winner == Winner.FIRST and m["diff_us"] < 0):
             text += (
                 "; alone, the side that served more in the paired points needed more CPU per request, so "
                 "these layers do not explain the verdict (sharing the CPU costs the two apps differently)"

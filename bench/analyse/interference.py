@@ -1,6 +1,6 @@
 """The interference experiment (loadtests/interference.py): how much slower a fast request gets when it
 shares the app with other work. Per app and neighbour kind, the probes' p50 and p99 (each repeat's from its
-own per-route histogram) next to the same probes alone, as a factor with a 95% log-ratio t interval over
+own per-route histogram) next to the same probes alone, as a factor with a log-ratio t interval (stats.CONFIDENCE) over
 repeats; and, where the run was profiled (`--profile`), what the probes waited for: the GIL or the CPU."""
 
 from __future__ import annotations
@@ -14,18 +14,18 @@ import numpy as np
 import pandas as pd
 
 from bench.analyse.layers import MEASURED, on_main_thread, parse_stacks, read_layers
-from bench.analyse.stats import ratio_ci
+from bench.analyse.stats import LEVEL, ratio_ci
 from bench.catalog import app_rank
 from bench.store.loadgen import merge_histograms, percentiles_ms
 from bench.store.rundir import PROFILE_RUNNING, PROFILE_SUMMARY
+from loadtests.probes import NEIGHBOURS, PROBE_REQUEST
 
-PROBE = "GET /users/{id} probe"
 PREFIX = "interference_"
-KINDS = ("cpu", "argon2", "io")
+KINDS = tuple(k for k in NEIGHBOURS if k != "none")  # beside the probes alone
 
 
 def _probe(lg: Any) -> dict[str, float]:
-    pct = percentiles_ms(lg.hdr_by_name.get(PROBE) if lg is not None else None)
+    pct = percentiles_ms(lg.hdr_by_name.get(PROBE_REQUEST) if lg is not None else None)
     return {
         "p50": math.nan if pct["p50_ms"] is None else pct["p50_ms"],
         "p99": math.nan if pct["p99_ms"] is None else pct["p99_ms"],
@@ -44,13 +44,17 @@ def interference(points: pd.DataFrame) -> pd.DataFrame:
         if alone.empty:
             continue
         ref = [_probe(lg) for lg in alone["loadgen"]]
-        ref_hdr = merge_histograms(lg.hdr_by_name.get(PROBE) for lg in alone["loadgen"] if lg is not None)
+        ref_hdr = merge_histograms(
+            lg.hdr_by_name.get(PROBE_REQUEST) for lg in alone["loadgen"] if lg is not None
+        )
         for kind in KINDS:
             beside = group[group["scenario"] == PREFIX + kind]
             if beside.empty:
                 continue
             got = [_probe(lg) for lg in beside["loadgen"]]
-            hdr = merge_histograms(lg.hdr_by_name.get(PROBE) for lg in beside["loadgen"] if lg is not None)
+            hdr = merge_histograms(
+                lg.hdr_by_name.get(PROBE_REQUEST) for lg in beside["loadgen"] if lg is not None
+            )
             p99 = ratio_ci([g["p99"] for g in got], [r["p99"] for r in ref])
             p50 = ratio_ci([g["p50"] for g in got], [r["p50"] for r in ref])
             a, w = percentiles_ms(ref_hdr), percentiles_ms(hdr)
@@ -81,10 +85,10 @@ def interference(points: pd.DataFrame) -> pd.DataFrame:
 
 
 def factor_text(row: pd.Series) -> str:
-    """'12× (95% CI 9-16×)' or '12× (1 repeat: no CI)'."""
+    """'12× (95% CI 9-16×)' or '12× (no CI: fewer than 2 repeats)'."""
     main = f"{row['p99_factor']:.1f}×"
     if all(np.isfinite([row["p99_low"], row["p99_high"]])):
-        return f"{main} (95% CI {row['p99_low']:.1f}–{row['p99_high']:.1f}×)"
+        return f"{main} ({LEVEL} {row['p99_low']:.1f}–{row['p99_high']:.1f}×)"
     return f"{main} (no CI: fewer than 2 repeats)"
 
 

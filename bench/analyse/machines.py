@@ -17,8 +17,9 @@ from matplotlib.figure import Figure
 
 from bench.analyse.answer import workload
 from bench.analyse.layers import compared, write_layers
-from bench.analyse.paired import MARGIN
+from bench.analyse.stats import LEVEL
 from bench.analyse.summary import Analysis, analyse
+from bench.analyse.verdict import MARGIN, short
 from bench.catalog import PAIRS, scenario_rank
 from bench.store.run import load_run
 from bench.store.rundir import write_json
@@ -28,8 +29,6 @@ MACHINES_DIR = (
     REPO_ROOT / "machines"
 )  # committed: one summary per kind of CPU (beside results/, which git ignores)
 SUMMARY_KEYS = ("cpu_model", "cpu_count", "kernel", "virtualisation", "python", "packages", "lock_sha256")
-WORDS = {"second": "async faster", "first": "sync faster", "same": f"the same within ±{MARGIN:.0%}",
-         "unclear": "not enough evidence"}  # fmt: skip
 
 
 def summary(meta: dict[str, Any], result: Analysis) -> dict[str, Any]:
@@ -125,7 +124,7 @@ def side_by_side(summaries: list[dict[str, Any]]) -> pd.DataFrame:
                 "–" if v["ratio"] is None else f"{v['ratio']:.3f} ({_bound(v['low'])}..{_bound(v['high'])})"
             )
             rows.setdefault((v["pair"], v["workload"]), {})[column(data)] = (
-                f"{cell} {WORDS.get(v['winner'], '')}"
+                f"{cell} {short(v['winner'], *v['pair'].split(' vs '))}"
             )
     table = pd.DataFrame.from_dict(rows, orient="index").fillna("not measured")
     if not table.empty:
@@ -143,7 +142,7 @@ def markdown(summaries: list[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key, row in zip(table.index, table.itertuples(index=False), strict=True):
         lines.append("| " + " | ".join([*map(str, key), *map(str, row)]) + " |")
-    lines += ["", "async/sync throughput (95% CI) at the paired load; each column is one `make bench` run:"]
+    lines += ["", f"async/sync throughput ({LEVEL}) at the paired load; each column is one `make bench` run:"]
     lines += [f"- {column(d)}: `{d.get('command') or '?'}`, commit {str(d.get('git_sha') or '?')[:12]}, "
               f"{d['machine'].get('cpu_count')} CPUs, kernel {d['machine'].get('kernel')}, "
               f"virtualisation {d['machine'].get('virtualisation')}, Python {d['machine'].get('python')}"
@@ -176,10 +175,10 @@ def chart(summaries: list[dict[str, Any]], path: Path) -> Path | None:
             ax.errorbar(ratio, y, xerr=err, fmt="o", color=f"C{i}", markersize=4, capsize=2,
                         label=machine if case == next(p[1] for p in points if p[0] == machine) else None)  # fmt: skip
     ax.axvline(1.0, color="0.3", linewidth=0.8)
-    ax.axvspan(0.95, 1.05, color="0.9", zorder=0)
+    ax.axvspan(1 - MARGIN, 1 + MARGIN, color="0.9", zorder=0)
     ax.set_yticks(range(len(cases)), cases, fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("async/sync throughput (95% CI); > 1: async served more")
+    ax.set_xlabel(f"async/sync throughput ({LEVEL}); > 1: async served more")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=1)
     fig.savefig(path)
     return path

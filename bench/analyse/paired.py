@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bench.analyse.stats import ratio_se
+from bench.analyse.stats import ratio_se, t_quantiles
+from bench.analyse.verdict import Winner, at_line, judge, sentence
 from bench.store.loadgen import FloatArray
 
-MARGIN = 0.05  # differences inside ±5% count as "the same": the resolution the default run is built for
 CPU_LIMIT = 90.0  # % of the app's CPU in a solo point: below it, the CPU was not what limited throughput
 
 
@@ -51,7 +51,7 @@ class PairedResult:
     ratio: float  # second / first
     ci: tuple[float, float]  # of the ratio
     p: float
-    mde: float  # smallest difference this comparison would detect (80% power, 95% confidence)
+    mde: float  # smallest difference this comparison would detect (stats.POWER, stats.CONFIDENCE)
     instrument: str = (
         "paired"  # "paired" (the same CPU) or "solo" (each app alone: the CPU was not the limit)
     )
@@ -68,45 +68,23 @@ class PairedResult:
         return (self.ci[1] - self.ci[0]) / 2 / self.ratio
 
     @property
-    def winner(self) -> str:
-        """'second', 'first', 'same' (the CI inside ±MARGIN) or 'unclear'."""
-        if not self.has_ci:
-            return "unclear"
-        low, high = self.ci
-        if 1 - MARGIN < low and high < 1 + MARGIN:
-            return "same"
-        if low > 1:
-            return "second"
-        if high < 1:
-            return "first"
-        return "unclear"
+    def winner(self) -> Winner:
+        return judge(self.ci)
 
     @property
     def at_line(self) -> bool:
-        """A winner whose interval reaches inside ±MARGIN: its effect may be smaller than the margin, so another
-        run (a narrower interval at the same effect) may call it "the same" (docs/methods.md, run-to-run)."""
-        low, high = self.ci
-        return (self.winner == "second" and low < 1 + MARGIN) or (
-            self.winner == "first" and high > 1 - MARGIN
-        )
+        return at_line(self.winner, self.ci)
 
     def verdict(self, first: str = "", second: str = "") -> str:
         """Plain words: who serves more requests with the same CPU, by how much, how sure."""
-        first, second = first or self.key.first, second or self.key.second
-        change = (self.ratio - 1) * 100
-        if not self.has_ci:
-            return f"one repeat: no interval ({second} {change:+.1f}%)"
-        low, high = ((x - 1) * 100 for x in self.ci)
-        ci = f"95% CI {low:+.1f}%..{high:+.1f}%"
-        line = f"; at the ±{MARGIN:.0%} line: may be less than {MARGIN:.0%}" if self.at_line else ""
-        if self.winner == "same":
-            return f"the same within ±{MARGIN:.0%} ({second} {change:+.1f}%, {ci})"
-        if self.winner == "second":
-            return f"{second} faster by {change:.1f}% ({ci}{line})"
-        if self.winner == "first":
-            low, high = ((1 / x - 1) * 100 for x in reversed(self.ci))
-            return f"{first} faster by {(1 / self.ratio - 1) * 100:.1f}% (95% CI {low:+.1f}%..{high:+.1f}%{line})"
-        return f"not enough evidence ({second} {change:+.1f}%, {ci})"
+        return sentence(self.winner, self.ratio, self.ci, first or self.key.first, second or self.key.second)
+
+
+def of_pair(paired: pd.DataFrame, first: object, second: object) -> pd.DataFrame:
+    """The rows of one comparison in a table of them (frame()): `first` and `second` as in PairKey."""
+    if paired.empty:
+        return paired
+    return paired[(paired["first"] == first) & (paired["second"] == second)]
 
 
 def paired_points(points: pd.DataFrame) -> dict[PairKey, list[tuple[FloatArray, FloatArray]]]:
@@ -144,12 +122,12 @@ def compare(key: PairKey, repeats: list[tuple[FloatArray, FloatArray]]) -> Paire
         ci, p, mde = (math.nan, math.nan), math.nan, math.nan
     else:
         se = float(logs.std(ddof=1)) / math.sqrt(n)
-        t95, t80 = (float(stats.t.ppf(q, n - 1)) for q in (0.975, 0.8))
-        ci = (math.exp(mean - t95 * se), math.exp(mean + t95 * se))
+        t_ci, t_power = t_quantiles(n - 1)
+        ci = (math.exp(mean - t_ci * se), math.exp(mean + t_ci * se))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             p = float(stats.ttest_1samp(logs, 0.0).pvalue) if se > 0 else (0.0 if mean else 1.0)
-        mde = math.expm1((t95 + t80) * se)
+        mde = math.expm1((t_ci + t_power) * se)
     return PairedResult(
         key, n, len(firsts), float(np.median(firsts)), float(np.median(seconds)), math.exp(mean), ci, p, mde
     )
@@ -163,12 +141,12 @@ def compare_solo(
     database's time and the concurrency, which do not drift with the machine's speed."""
     ratio, se, df = ratio_se(second, first)
     if math.isfinite(se) and se > 0:
-        t95, t80 = (float(stats.t.ppf(q, df)) for q in (0.975, 0.8))
-        ci = (ratio * math.exp(-t95 * se), ratio * math.exp(t95 * se))
+        t_ci, t_power = t_quantiles(df)
+        ci = (ratio * math.exp(-t_ci * se), ratio * math.exp(t_ci * se))
         with warnings.catch_warnings():  # near-identical rates (pool-bound apps): the p-value is still sound
             warnings.simplefilter("ignore", RuntimeWarning)
             p = float(stats.ttest_ind(np.log(second), np.log(first), equal_var=False).pvalue)
-        mde = math.expm1((t95 + t80) * se)
+        mde = math.expm1((t_ci + t_power) * se)
     else:
         ci, p, mde = (
             ((ratio, ratio) if se == 0 else (math.nan, math.nan)),

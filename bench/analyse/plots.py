@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,22 +24,26 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
 from bench.analyse.layers import MEASURED, explained
 from bench.analyse.layers import cases as layer_cases
-from bench.analyse.paired import MARGIN
+from bench.analyse.paired import of_pair
+from bench.analyse.stats import CONFIDENCE, LEVEL
 from bench.analyse.summary import Analysis, cpu_bound, load_label
+from bench.analyse.verdict import MARGIN, SAME, Winner
 from bench.catalog import (
     LAYER_COLOURS,
     LAYERS,
     PAIRS,
-    SCENARIO_BY_NAME,
     app_colour,
     app_marker,
     ordered_apps,
     scenario_rank,
     sweeps_db_ms,
+    workload_name,
 )
-from bench.measure.validity import LOADGEN_CPU_LIMIT
+from bench.config import LOADGEN_CPU_LIMIT
 from bench.store.loadgen import percentiles_ms
 from bench.store.run import Run
+from loadtests.probes import PROBES_TEXT
+from shared.dialects import DIALECTS
 
 DPI = 150
 PAIR_COLOURS = {(p.sync, p.async_): p.colour for p in PAIRS}
@@ -54,7 +59,7 @@ class Chart:
 
 
 def panel_title(scenario: str, db_ms: float) -> str:
-    return f"{scenario}, {db_ms:g} ms DB" if scenario == "slow_db" or db_ms else scenario
+    return workload_name(scenario, db_ms)
 
 
 def _panels(df: pd.DataFrame) -> list[tuple[str, float]]:
@@ -191,15 +196,15 @@ def throughput_chart(result: Analysis, out_dir: Path) -> Chart | None:
         ls = "--" if spread_drawn else "none"
         extra.append(Line2D([], [], ls=ls, color="0.3", marker="o", mfc="white", mec="0.3", label=label))
     _app_legend(fig, apps, extra)
-    fig.suptitle("Throughput vs load: mean of valid repeats, error bars = 95% CI")
+    fig.suptitle(f"Throughput vs load: mean of valid repeats, error bars = {LEVEL}")
     caption = (
-        "Mean requests/s over the valid repeats of each point; error bars are the 95% t interval. The y axis "
+        f"Mean requests/s over the valid repeats of each point; error bars are the {LEVEL} t interval. The y axis "
         "starts at 0. A hollow marker is a point with one valid repeat, which has no interval of its own."
     )
     if spread_drawn and result.spread:
         s = result.spread
         caption += (
-            f" Where the app used its whole CPU, its dashed bar is ×/÷{factor:.2f}: the 95% range of one "
+            f" Where the app used its whole CPU, its dashed bar is ×/÷{factor:.2f}: the {CONFIDENCE:.0%} range of one "
             f"repeat, from the spread of this run's solo points that used the whole CPU and had 2 or more "
             f"repeats (log-sd {s.sd:.1%} pooled over {s.groups} points, {s.df} degrees of freedom). On a "
             "machine whose speed varies from second to second, one repeat can be that far from the next; "
@@ -365,7 +370,7 @@ def _paired_headline(result: Analysis) -> pd.DataFrame:
     """The paired sync/async comparisons in the shape of the solo headline table."""
     rows = []
     for rank, pair in enumerate(PAIRS):
-        got = result.paired[(result.paired["first"] == pair.sync) & (result.paired["second"] == pair.async_)]
+        got = of_pair(result.paired, pair.sync, pair.async_)
         for _, r in got.iterrows():
             rows.append({"pair_rank": rank, "pair": pair.label, "sync_app": pair.sync, "async_app": pair.async_,
                          "scenario": r["scenario"], "db_ms": r["db_ms"], "load": r["users"], "mode": "closed",
@@ -374,7 +379,29 @@ def _paired_headline(result: Analysis) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def crossover_chart(result: Analysis, out_dir: Path) -> Chart | None:
+def _pools(data: pd.DataFrame, limits: dict[str, dict[str, Any]]) -> str:
+    """Whether each pair of the crossover waited for pool connections: from the apps' own /limits (meta.json)."""
+    parts = []
+    for (sync, async_), rows in data.groupby(["sync_app", "async_app"], sort=False):
+        users = int(rows["load"].max())
+        pools = {int(lim.get("pool_size") or 0) + int(lim.get("max_overflow") or 0)
+                 for app in (sync, async_) if (lim := limits.get(str(app)))}  # fmt: skip
+        if len(pools) != 1:
+            continue
+        pool = pools.pop()
+        limit = (
+            "both apps wait for connections once queries take long"
+            if pool < users
+            else "the pool is not the limit"
+        )
+        parts.append(f"{async_} / {sync}: {pool} connections for {users} users, {limit}.")
+    return " ".join(parts)
+
+
+def crossover_chart(
+    result: Analysis, out_dir: Path, limits: dict[str, dict[str, Any]] | None = None
+) -> Chart | None:
+    """async/sync along the database-time sweep. `limits`: each app's /limits (meta.json), for the caption."""
     paired = not result.paired.empty
     source = _paired_headline(result) if paired else result.headline
     if source.empty:
@@ -429,7 +456,10 @@ def crossover_chart(result: Analysis, out_dir: Path) -> Chart | None:
     ax.set_xlim(levels[0] - span * 0.08, levels[-1] + span * 0.08)
     ax.text(0.01, 0.99, "above 1: async faster", transform=ax.transAxes, va="top", fontsize=8, color="0.35")
     ax.text(0.01, 0.01, "below 1: sync faster", transform=ax.transAxes, va="bottom", fontsize=8, color="0.35")
-    ax.set_xlabel("simulated database latency per request (ms, SELECT SLEEP)")
+    sleeps = sorted(
+        {f"SELECT {DIALECTS[str(b)].sleep_function}" for b in data["backend"] if str(b) in DIALECTS}
+    )
+    ax.set_xlabel(f"simulated database latency per request (ms, {' / '.join(sleeps) or 'a waiting query'})")
     ax.set_ylabel("throughput ratio async / sync (x)")
     at = f", {data['load'].iloc[0]:g} {unit}" if same_load else ""
     ax.set_title(f"Crossover: async/sync throughput vs database latency (slow_db{at})")
@@ -438,23 +468,21 @@ def crossover_chart(result: Analysis, out_dir: Path) -> Chart | None:
     how = (
         "Each level's verdict: filled dots from paired points (both apps over the same seconds, sharing the "
         "app's CPU: the ratio of their requests, mean over repeats), hollow dots from solo points where the CPU "
-        "was not the limit (each app alone: the ratio of mean requests/s); error bars the 95% t interval over "
+        "was not the limit (each app alone: the ratio of mean requests/s); error bars the {LEVEL} t interval over "
         "repeats."
         if paired
-        else "Ratio of mean throughputs at the headline load of each level; error bars are the 95% log-ratio t "
+        else f"Ratio of mean throughputs at the headline load of each level; error bars are the {LEVEL} log-ratio t "
         "interval."
     )
     return Chart(
         _save(fig, out_dir / "crossover.png"),
         "Crossover: async/sync throughput vs database latency",
-        how + " Above the line at 1.0 async serves more requests per second. With a pool of 10 for 16 users "
-        "both apps wait for connections once queries take long; with 64 connections for 64 users the pool is "
-        "not the limit.",
+        how + " Above the line at 1.0 async serves more requests per second. " + _pools(data, limits or {}),
     )
 
 
 def verdicts_chart(result: Analysis, out_dir: Path) -> Chart | None:
-    """Every paired comparison: the ratio and its 95% CI, with the ±5% band of 'the same'."""
+    """Every paired comparison: the ratio and its interval, with the ±MARGIN band of 'the same'."""
     if result.paired.empty:
         return None
     order = {(p.sync, p.async_): i for i, p in enumerate(PAIRS)}
@@ -469,13 +497,12 @@ def verdicts_chart(result: Analysis, out_dir: Path) -> Chart | None:
     fig = Figure(figsize=(9.5, 1.2 + 0.42 * len(rows)), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    ax.axvspan(1 - MARGIN, 1 + MARGIN, color="0.9", zorder=0, label=f"the same within ±{MARGIN:.0%}")
+    ax.axvspan(1 - MARGIN, 1 + MARGIN, color="0.9", zorder=0, label=SAME)
     ax.axvline(1.0, color="0.3", lw=1)
     labels = []
     for i, (_, r) in enumerate(rows.iterrows()):
-        colour = app_colour(str(r["second"])) if r["winner"] == "second" else (
-            app_colour(str(r["first"])) if r["winner"] == "first" else "0.35"
-        )  # fmt: skip
+        won = Winner(r["winner"]).app(str(r["first"]), str(r["second"]))
+        colour = app_colour(won) if won else "0.35"
         if math.isfinite(r["ratio_low"]):
             ax.plot(
                 [r["ratio_low"], r["ratio_high"]],
@@ -487,19 +514,19 @@ def verdicts_chart(result: Analysis, out_dir: Path) -> Chart | None:
             )
         solo = r["instrument"] == "solo"
         ax.plot([r["ratio"]], [i], "o", color=colour, markerfacecolor="white" if solo else colour)
-        entry = SCENARIO_BY_NAME.get(str(r["scenario"]))
-        db = f" {r['db_ms']:g} ms" if entry is not None and entry.sweeps_db_ms else ""
         how = " (solo)" if solo else ""
-        labels.append(f"{r['second']} / {r['first']}: {r['scenario']}{db}, {r['users']} users{how}")
+        labels.append(
+            f"{r['second']} / {r['first']}: {workload_name(r['scenario'], r['db_ms'])}, {r['users']} users{how}"
+        )
     ax.set_yticks(range(len(rows)), labels, fontsize=8)
-    ax.set_xlabel("requests served: second / first (x)  —  bar: 95% CI over repeats")
+    ax.set_xlabel(f"requests served: second / first (x)  —  bar: {LEVEL} over repeats")
     ax.set_title("Verdicts: above 1, the second app serves more", loc="left", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)  # above the rows
     return Chart(
         _save(fig, out_dir / "verdicts.png"),
         "Verdicts",
-        "Each row is one comparison: the ratio of requests served, its 95% interval over repeats, and the band "
+        f"Each row is one comparison: the ratio of requests served, its {LEVEL} over repeats, and the band "
         "inside which the two count as the same. Filled dots: paired (both apps over the same seconds, each "
         "with half of the app's CPU); hollow dots, '(solo)': each app alone on the whole CPU, where the CPU "
         "was not the limit. Coloured by the app that serves more where the interval says so.",
@@ -542,8 +569,8 @@ def interference_chart(result: Analysis, out_dir: Path) -> Chart | None:
     return Chart(
         _save(fig, out_dir / "interference.png"),
         "Interference",
-        "Probe requests (GET /users/{id}, every 50 ms from 4 users) next to each kind of neighbour work, their "
-        "p99 divided by the same probes' p99 alone; error bars: 95% log-ratio t interval over repeats.",
+        f"Probe requests ({PROBES_TEXT}) next to each kind of neighbour work, their "
+        f"p99 divided by the same probes' p99 alone; error bars: {LEVEL} log-ratio t interval over repeats.",
     )
 
 
@@ -736,7 +763,7 @@ CHARTS: tuple[tuple[str, Callable[[Run, Analysis, Path], Chart | None]], ...] = 
     ("interference.png", lambda d, a, o: interference_chart(a, o)),
     ("throughput.png", lambda d, a, o: throughput_chart(a, o)),
     ("latency.png", lambda d, a, o: latency_chart(a, o)),
-    ("crossover.png", lambda d, a, o: crossover_chart(a, o)),
+    ("crossover.png", lambda d, a, o: crossover_chart(a, o, d.meta.get("limits"))),
     ("timeline.png", lambda d, a, o: timeline_chart(d, o)),
     ("resources.png", lambda d, a, o: resources_chart(d, o)),
     ("failures.png", lambda d, a, o: failures_chart(d, o)),

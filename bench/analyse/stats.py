@@ -1,4 +1,4 @@
-"""Confidence intervals and verdict wording for the report. Pure functions on numbers."""
+"""Confidence intervals: the level, the power, and pure functions on numbers (verdict words: verdict.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-CONFIDENCE = 0.95
+CONFIDENCE = 0.95  # of every interval the analysis draws
+POWER = 0.80  # of "would have seen": the smallest difference a comparison detects this often
+LEVEL = f"{CONFIDENCE:.0%} CI"  # how captions and verdicts name the interval
 MIN_REPEATS = 2
+
+
+def t_quantiles(df: float) -> tuple[float, float]:
+    """Student t quantiles for an interval at CONFIDENCE (two-sided) and a detection at POWER, with `df`."""
+    return float(stats.t.ppf(0.5 + CONFIDENCE / 2, df)), float(stats.t.ppf(POWER, df))
 
 
 def mean_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float]:
@@ -55,31 +62,6 @@ def ratio_ci(
         return ratio, ratio, ratio
     t = float(stats.t.ppf(0.5 + confidence / 2, df))
     return ratio, ratio * math.exp(-t * se), ratio * math.exp(t * se)
-
-
-def _pcts(main: float, low: float, high: float) -> tuple[str, str, str]:
-    """Percentages with one decimal below 10%, none above (the precision follows the main figure)."""
-    digits = 0 if abs(main) >= 10 else 1
-    return f"{main:.{digits}f}", f"{low:.{digits}f}", f"{high:.{digits}f}"
-
-
-def verdict(ratio: float, low: float, high: float, n_sync: int, n_async: int) -> str:
-    """The answer for one comparison, from the async/sync throughput ratio and its CI."""
-    if n_sync < MIN_REPEATS or n_async < MIN_REPEATS:
-        return "not enough repeats"
-    if not all(math.isfinite(v) for v in (ratio, low, high)):
-        return "no throughput to compare"
-    if low <= 1.0 <= high:
-        return "no significant difference"
-    if low > 1.0:
-        who, (x, a, b) = "async", _pcts((ratio - 1) * 100, (low - 1) * 100, (high - 1) * 100)
-    else:
-        who, (x, a, b) = "sync", _pcts((1 / ratio - 1) * 100, (1 / high - 1) * 100, (1 / low - 1) * 100)
-    return f"{who} faster by {x}% ({CONFIDENCE:.0%} CI {a}%..{b}%)"
-
-
-def winner(text: str) -> str:
-    return "async" if text.startswith("async") else "sync" if text.startswith("sync") else ""
 
 
 @dataclass(frozen=True)

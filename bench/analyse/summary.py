@@ -29,7 +29,8 @@ import pandas as pd
 
 from bench.analyse.interference import PREFIX, interference
 from bench.analyse.paired import CPU_LIMIT, analyse_pairs, frame
-from bench.analyse.stats import MIN_REPEATS, Spread, mean_ci, pooled_spread, ratio_ci, verdict, winner
+from bench.analyse.stats import MIN_REPEATS, Spread, mean_ci, pooled_spread, ratio_ci
+from bench.analyse.verdict import Winner, sweep_verdict
 from bench.catalog import PAIRS, PairEntry, app_rank, pair_backend, present_pairs, scenario_rank
 from bench.store.loadgen import merge_histograms, percentiles_ms
 
@@ -113,14 +114,14 @@ def compare_pairs(points: pd.DataFrame, pairs: Sequence[PairEntry] = PAIRS) -> p
             s = case.loc[case["app"] == pair.sync, "rps"].dropna().tolist()
             a = case.loc[case["app"] == pair.async_, "rps"].dropna().tolist()
             ratio, low, high = ratio_ci(a, s)
-            text = verdict(ratio, low, high, len(s), len(a))
+            judged = sweep_verdict(ratio, low, high, len(s), len(a), pair.sync, pair.async_)
             rows.append(
                 {"pair_rank": rank, "pair": pair.label, "backend": pair_backend(pair), "sync_app": pair.sync}
                 | {"async_app": pair.async_}
                 | dict(zip(CASE_KEYS, key, strict=True))
                 | {"n_sync": len(s), "n_async": len(a), "sync_rps": np.mean(s) if s else math.nan}
                 | {"async_rps": np.mean(a) if a else math.nan, "ratio": ratio, "ratio_low": low}
-                | {"ratio_high": high, "verdict": text, "winner": winner(text)}
+                | {"ratio_high": high, "verdict": judged.text, "winner": judged.winner}
             )
     return sort_cases(pd.DataFrame(rows), first=["pair_rank"]) if rows else pd.DataFrame(rows)
 
@@ -137,7 +138,7 @@ def headline(pairs: pd.DataFrame) -> pd.DataFrame:
         pick = enough if not enough.empty else both
         if pick.empty:
             row = cases.sort_values("load").iloc[-1].copy()
-            row["verdict"], row["winner"] = "no valid points for both apps", ""
+            row["verdict"], row["winner"] = "no valid points for both apps", Winner.UNCLEAR
         else:
             row = pick.sort_values("load").iloc[-1]
         rows.append(row)

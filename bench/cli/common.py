@@ -19,6 +19,11 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def warn(message: str) -> None:
+    """One line about something the user should know that does not stop the command."""
+    console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
 def ints(text: str | None, what: str, *, minimum: int = 0) -> tuple[int, ...] | None:
     """`4,16,64` -> (4, 16, 64); None when the option was not given."""
     if text is None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from bench.config import MIN_EFFECT
 
@@ -19,10 +20,28 @@ def register(app: typer.Typer) -> None:
 def report_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A run folder, for example results/20261125-110245-bench.")],
 ) -> None:
-    """(Re)build charts/, report.html and report.md of a run folder from its points.csv and raw files."""
-    from bench.analyse.report import report_command
+    """(Re)build charts/, report.html and report.md of a run folder from its points.csv and raw files.
 
-    report_command(run_dir)
+    RUN_DIR is a run folder such as results/20251125-120000-bench. report.html is self-contained
+    (charts embedded) and opens with the verdict: sync or async for each workload, and by how much.
+    """
+    from bench.analyse.report import write_report
+    from bench.cli.common import fail, warn
+    from bench.store.run import RunFolderError, load_run
+
+    try:
+        data = load_run(run_dir)
+        html_path, md_path = write_report(data)
+    except RunFolderError as exc:
+        fail(str(exc))
+    for problem in data.problems:
+        warn(problem)
+    for label, path in (
+        ("report", html_path),
+        ("markdown", md_path),
+        ("charts", html_path.parent / "charts"),
+    ):
+        Console().print(f"[green]{label}[/]: {path}", highlight=False, soft_wrap=True)
 
 
 def compare_cmd(

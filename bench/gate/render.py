@@ -11,6 +11,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from bench.analyse.stats import LEVEL
 from bench.gate.statements import StatementCheck
 from bench.gate.stats import FLAG_FRACTION, Comparison, KeyResult
 
@@ -30,7 +31,7 @@ def render(cmp: Comparison, console: Console) -> None:
         collapse_padding=True,
     )  # fmt: skip
     table.add_column("key", overflow="fold", min_width=20)
-    for name in ("n", "base/s", "cur/s", "Δ thr", "95% CI", "p", "Δ p99"):
+    for name in ("n", "base/s", "cur/s", "Δ thr", LEVEL, "p", "Δ p99"):
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("verdict", no_wrap=True, min_width=6)
     short = {"slower": "SLOWER", "faster": "faster", "within noise": "noise"}
@@ -99,7 +100,7 @@ def plot(cmp: Comparison, path: Path) -> Path:
     ax.invert_yaxis()
     unit = _basis(cmp)
     ax.set_xlabel(
-        "current ÷ baseline requests in the same second  (bar: estimate, band: 95% CI, dashed: flag line)"
+        f"current ÷ baseline requests in the same second  (bar: estimate, band: {LEVEL}, dashed: flag line)"
         if cmp.interleaved
         else "requests per second ÷ baseline median  (grey: baseline, colour: current)"
     )
@@ -181,7 +182,7 @@ def gate_markdown(view: GateView, chart: Path | None) -> str:
         lines += [f"- {c.text(view.base_sha)}" for c in st.fewer] + [""]
     if cmp is not None:
         lines += [
-            "| key | baseline req/s | current req/s | change | 95% CI | p | p99 | verdict |",
+            f"| key | baseline req/s | current req/s | change | {LEVEL} | p | p99 | verdict |",
             "|---|---|---|---|---|---|---|---|",
         ]
         for r in cmp.rows:

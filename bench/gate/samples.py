@@ -14,10 +14,9 @@ from pathlib import Path
 from hdrh.histogram import HdrHistogram
 
 from bench.catalog import BASE_PREFIX
-from bench.measure.calibrate import load_calibration
 from bench.store.loadgen import FloatArray, merge_histograms
 from bench.store.rows import PointKey
-from bench.store.run import RunFolderError, load_run
+from bench.store.run import RunFolderError, load_calibration, load_run
 
 Key = PointKey
 

@@ -6,7 +6,7 @@ Decision rule, for each (app, scenario, users, db_ms) key with valid points on b
    The gate's own runs hold both sides, interleaved (`compare_within`: `base:sync` vs `sync`), so the
    machine's drift hits both alike and nothing is normalised. Two separate runs (`compare_runs`) are
    divided by each run's calibration score (bench/calibrate.py); without one, the output says so.
-2. Effect = median(current) / median(baseline) - 1, with a 95% bootstrap CI (2000 resamples, fixed seed,
+2. Effect = median(current) / median(baseline) - 1, with a bootstrap CI at analyse.stats.CONFIDENCE (2000 resamples, fixed seed,
    seconds resampled within each repeat).
 3. One-sided Mann-Whitney U test of "current < baseline" (and "current > baseline" for improvements).
 4. "regression" when effect <= -min_effect/2 AND p < alpha AND the CI's upper bound < 0; "improvement" is
@@ -31,11 +31,14 @@ import numpy as np
 from hdrh.histogram import HdrHistogram
 from scipy.stats import mannwhitneyu, wilcoxon
 
+from bench.analyse.stats import CONFIDENCE, LEVEL
 from bench.config import MIN_EFFECT
 from bench.gate.samples import CompareError, Key, Samples, pool, read_samples, split_run
 from bench.store.loadgen import FloatArray, p99_ms
 from bench.store.lock import stack_difference
 from bench.store.run import read_meta
+
+TAILS = [50 * (1 - CONFIDENCE), 50 * (1 + CONFIDENCE)]  # percentiles of the bootstrap interval
 
 BOOTSTRAP_RESAMPLES = 2000
 FLAG_FRACTION = 0.5  # a key is flagged when its estimated change passes this fraction of min_effect
@@ -77,7 +80,7 @@ class KeyResult:
         """One line in plain words."""
         p99 = f"; p99 {self.p99_change:+.1%}" if self.p99_change is not None else ""
         return (
-            f"{self.key.label}: throughput {self.effect:+.1%} (95% CI {self.ci[0]:+.1%}..{self.ci[1]:+.1%}, "
+            f"{self.key.label}: throughput {self.effect:+.1%} ({LEVEL} {self.ci[0]:+.1%}..{self.ci[1]:+.1%}, "
             f"p={self.p:.2g}) — {self.reason}{p99}"
         )
 
@@ -146,7 +149,7 @@ def _p_value(current: FloatArray, baseline: FloatArray, alternative: str) -> flo
     return float(mannwhitneyu(current, baseline, alternative=alternative).pvalue)
 
 
-Stats = tuple[float, tuple[float, float], float, float]  # effect, 95% CI, p slower, p faster
+Stats = tuple[float, tuple[float, float], float, float]  # effect, its CI, p slower, p faster
 
 
 def _unpaired(baseline: list[FloatArray], current: list[FloatArray], rng: np.random.Generator) -> Stats:
@@ -159,7 +162,7 @@ def _unpaired(baseline: list[FloatArray], current: list[FloatArray], rng: np.ran
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = boot_c / boot_b - 1
     ratios = ratios[np.isfinite(ratios)]
-    low, high = (float(v) for v in np.percentile(ratios, [2.5, 97.5])) if len(ratios) else (-1.0, 1.0)
+    low, high = (float(v) for v in np.percentile(ratios, TAILS)) if len(ratios) else (-1.0, 1.0)
     return effect, (low, high), _p_value(cur, base, "less"), _p_value(cur, base, "greater")
 
 
@@ -169,7 +172,7 @@ def _paired(baseline: list[FloatArray], current: list[FloatArray], rng: np.rando
     ratios = [np.log((c + 1) / (b + 1)) for b, c in zip(baseline, current, strict=True)]
     flat = np.concatenate(ratios)
     boot = resample(ratios, rng, BOOTSTRAP_RESAMPLES).mean(axis=1)
-    low, high = (float(v) for v in np.expm1(np.percentile(boot, [2.5, 97.5])))
+    low, high = (float(v) for v in np.expm1(np.percentile(boot, TAILS)))
     if np.all(flat == 0):
         return 0.0, (low, high), 1.0, 1.0
     p_slower = float(wilcoxon(flat, alternative="less").pvalue)

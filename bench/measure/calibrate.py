@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-CALIBRATION_FILE = "calibration.json"
 ITERATIONS = 1_300_000  # loops per sample: about 0.2 s on the development machine
 _ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,28 +72,6 @@ def measure(cpus: list[int] | None, samples: int = 10, timeout: float = 120.0) -
         raise CalibrationError(f"calibration failed (exit {proc.returncode}): {tail[0]}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
-
-
-def load_samples(run_dir: Path) -> list[float]:
-    """The before + after samples (loops/s) in `run_dir/calibration.json`; empty if absent."""
-    try:
-        data = json.loads((run_dir / CALIBRATION_FILE).read_text())
-    except (OSError, ValueError):
-        return []
-    if not isinstance(data, dict):
-        return []
-    values: list[float] = []
-    for part in ("before", "after"):
-        section = data.get(part)
-        if isinstance(section, dict):
-            values += [float(v) for v in section.get("samples", []) if float(v) > 0]
-    return values
-
-
-def load_calibration(run_dir: Path) -> float | None:
-    """Median of the before + after samples in `run_dir/calibration.json`; None if absent or empty."""
-    values = load_samples(run_dir)
-    return statistics.median(values) if values else None
 
 
 def main(args: list[str] | None = None) -> None:

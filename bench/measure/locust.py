@@ -1,5 +1,5 @@
 """The Locust command line for one point: headless, every user started within the warm-up, the recording
-plugin's parameters as its command-line options (loadtests/common.py, results/README.md), its own CSVs and
+plugin's parameters as its command-line options (loadtests/options.py, results/README.md), its own CSVs and
 log in the point's folder.
 
 Local (default): one Locust process (or `--processes N`), with a window the harness plans.
@@ -24,6 +24,7 @@ from bench import processes
 from bench.catalog import SCENARIO_BY_NAME, locustfile, scenario_options
 from bench.config import Loadgen, SeedData
 from bench.processes import ManagedProcess
+from loadtests.options import SPAWN_S  # a master-planned window starts this long after the test starts
 from shared.config import REPO_ROOT
 
 # From launch to the first users running, per Locust process started at once (under 0.5 s on this
@@ -32,7 +33,6 @@ from shared.config import REPO_ROOT
 # (all of 16 in 0.16 s, of 64 in 0.64 s; at most 1 s for more), inside the warm-up.
 STARTUP_S = 0.5
 SPAWN_RATE = 100  # Locust warns above 100 a second
-SPAWN_S = 0.5  # a master-planned window starts this long after the test starts (loadtests/common.py)
 WINDOW_GRACE_S = 15.0  # past --worker-wait: the master's own start-up and its window.json
 CONNECTED = re.compile(r"bench: worker connected: (\S+)")
 # The recording plugin as a locustfile of its own (it imports loadtests.common: one module, hooks once).

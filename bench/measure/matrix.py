@@ -29,7 +29,7 @@ from bench.processes import Pinning
 from bench.stack import Stack
 from bench.store.loadgen import read_loadgen
 from bench.store.rows import append_row
-from bench.store.rundir import environment, new_run_dir, now_iso, write_json
+from bench.store.rundir import CALIBRATION_FILE, environment, new_run_dir, now_iso, write_json
 
 console = Console(stderr=True)
 
@@ -121,7 +121,7 @@ class MatrixRun:
             if not interrupted and calibration.get("before"):
                 calibration["after"] = self._calibrate()
             if calibration.get("before"):  # none measured (the gate's paired runs): no file
-                write_json(self.run_dir / calibrate.CALIBRATION_FILE, calibration)
+                write_json(self.run_dir / CALIBRATION_FILE, calibration)
             done = self.meta["points_done"]
             self._write_meta(finished_at=now_iso(), complete=not interrupted and done == len(self.points))
         if interrupted:

@@ -1,6 +1,6 @@
 """One point: Locust against a running app for warm-up + duration seconds, and what was observed.
 
-Only requests that complete inside the measurement window count (the plugin in loadtests/common.py does
+Only requests that complete inside the measurement window count (the plugin in loadtests/recording.py does
 that); telemetry and the database's statement counters are taken over the same window. A paired point
 (the regression gate) loads an app and its `base:` twin at the same time, each with its own Locust.
 """
@@ -22,6 +22,7 @@ from bench.catalog import (
     pairs_among,
     scenario_name,
     serves,
+    sweeps_db_ms,
 )
 from bench.config import RunConfig
 from bench.measure import locust
@@ -38,7 +39,7 @@ from bench.store.rundir import PROFILE_SUMMARY, STATEMENTS_SUMMARY, write_json
 # until both are healthy: about 1.5 s on this machine (scripts/point-gaps on run def1: 4.0 s before a paired
 # point, 2.0 s before a solo one, 0.5 s of that difference the second Locust's start-up).
 PAIR_RESTART_S = 1.5
-AFTER_S = 0.5  # after a window: Locust quits (loadtests/common.py QUIT_AFTER_S), rows, database reset
+AFTER_S = 0.5  # after a window: Locust quits (loadtests/options.py QUIT_AFTER_S), rows, database reset
 LOCUST_GRACE_S = 30.0  # after the window: Locust's own stop plus writing its files
 
 
@@ -75,16 +76,12 @@ def plan_points(cfg: RunConfig, apps: list[AppSpec]) -> list[Point]:
     headline = m.headline_users or sorted(m.users)[len(m.users) // 2]
     pairs = m.pairs if m.pairs is not None else tuple(pairs_among(m.apps))
 
-    def sweeps(scenario: str) -> bool:
-        entry = SCENARIO_BY_NAME.get(scenario_name(scenario))
-        return entry is not None and entry.sweeps_db_ms
-
     def own_users(app: AppSpec) -> tuple[int, ...] | None:
         return app.entry.users if app.entry and app.entry.users else None
 
     def levels(app: AppSpec, scenario: str) -> tuple[int, ...]:
         own = app.entry.db_ms if app.entry and app.entry.db_ms else None
-        return (own or m.db_ms) if sweeps(scenario) else (0,)
+        return (own or m.db_ms) if sweeps_db_ms(scenario) else (0,)
 
     sweep_repeats = m.repeats if m.sweep_repeats is None else m.sweep_repeats
     points: list[Point] = []
@@ -92,7 +89,7 @@ def plan_points(cfg: RunConfig, apps: list[AppSpec]) -> list[Point]:
         block: list[Point] = []
         for app in (by_name[a] for a in m.apps):
             for scenario in (s for s in m.scenarios if serves(app, s)):
-                if repeat > (sweep_repeats if sweeps(scenario) else m.repeats):
+                if repeat > (sweep_repeats if sweeps_db_ms(scenario) else m.repeats):
                     continue
                 if m.rates:
                     block += [
@@ -101,7 +98,9 @@ def plan_points(cfg: RunConfig, apps: list[AppSpec]) -> list[Point]:
                         for d in levels(app, scenario)
                     ]
                     continue
-                loads = own_users(app) or (m.sweep_users or (headline,) if sweeps(scenario) else m.users)
+                loads = own_users(app) or (
+                    m.sweep_users or (headline,) if sweeps_db_ms(scenario) else m.users
+                )
                 block += [
                     Point(app.name, scenario, u, d, repeat) for u in loads for d in levels(app, scenario)
                 ]
@@ -129,11 +128,8 @@ def plan_profiles(cfg: RunConfig, apps: list[AppSpec]) -> list[Point]:
         users = app.entry.users[0] if app.entry and app.entry.users else headline
         db_ms = app.entry.db_ms[0] if app.entry and app.entry.db_ms else min(m.db_ms, default=0)
         for scenario in (s for s in m.scenarios if serves(app, s)):
-            entry = SCENARIO_BY_NAME.get(scenario_name(scenario))
             out.append(
-                Point(
-                    app.name, scenario, users, db_ms if entry and entry.sweeps_db_ms else 0, 1, profile=True
-                )
+                Point(app.name, scenario, users, db_ms if sweeps_db_ms(scenario) else 0, 1, profile=True)
             )
     return out
 
@@ -143,17 +139,19 @@ def plan_statements(cfg: RunConfig, apps: list[AppSpec]) -> list[Point]:
     first database-time level of a sweeping scenario)."""
     m = cfg.matrix
     return [
-        Point(app.name, scenario, 1, min(m.db_ms, default=0) if _sweeps(scenario) else 0, 1, statements=True)
+        Point(
+            app.name,
+            scenario,
+            1,
+            min(m.db_ms, default=0) if sweeps_db_ms(scenario) else 0,
+            1,
+            statements=True,
+        )
         for app in apps
         if app.name in m.apps and not app.external
         for scenario in m.scenarios
         if serves(app, scenario)
     ]
-
-
-def _sweeps(scenario: str) -> bool:
-    entry = SCENARIO_BY_NAME.get(scenario_name(scenario))
-    return entry is not None and entry.sweeps_db_ms
 
 
 def duration(point: Point, cfg: RunConfig) -> float:

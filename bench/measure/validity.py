@@ -8,15 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bench.config import LOADGEN_CPU_LIMIT, OTHERS_CPU_LIMIT
 from bench.measure.workcheck import WorkCheck
 
-LOADGEN_CPU_LIMIT = 90.0  # % of one core: above it, the load generator may be what limits throughput
 LATE_FRACTION = 0.01  # open loop: more late sends than this, and the load was not what was asked
 CLOCK_OFFSET_LIMIT_S = 0.5  # a worker whose clock is further off measures a shifted window
-# % of one core: the app's CPUs busy with anything but the apps under test (another program, a test run
-# started during the bench). Quiet runs read 0-4% (q1-q3 and pgq, docs/methods.md: the kernel's own
-# work); a program that takes more changes a CPU-bound point's throughput by as much.
-OTHERS_CPU_LIMIT = 15.0
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ point's folder, the gate's keys and the report's workload labels.
 from __future__ import annotations
 
 import csv
-import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -37,13 +36,6 @@ class PointKey(NamedTuple):
         """One line for the console: `sync read_heavy u16 d20`."""
         load = f"rate{self.rate:g}" if self.rate else f"u{self.users}"
         return f"{self.app} {self.scenario} {load}" + (f" d{self.db_ms}" if self.db_ms else "")
-
-
-def workload(scenario: str, mode: str, load: float, db_ms: float, sweeps_db_ms: bool = False) -> str:
-    """For a reader: '32 users', '20 ms DB, 32 users', '500 req/s'."""
-    amount = f"{load:g}" if math.isfinite(load) else "?"
-    what = f"{amount} req/s" if mode == "open" else f"{amount} users"
-    return f"{db_ms:g} ms DB, {what}" if db_ms or sweeps_db_ms else what
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import pandas as pd
 
 from bench.store.loadgen import LoadgenError, LoadgenResult, read_loadgen
 from bench.store.rows import POINT_COLUMNS, TEXT_COLUMNS
+from bench.store.rundir import CALIBRATION_FILE
 
 REQUIRED = ("point_id", "app", "scenario", "users", "db_ms", "repeat", "valid")
 
@@ -155,3 +157,25 @@ def load_run(run_dir: Path) -> Run:
     df["window_start"] = [lg.window[0] if lg and lg.window else math.nan for lg in loadgens]
     df["window_end"] = [lg.window[1] if lg and lg.window else math.nan for lg in loadgens]
     return Run(run_dir, meta, df, problems)
+
+
+def load_samples(run_dir: Path) -> list[float]:
+    """The before + after samples (loops/s) in `run_dir/calibration.json`; empty if absent."""
+    try:
+        data = json.loads((run_dir / CALIBRATION_FILE).read_text())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(data, dict):
+        return []
+    values: list[float] = []
+    for part in ("before", "after"):
+        section = data.get(part)
+        if isinstance(section, dict):
+            values += [float(v) for v in section.get("samples", []) if float(v) > 0]
+    return values
+
+
+def load_calibration(run_dir: Path) -> float | None:
+    """Median of the before + after samples in `run_dir/calibration.json`; None if absent or empty."""
+    values = load_samples(run_dir)
+    return statistics.median(values) if values else None
