@@ -64,22 +64,27 @@ class PairEntry:
 
 # Okabe-Ito colours (colour-blind safe): sync apps blue/green, async apps orange/red/pink.
 APPS: tuple[AppEntry, ...] = (
-    AppEntry("sync", "sync_app.main:create_app", "sync", "def routes, Session, PyMySQL", "#0072B2", "o"),
-    AppEntry("async", "async_app.main:create_app", "async", "async def routes, AsyncSession, asyncmy", "#D55E00", "s"),
-    AppEntry("sync-mysqlclient", "sync_app.main:create_app", "sync", "sync app on mysqlclient (C)", "#56B4E9", "^",
-             settings={"sync_driver": "mysqlclient"}),
-    AppEntry("async-aiomysql", "async_app.main:create_app", "async", "async app on aiomysql (pure Python)", "#E69F00",
-             "D", settings={"async_driver": "aiomysql"}),
+    AppEntry("sync", "sync_app.main:create_app", "sync",
+             "def routes, Session, PyMySQL", "#0072B2", "o"),
+    AppEntry("async", "async_app.main:create_app", "async",
+             "async def routes, AsyncSession, asyncmy", "#D55E00", "s"),
+    AppEntry("sync-mysqlclient", "sync_app.main:create_app", "sync",
+             "sync app on mysqlclient (C)", "#56B4E9", "^", settings={"sync_driver": "mysqlclient"}),
+    AppEntry("async-aiomysql", "async_app.main:create_app", "async",
+             "async app on aiomysql (pure Python)", "#E69F00", "D", settings={"async_driver": "aiomysql"}),
     AppEntry("async-blocking", "variants.blocking:create_app", "async",
-             "anti-pattern: async def routes calling the blocking Session", "#CC79A7", read_only=True, contract=False),
+             "anti-pattern: async def routes calling the blocking Session", "#CC79A7",
+             read_only=True, contract=False),
     AppEntry("sync-naive", "variants.naive:create_app", "sync",
              "naive sync: session closed after serialization; deadlocks past pool + tokens", "#009E73",
              read_only=True, contract=False),
     AppEntry("sync-raw", "variants.raw_sync:create_app", "sync",
-             "ceiling: def routes on raw PyMySQL with a plain pool; no ORM, no response models", "#003D5C", "P",
+             "ceiling: def routes on raw PyMySQL with a plain pool; no ORM, no response models",
+             "#003D5C", "P",
              read_only=True, contract=False),
     AppEntry("async-raw", "variants.raw_async:create_app", "async",
-             "ceiling: async def routes on raw asyncmy with its pool; no ORM, no response models", "#7A2E00", "p",
+             "ceiling: async def routes on raw asyncmy with its pool; no ORM, no response models",
+             "#7A2E00", "p",
              read_only=True, contract=False),
     AppEntry("async-admission", "variants.admission:create_app", "async",
              "async app behind a FIFO admission limit of pool-size requests in progress (the rest queue)",
@@ -87,21 +92,26 @@ APPS: tuple[AppEntry, ...] = (
     # The latency sweep where the pool is not the limit: 64 connections (and 64 thread tokens) for 64 users.
     AppEntry("sync-wide", "sync_app.main:create_app", "sync",
              "sync app, pool 64 and 64 thread tokens: the pool is not the limit at 64 users", "#5D9C59", "d",
-             settings={"pool_size": "64"}, contract=False, scenarios=("slow_db",), users=(64,), db_ms=(0, 20, 50)),
+             settings={"pool_size": "64"}, contract=False,
+             scenarios=("slow_db",), users=(64,), db_ms=(0, 20, 50)),
     AppEntry("async-wide", "async_app.main:create_app", "async",
              "async app, pool 64: the pool is not the limit at 64 users", "#882255", "v",
-             settings={"pool_size": "64"}, contract=False, scenarios=("slow_db",), users=(64,), db_ms=(0, 20, 50)),
+             settings={"pool_size": "64"}, contract=False,
+             scenarios=("slow_db",), users=(64,), db_ms=(0, 20, 50)),
     AppEntry("sync-40", "sync_app.main:create_app", "sync",
              "sync app at AnyIO's default of 40 thread tokens (threads then wait for pool connections)",
              "#6A9FCF", ">", settings={"thread_tokens": "40"}, contract=False),
     # PostgreSQL: psycopg 3 is one driver with a sync and an async interface, so sync-psycopg vs async-psycopg
     # differs only by the concurrency model; asyncpg is the other async choice.
-    AppEntry("sync-psycopg", "sync_app.main:create_app", "sync", "def routes, Session, psycopg 3 (sync)", "#332288",
-             "X", settings={"sync_driver": "psycopg"}, backend="postgres"),
-    AppEntry("async-psycopg", "async_app.main:create_app", "async", "async def routes, AsyncSession, psycopg 3 (async)",
-             "#AA3377", "h", settings={"async_driver": "psycopg"}, backend="postgres"),
-    AppEntry("async-asyncpg", "async_app.main:create_app", "async", "async def routes, AsyncSession, asyncpg",
-             "#EE7733", "*", settings={"async_driver": "asyncpg"}, backend="postgres"),
+    AppEntry("sync-psycopg", "sync_app.main:create_app", "sync",
+             "def routes, Session, psycopg 3 (sync)", "#332288", "X",
+             settings={"sync_driver": "psycopg"}, backend="postgres"),
+    AppEntry("async-psycopg", "async_app.main:create_app", "async",
+             "async def routes, AsyncSession, psycopg 3 (async)", "#AA3377", "h",
+             settings={"async_driver": "psycopg"}, backend="postgres"),
+    AppEntry("async-asyncpg", "async_app.main:create_app", "async",
+             "async def routes, AsyncSession, asyncpg", "#EE7733", "*",
+             settings={"async_driver": "asyncpg"}, backend="postgres"),
 )  # fmt: skip
 
 SCENARIOS: tuple[ScenarioEntry, ...] = (
@@ -146,9 +156,10 @@ CEILINGS: tuple[tuple[str, str], ...] = (("sync", "sync-raw"), ("async", "async-
 
 # Where a request's CPU goes (bench run --profile, bench/analyse/layers.py). A sampled stack counts for the
 # layer of its innermost frame whose file matches one of these prefixes, tried in this order (the more
-# specific first; `path:name` names a function or class of a file); frames of no known package (the stdlib's socket, json...) count for their caller, and a
-# stack with no known frame at all for `other`. Paths are py-spy's: relative to site-packages, the stdlib or
-# the project. `app` is the app's own code: APP_PACKAGES, or the top package of a user's `module:attr`.
+# specific first; `path:name` names a function or class of a file); frames of no known package (the stdlib's
+# socket, json...) count for their caller, and a stack with no known frame at all for `other`. Paths are
+# py-spy's: relative to site-packages, the stdlib or the project. `app` is the app's own code: APP_PACKAGES,
+# or the top package of a user's `module:attr`.
 LAYERS: tuple[str, ...] = (
     "server", "framework", "validation", "orm", "sql_core", "async_bridge", "driver", "thread_handoff", "app",
     "other",
@@ -159,13 +170,15 @@ LAYER_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
                       "sqlalchemy/connectors/asyncio.py", "sqlalchemy/ext/asyncio/")),
     ("orm", ("sqlalchemy/orm/",)),
     ("sql_core", ("sqlalchemy/",)),
-    ("driver", ("pymysql/", "MySQLdb/", "asyncmy/", "aiomysql/", "psycopg/", "psycopg_binary/", "psycopg_pool/",
-                "asyncpg/")),
-    ("validation", ("pydantic/", "pydantic_core/", "annotated_types/", "email_validator/", "fastapi/encoders.py",
-                    "fastapi/_compat")),
-    ("thread_handoff", ("anyio/to_thread.py", "anyio/from_thread.py", "starlette/concurrency.py", "threading.py",
-                        "queue.py", "concurrent/futures/", "anyio/_backends/_asyncio.py:run_sync_in_worker_thread",
-                        "anyio/_backends/_asyncio.py:WorkerThread", "anyio/_backends/_asyncio.py:CapacityLimiter")),
+    ("driver", ("pymysql/", "MySQLdb/", "asyncmy/", "aiomysql/",
+                "psycopg/", "psycopg_binary/", "psycopg_pool/", "asyncpg/")),
+    ("validation", ("pydantic/", "pydantic_core/", "annotated_types/", "email_validator/",
+                    "fastapi/encoders.py", "fastapi/_compat")),
+    ("thread_handoff", ("anyio/to_thread.py", "anyio/from_thread.py", "starlette/concurrency.py",
+                        "threading.py", "queue.py", "concurrent/futures/",
+                        "anyio/_backends/_asyncio.py:run_sync_in_worker_thread",
+                        "anyio/_backends/_asyncio.py:WorkerThread",
+                        "anyio/_backends/_asyncio.py:CapacityLimiter")),
     ("framework", ("fastapi/", "starlette/", "anyio/")),
     ("server", ("uvicorn/", "httptools/", "h11/", "uvloop/", "asyncio/", "selectors.py")),
 )  # fmt: skip
@@ -375,8 +388,8 @@ def resolve_app(name: str, base_root: Path | None = None) -> AppSpec:
         entry = APP_BY_NAME.get(_base(name))
         if entry is None or base_root is None:
             raise ValueError(
-                f"{name!r}: 'base:' takes a catalog app ({app_names()}) and needs the baseline's source "
-                "tree (bench perf-check provides it)"
+                f"{name!r}: 'base:' takes a catalog app ({app_names()}) and needs the baseline's source tree "
+                "(bench perf-check provides it)"
             )
         spec = resolve_app(entry.name)
         return replace(spec, name=name, root=base_root, description=f"{entry.description} (baseline code)")
@@ -392,8 +405,8 @@ def resolve_app(name: str, base_root: Path | None = None) -> AppSpec:
             health_path=None,
         )  # fmt: skip
     raise ValueError(
-        f"unknown app {name!r}: use one of {app_names()}, an import string 'module:attr', 'label=module:attr', "
-        "or 'label=http://host:port' (an app already running)"
+        f"unknown app {name!r}: use one of {app_names()}, an import string 'module:attr', "
+        "'label=module:attr', or 'label=http://host:port' (an app already running)"
     )
 
 

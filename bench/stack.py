@@ -3,7 +3,8 @@
 `with Stack(...) as stack:` brings everything up; leaving the block stops the apps it started and the
 database if it started it. An external app (`--app NAME=http://host:port`) is only checked and read
 (`/limits`), never started, restarted or stopped; its database is reachable only through DATABASE_URL (with
-no DATABASE_URL and only external apps, no database is started at all). `stack.app(name)` hands out a running app and restarts one that died or stopped
+no DATABASE_URL and only external apps, no database is started at all). `stack.app(name)` hands out a running
+app and restarts one that died or stopped
 answering (a deadlocked variant). `bench run`, `bench ui` and the regression gate all use it.
 """
 
@@ -37,12 +38,23 @@ def settings_env(settings: Settings) -> dict[str, str]:
     if s.database_url is not None:
         env["DATABASE_URL"] = s.database_url.get_secret_value()
     else:
-        env |= {"DB_HOST": s.db_host, "DB_PORT": str(s.db_port), "DB_USER": s.db_user,
-                "DB_PASSWORD": s.db_password.get_secret_value(), "DB_NAME": s.db_name}  # fmt: skip
-    env |= {"POOL_SIZE": str(s.pool_size), "MAX_OVERFLOW": str(s.max_overflow), "POOL_TIMEOUT": str(s.pool_timeout),
-            "WEB_CONCURRENCY": str(s.workers), "EVENT_LOOP": s.event_loop,
-            "ARGON2_TIME_COST": str(s.argon2_time_cost), "ARGON2_MEMORY_COST": str(s.argon2_memory_cost),
-            "ARGON2_PARALLELISM": str(s.argon2_parallelism)}  # fmt: skip
+        env |= {
+            "DB_HOST": s.db_host,
+            "DB_PORT": str(s.db_port),
+            "DB_USER": s.db_user,
+            "DB_PASSWORD": s.db_password.get_secret_value(),
+            "DB_NAME": s.db_name,
+        }
+    env |= {
+        "POOL_SIZE": str(s.pool_size),
+        "MAX_OVERFLOW": str(s.max_overflow),
+        "POOL_TIMEOUT": str(s.pool_timeout),
+        "WEB_CONCURRENCY": str(s.workers),
+        "EVENT_LOOP": s.event_loop,
+        "ARGON2_TIME_COST": str(s.argon2_time_cost),
+        "ARGON2_MEMORY_COST": str(s.argon2_memory_cost),
+        "ARGON2_PARALLELISM": str(s.argon2_parallelism),
+    }
     if s.thread_tokens is not None:
         env["THREAD_TOKENS"] = str(s.thread_tokens)
     return env
@@ -52,10 +64,21 @@ def uvicorn_argv(
     spec: AppSpec, port: int, *, workers: int = 1, loop: str = "auto", host: str = "127.0.0.1"
 ) -> list[str]:
     return [
-        *processes.python_tool("uvicorn"), spec.target, *(["--factory"] if spec.factory else []),
-        "--host", host, "--port", str(port), "--workers", str(workers), "--loop", loop, "--no-access-log",
-        "--log-level", "warning",
-    ]  # fmt: skip
+        *processes.python_tool("uvicorn"),
+        spec.target,
+        *(["--factory"] if spec.factory else []),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        loop,
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
 
 
 def url_host(host: str) -> str:
@@ -178,9 +201,15 @@ class Stack:
         if info is None:
             return {"backend": self.backend.name, "reachable": False}
         return {
-            "backend": info.backend, "name": self.database_name, "private": info.private, "version": info.version,
-            "max_connections": info.max_connections, "host": info.host, "port": info.port, "pid": info.pid,
-        }  # fmt: skip
+            "backend": info.backend,
+            "name": self.database_name,
+            "private": info.private,
+            "version": info.version,
+            "max_connections": info.max_connections,
+            "host": info.host,
+            "port": info.port,
+            "pid": info.pid,
+        }
 
     # --- apps --------------------------------------------------------------------------------------
 
@@ -193,7 +222,7 @@ class Stack:
                 "max_overflow": lim.max_overflow,
                 "workers": lim.workers,
                 "thread_tokens": lim.thread_tokens,
-            }  # fmt: skip
+            }
         )
         env = settings_env(limited) | {"EVENT_LOOP": lim.event_loop, **spec.env}
         if spec.root is not None:
@@ -207,7 +236,8 @@ class Stack:
             limits = _limits(spec.url)
         except httpx.HTTPError as exc:
             raise RuntimeError(
-                f"app {spec.name!r} at {spec.url} does not answer ({type(exc).__name__}): start it, or fix --app"
+                f"app {spec.name!r} at {spec.url} does not answer ({type(exc).__name__}): start it, or fix "
+                "--app"
             ) from None
         port = httpx.URL(spec.url).port or (443 if spec.url.startswith("https") else 80)
         return RunningApp(spec, port, None, limits, db_measured=self.database_url)
@@ -224,9 +254,13 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_dir / f"app-{spec.name.replace(':', '.')}.log"
         proc = processes.spawn(
-            f"app {spec.name}", argv, env=self.app_env(spec), cpus=self.pinning.app, log_path=log,
+            f"app {spec.name}",
+            argv,
+            env=self.app_env(spec),
+            cpus=self.pinning.app,
+            log_path=log,
             cwd=spec.root or REPO_ROOT,
-        )  # fmt: skip
+        )
         return proc, port
 
     def _ready(self, name: str, proc: ManagedProcess, port: int) -> RunningApp:

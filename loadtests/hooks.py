@@ -27,9 +27,14 @@ collector = Collector()
 
 
 def _on_request(
-    request_type: str, name: str, response_time: float, exception: BaseException | None = None,
-    context: dict[str, Any] | None = None, start_time: float | None = None, **_kw: Any,
-) -> None:  # fmt: skip
+    request_type: str,
+    name: str,
+    response_time: float,
+    exception: BaseException | None = None,
+    context: dict[str, Any] | None = None,
+    start_time: float | None = None,
+    **_kw: Any,
+) -> None:
     if start_time is None:  # a Locust without start_time: derive it
         start_time = time.time() - response_time / 1000
     STATE.recorder.on_request(name, response_time, start_time, exception, context or {}, request_type)

@@ -22,12 +22,14 @@ from locust.env import Environment
 from loadtests.common import PROCESS_TAG, BenchUser, expect, user_ok
 from loadtests.probes import DEFAULT_MS, KINDS, PROBE, PROBE_INTERVAL_S, PROBES
 
-expect({
-    f"GET {PROBE}": {"select": 1},
-    "GET /cpu": {},
-    "POST /users": {"insert": 1, "commit": 1},
-    "GET /io/sleep": {"select": 1},
-})  # fmt: skip
+expect(
+    {
+        f"GET {PROBE}": {"select": 1},
+        "GET /cpu": {},
+        "POST /users": {"insert": 1, "commit": 1},
+        "GET /io/sleep": {"select": 1},
+    }
+)
 
 
 class Neighbours:
@@ -36,10 +38,15 @@ class Neighbours:
 
 
 def _arguments(parser: Any) -> None:
-    parser.add_argument("--neighbour", choices=KINDS, default="none",
-                        help="interference: what the non-probe users do")  # fmt: skip
-    parser.add_argument("--neighbour-ms", type=int, default=0,
-                        help="interference: ms of CPU (cpu) or of database wait (io) per neighbour request")  # fmt: skip
+    parser.add_argument(
+        "--neighbour", choices=KINDS, default="none", help="interference: what the non-probe users do"
+    )
+    parser.add_argument(
+        "--neighbour-ms",
+        type=int,
+        default=0,
+        help="interference: ms of CPU (cpu) or of database wait (io) per neighbour request",
+    )
 
 
 def _read(environment: Environment, **_kw: Any) -> None:

@@ -8,20 +8,28 @@ from loadtests.common import PROCESS_TAG, expect, user_ok
 from loadtests.read_heavy import Reads
 from loadtests.write_heavy import WriteMixin
 
-expect({
-    "GET /users/{id}": {"select": 1},
-    "GET /users?skip&limit": {"select": 1},
-    "GET /users/{id}/items": {"select": 1},
-    "POST /users": {"insert": 1, "commit": 1},
-    "DELETE /users/{id}": {"delete": 1, "commit": 1},
-})  # fmt: skip
+expect(
+    {
+        "GET /users/{id}": {"select": 1},
+        "GET /users?skip&limit": {"select": 1},
+        "GET /users/{id}/items": {"select": 1},
+        "POST /users": {"insert": 1, "commit": 1},
+        "DELETE /users/{id}": {"delete": 1, "commit": 1},
+    }
+)
 
 
 class MixedCrud(WriteMixin, Reads):
     mix = (
-        ("read_user", 40), ("read_page", 10), ("list_items", 10), ("create_item", 10), ("update_user", 5),
-        ("delete_item", 5), ("sign_up", 2), ("delete_user", 1),
-    )  # fmt: skip
+        ("read_user", 40),
+        ("read_page", 10),
+        ("list_items", 10),
+        ("create_item", 10),
+        ("update_user", 5),
+        ("delete_item", 5),
+        ("sign_up", 2),
+        ("delete_user", 1),
+    )
 
     def on_start(self) -> None:
         self.signed_up: list[int] = []

@@ -58,37 +58,93 @@ class Params:
 
 def add_arguments(parser: Any) -> None:
     shown = parser.add_argument
-    shown("--db-ms", type=int, env_var="BENCH_DB_MS", default=Params.db_ms,
-          help="slow_db: milliseconds the database sleeps per request")  # fmt: skip
-    shown("--seed-users", type=int, env_var="BENCH_SEED_USERS", default=Params.seed_users,
-          help="seeded users have ids 1..N")  # fmt: skip
+    shown(
+        "--db-ms",
+        type=int,
+        env_var="BENCH_DB_MS",
+        default=Params.db_ms,
+        help="slow_db: milliseconds the database sleeps per request",
+    )
+    shown(
+        "--seed-users",
+        type=int,
+        env_var="BENCH_SEED_USERS",
+        default=Params.seed_users,
+        help="seeded users have ids 1..N",
+    )
 
     def hidden(flag: str, **kw: Any) -> None:
         parser.add_argument(flag, include_in_web_ui=False, **kw)
 
-    hidden("--seed-items", type=int, env_var="BENCH_SEED_ITEMS", default=Params.seed_items,
-           help="bench: seeded items per user")  # fmt: skip
-    hidden("--bench-out-dir", env_var="BENCH_OUT_DIR", default=Params.out_dir or "",
-           help="bench: folder for the loadgen files (the master's or the single process's)")  # fmt: skip
-    hidden("--bench-window-start", type=float, env_var="BENCH_WINDOW_START", default=Params.window[0],
-           help="bench: measurement window start, unix seconds (0: plan it at test start)")  # fmt: skip
-    hidden("--bench-window-end", type=float, env_var="BENCH_WINDOW_END",
-           default=0.0 if math.isinf(Params.window[1]) else Params.window[1],
-           help="bench: measurement window end, unix seconds (0: open-ended)")  # fmt: skip
+    hidden(
+        "--seed-items",
+        type=int,
+        env_var="BENCH_SEED_ITEMS",
+        default=Params.seed_items,
+        help="bench: seeded items per user",
+    )
+    hidden(
+        "--bench-out-dir",
+        env_var="BENCH_OUT_DIR",
+        default=Params.out_dir or "",
+        help="bench: folder for the loadgen files (the master's or the single process's)",
+    )
+    hidden(
+        "--bench-window-start",
+        type=float,
+        env_var="BENCH_WINDOW_START",
+        default=Params.window[0],
+        help="bench: measurement window start, unix seconds (0: plan it at test start)",
+    )
+    hidden(
+        "--bench-window-end",
+        type=float,
+        env_var="BENCH_WINDOW_END",
+        default=0.0 if math.isinf(Params.window[1]) else Params.window[1],
+        help="bench: measurement window end, unix seconds (0: open-ended)",
+    )
     hidden(
         "--bench-warmup", type=float, default=0.0, help="bench: warm-up seconds of a window planned at start"
     )
     hidden("--bench-duration", type=float, default=0.0, help="bench: seconds of a window planned at start")
-    hidden("--bench-mode", choices=["closed", "open"], env_var="BENCH_MODE", default=Params.mode,
-           help="bench: closed or open loop")  # fmt: skip
-    hidden("--bench-rate", type=float, env_var="BENCH_RATE", default=Params.rate,
-           help="bench: open loop, target requests/s of each Locust process")  # fmt: skip
-    hidden("--bench-record", type=int, choices=[0, 1], env_var="BENCH_RECORD", default=int(Params.record),
-           help="bench: 0 counts requests only (no histograms)")  # fmt: skip
-    hidden("--bench-statements", type=int, choices=[0, 1], default=0,
-           help="bench: 1 reads the database's statement counters after every request (one user only: each "
-                "request's statements, by name; the server settings come from the environment)")  # fmt: skip
-    hidden("--bench-partner-ready", default="",
-           help="bench: a paired point's master: the other master's ready.json; both plan one window")  # fmt: skip
-    hidden("--bench-partner-wait", type=float, default=0.0,
-           help="bench: seconds a paired master waits for the other's ready.json")  # fmt: skip
+    hidden(
+        "--bench-mode",
+        choices=["closed", "open"],
+        env_var="BENCH_MODE",
+        default=Params.mode,
+        help="bench: closed or open loop",
+    )
+    hidden(
+        "--bench-rate",
+        type=float,
+        env_var="BENCH_RATE",
+        default=Params.rate,
+        help="bench: open loop, target requests/s of each Locust process",
+    )
+    hidden(
+        "--bench-record",
+        type=int,
+        choices=[0, 1],
+        env_var="BENCH_RECORD",
+        default=int(Params.record),
+        help="bench: 0 counts requests only (no histograms)",
+    )
+    hidden(
+        "--bench-statements",
+        type=int,
+        choices=[0, 1],
+        default=0,
+        help="bench: 1 reads the database's statement counters after every request (one user only: each "
+        "request's statements, by name; the server settings come from the environment)",
+    )
+    hidden(
+        "--bench-partner-ready",
+        default="",
+        help="bench: a paired point's master: the other master's ready.json; both plan one window",
+    )
+    hidden(
+        "--bench-partner-wait",
+        type=float,
+        default=0.0,
+        help="bench: seconds a paired master waits for the other's ready.json",
+    )

@@ -1,5 +1,6 @@
 """The recording plugin as a locustfile of its own, loaded beside a user's plain one:
-`locust -f loadtests/plugin.py,their_locustfile.py` (bench run does this for a locustfile outside the catalog).
+`locust -f loadtests/plugin.py,their_locustfile.py` (bench run does this for a locustfile outside the
+catalog).
 
 Locust imports each `-f` file by its path under the file's stem, so loading `loadtests/hooks.py` itself would
 run it a second time as a module `hooks` next to the `loadtests.hooks` the scenarios import (through

@@ -74,9 +74,14 @@ class Recorder:
         self.last = now
 
     def on_request(
-        self, name: str, response_time: float, start_time: float, exception: BaseException | None,
-        context: dict[str, Any], request_type: str,
-    ) -> None:  # fmt: skip
+        self,
+        name: str,
+        response_time: float,
+        start_time: float,
+        exception: BaseException | None,
+        context: dict[str, Any],
+        request_type: str,
+    ) -> None:
         done = start_time + response_time / 1000
         start, end = Params.window
         if done >= end:

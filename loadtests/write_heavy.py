@@ -9,11 +9,13 @@ from typing import Any
 
 from loadtests.common import PROCESS_TAG, MixUser, expect, user_ok
 
-expect({
-    "POST /users/{id}/items": {"insert": 1, "commit": 1},
-    "PATCH /users/{id}": {"select": 1, "update": 1, "commit": 1},
-    "DELETE /users/{id}/items/{item_id}": {"delete": 1, "commit": 1},
-})  # fmt: skip
+expect(
+    {
+        "POST /users/{id}/items": {"insert": 1, "commit": 1},
+        "PATCH /users/{id}": {"select": 1, "update": 1, "commit": 1},
+        "DELETE /users/{id}/items/{item_id}": {"delete": 1, "commit": 1},
+    }
+)
 
 
 class WriteMixin(MixUser):
@@ -28,9 +30,13 @@ class WriteMixin(MixUser):
             return None if ok else "wrong item"
 
         item = self.call(
-            "POST", f"/users/{uid}/items", name="/users/{id}/items", status=201,
-            json_body={"title": title, "description": "written by the write_heavy scenario"}, check=check,
-        )  # fmt: skip
+            "POST",
+            f"/users/{uid}/items",
+            name="/users/{id}/items",
+            status=201,
+            json_body={"title": title, "description": "written by the write_heavy scenario"},
+            check=check,
+        )
         if item is not None:
             self.mine.append((uid, item["id"]))
             self.acked("items", item["id"])
@@ -41,9 +47,13 @@ class WriteMixin(MixUser):
         self.edits = getattr(self, "edits", 0) + 1
         email = f"user{uid}.{PROCESS_TAG}.{self.n}.{self.edits}@example.com"
         self.call(
-            "PATCH", f"/users/{uid}", name="/users/{id}", status=200, json_body={"email": email},
+            "PATCH",
+            f"/users/{uid}",
+            name="/users/{id}",
+            status=200,
+            json_body={"email": email},
             check=user_ok(uid, email=email),
-        )  # fmt: skip
+        )
 
     def delete_item(self) -> None:
         if not self.mine:

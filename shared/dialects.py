@@ -158,7 +158,7 @@ def violation(exc: DBAPIError) -> str | None:
 
 
 class db_sleep(FunctionElement[None]):
-    """`db_sleep(seconds)`: a statement that waits in the database (SLEEP on MariaDB, pg_sleep on PostgreSQL)."""
+    """`db_sleep(seconds)`: waits in the database (MariaDB's SLEEP, PostgreSQL's pg_sleep)."""
 
     type = NullType()  # no result processing: MariaDB's SLEEP returns 0, PostgreSQL's pg_sleep void
     inherit_cache = True

@@ -20,9 +20,12 @@ def descendants(pid: int) -> list[psutil.Process]:
 
 
 def interrupt_when(
-    proc: subprocess.Popen[str], ready: Callable[[list[psutil.Process]], bool], sig: int = signal.SIGINT,
-    *, within: float = 120,
-) -> str:  # fmt: skip
+    proc: subprocess.Popen[str],
+    ready: Callable[[list[psutil.Process]], bool],
+    sig: int = signal.SIGINT,
+    *,
+    within: float = 120,
+) -> str:
     """Wait until `ready(children)` holds, send `sig`, and assert the clean end; returns stderr."""
     seen: set[int] = set()
     try:

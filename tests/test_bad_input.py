@@ -115,9 +115,13 @@ def test_help_shows_the_defaults_its_texts_name() -> None:
         (("db", "up"), ("[default: mariadb, or DATABASE_URL's]",)),
     ):
         proc = subprocess.run(
-            [sys.executable, "-m", "bench", *command, "--help"], cwd=REPO_ROOT, capture_output=True, text=True,
-            timeout=60, env={**os.environ, "COLUMNS": "250"},
-        )  # fmt: skip
+            [sys.executable, "-m", "bench", *command, "--help"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "COLUMNS": "250"},
+        )
         assert proc.returncode == 0, proc.stderr
         text = " ".join(proc.stdout.split())
         for default in defaults:

@@ -60,19 +60,36 @@ def make_run(
         pdir = run / "points" / point_id
         pdir.mkdir()
         loadgen = {
-            "pid": 1, "mode": "closed", "window": {"start": 1000.0, "end": 1000.0 + SECONDS},
-            "requests": int(counts.sum()), "failures": 0, "by_name": {}, "hdr": hist.encode().decode(),
-            "hdr_uncorrected": None, "per_second": [{"t": t, "requests": int(c), "failures": 0}
-                                                    for t, c in enumerate(counts)],
-            "late": 0, "acked": {"users": [], "items": []}, "failure_samples": [],
-        }  # fmt: skip
+            "pid": 1,
+            "mode": "closed",
+            "window": {"start": 1000.0, "end": 1000.0 + SECONDS},
+            "requests": int(counts.sum()),
+            "failures": 0,
+            "by_name": {},
+            "hdr": hist.encode().decode(),
+            "hdr_uncorrected": None,
+            "per_second": [{"t": t, "requests": int(c), "failures": 0} for t, c in enumerate(counts)],
+            "late": 0,
+            "acked": {"users": [], "items": []},
+            "failure_samples": [],
+        }
         (pdir / "loadgen-1.json").write_text(json.dumps(loadgen))
         append_row(
             run,
-            {"run_id": name, "point_id": point_id, "app": app, "scenario": "read_heavy", "users": 16,
-             "db_ms": 0, "repeat": repeat, "mode": "closed", "rps": counts.mean(), "valid": valid,
-             "invalid_reasons": "" if valid else "failures(3)"},
-        )  # fmt: skip
+            {
+                "run_id": name,
+                "point_id": point_id,
+                "app": app,
+                "scenario": "read_heavy",
+                "users": 16,
+                "db_ms": 0,
+                "repeat": repeat,
+                "mode": "closed",
+                "rps": counts.mean(),
+                "valid": valid,
+                "invalid_reasons": "" if valid else "failures(3)",
+            },
+        )
     return run
 
 

@@ -30,9 +30,13 @@ def settings(**kw: object) -> Settings:
 
 @pytest.mark.parametrize(
     ("backend", "field", "driver"),
-    [("postgres", "sync_driver", "asyncpg"), ("mariadb", "sync_driver", "asyncmy"),
-     ("mariadb", "async_driver", "pymysql"), ("postgres", "async_driver", "aiomysql")],
-)  # fmt: skip
+    [
+        ("postgres", "sync_driver", "asyncpg"),
+        ("mariadb", "sync_driver", "asyncmy"),
+        ("mariadb", "async_driver", "pymysql"),
+        ("postgres", "async_driver", "aiomysql"),
+    ],
+)
 def test_a_driver_of_the_other_family_or_backend_is_refused(backend: str, field: str, driver: str) -> None:
     with pytest.raises(ValidationError, match=f"does not fit a {field.split('_')[0]} app on {backend}"):
         settings(backend=backend, **{field: driver})

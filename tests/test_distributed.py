@@ -104,9 +104,14 @@ def start_worker(master: str, folder: Path, prefix: list[str] | None = None) -> 
     folder.mkdir(parents=True, exist_ok=True)
     argv = [*off_the_app_cpus(), *(prefix or []), sys.executable, "-m", "bench", "worker", "--master", master]
     proc = subprocess.Popen(
-        argv, cwd=folder, env=worker_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        argv,
+        cwd=folder,
+        env=worker_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
-    )  # fmt: skip
+    )
     return Worker(proc, folder)
 
 
@@ -130,9 +135,13 @@ def free_port(host: str) -> int:
 
 def run_bench(*args: str, out: Path, env: dict[str, str] | None = None) -> Path:
     proc = subprocess.run(
-        bench(*args, out=out), cwd=REPO_ROOT, env=env or bench_env(), capture_output=True, text=True,
+        bench(*args, out=out),
+        cwd=REPO_ROOT,
+        env=env or bench_env(),
+        capture_output=True,
+        text=True,
         timeout=RUN_TIMEOUT_S,
-    )  # fmt: skip
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return only_run_dir(out)
 
@@ -188,14 +197,32 @@ def test_two_worker_hosts_in_namespaces_load_one_point_merged_exactly(
 ) -> None:
     port = free_port(hosts.master)
     master = f"{hosts.master}:{port}"
-    started = [
-        workers(master, tmp_path / ns, ["ip", "netns", "exec", ns]) for ns in hosts.namespaces
-    ]  # fmt: skip
+    started = [workers(master, tmp_path / ns, ["ip", "netns", "exec", ns]) for ns in hosts.namespaces]
     run = run_bench(
-        "-a", "sync", "-s", "read_heavy", "-s", "write_heavy", "--users", "4", "--repeats", "1",
-        "--duration", "2", "--warmup", "0.5", "--loadgen-workers", "2", "--master-bind", hosts.master,
-        "--master-port", str(port), "--app-host", hosts.master, out=tmp_path / "out",
-    )  # fmt: skip
+        "-a",
+        "sync",
+        "-s",
+        "read_heavy",
+        "-s",
+        "write_heavy",
+        "--users",
+        "4",
+        "--repeats",
+        "1",
+        "--duration",
+        "2",
+        "--warmup",
+        "0.5",
+        "--loadgen-workers",
+        "2",
+        "--master-bind",
+        hosts.master,
+        "--master-port",
+        str(port),
+        "--app-host",
+        hosts.master,
+        out=tmp_path / "out",
+    )
     for row in rows(run):
         merged = check_merged(run / "points" / row["point_id"], workers=2)
         check_row(row, merged.requests)
@@ -220,10 +247,26 @@ def test_workers_in_separate_folders_send_everything_over_the_network(
     started = [workers(f"127.0.0.1:{port}", tmp_path / f"host{i}") for i in (1, 2)]
     out = tmp_path / "master"
     run = run_bench(
-        "-a", "async", "-s", "write_heavy", "--users", "4", "--repeats", "1", "--duration", "2",
-        "--warmup", "0.5", "--loadgen-workers", "2", "--master-bind", "127.0.0.1", "--master-port", str(port),
+        "-a",
+        "async",
+        "-s",
+        "write_heavy",
+        "--users",
+        "4",
+        "--repeats",
+        "1",
+        "--duration",
+        "2",
+        "--warmup",
+        "0.5",
+        "--loadgen-workers",
+        "2",
+        "--master-bind",
+        "127.0.0.1",
+        "--master-port",
+        str(port),
         out=out,
-    )  # fmt: skip
+    )
     (row,) = rows(run)
     merged = check_merged(run / "points" / row["point_id"], workers=2)
     check_row(row, merged.requests)
@@ -238,15 +281,35 @@ def test_a_missing_worker_and_a_worker_dying_mid_point_give_invalid_points_not_h
 ) -> None:
     port = free_port("127.0.0.1")
     alive = workers(f"127.0.0.1:{port}", tmp_path / "host1")
-    args = ("-a", "sync", "-s", "read_heavy", "--users", "4", "--repeats", "1", "--warmup", "0.5",
-            "--loadgen-workers", "2", "--master-bind", "127.0.0.1", "--master-port", str(port))  # fmt: skip
+    args = (
+        "-a",
+        "sync",
+        "-s",
+        "read_heavy",
+        "--users",
+        "4",
+        "--repeats",
+        "1",
+        "--warmup",
+        "0.5",
+        "--loadgen-workers",
+        "2",
+        "--master-bind",
+        "127.0.0.1",
+        "--master-port",
+        str(port),
+    )
 
     # Only one of two workers: the point waits --worker-wait seconds, then is invalid; the run ends.
     t0 = time.monotonic()
     proc = subprocess.run(
-        bench(*args, "--duration", "2", "--worker-wait", "3", out=tmp_path / "one"), cwd=REPO_ROOT,
-        env=bench_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
-    )  # fmt: skip
+        bench(*args, "--duration", "2", "--worker-wait", "3", out=tmp_path / "one"),
+        cwd=REPO_ROOT,
+        env=bench_env(),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert time.monotonic() - t0 < 60
     (row,) = rows(only_run_dir(tmp_path / "one"))
@@ -259,9 +322,14 @@ def test_a_missing_worker_and_a_worker_dying_mid_point_give_invalid_points_not_h
     # Both connect, then one dies mid-point: the other's recording arrives, the point is invalid.
     doomed = workers(f"127.0.0.1:{port}", tmp_path / "host2")
     runner = subprocess.Popen(
-        bench(*args, "--duration", "4", out=tmp_path / "died"), cwd=REPO_ROOT, env=bench_env(),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
+        bench(*args, "--duration", "4", out=tmp_path / "died"),
+        cwd=REPO_ROOT,
+        env=bench_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 90
         while not list((tmp_path / "died").glob("*/points/*/window.json")):
@@ -289,13 +357,33 @@ def running_app(base_settings: Settings, tmp_path: Path) -> Iterator[str]:
     """The sync app, started by the test as someone else's service would be: the harness must not touch it."""
     port = free_port("127.0.0.1")
     s = base_settings
-    env = {**os.environ, "DB_HOST": s.db_host, "DB_PORT": str(s.db_port), "DB_USER": s.db_user,
-           "DB_PASSWORD": s.db_password.get_secret_value(), "DB_NAME": s.db_name}  # fmt: skip
+    env = {
+        **os.environ,
+        "DB_HOST": s.db_host,
+        "DB_PORT": str(s.db_port),
+        "DB_USER": s.db_user,
+        "DB_PASSWORD": s.db_password.get_secret_value(),
+        "DB_NAME": s.db_name,
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "sync_app.main:app", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning"],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "sync_app.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -324,9 +412,23 @@ def test_an_external_app_is_measured_with_the_database_when_reachable(
     url = build_url(base_settings, "pymysql").render_as_string(hide_password=False)
     env = {**bench_env(), "DATABASE_URL": url}
     run = run_bench(
-        "-a", f"sync={running_app}", "-s", "read_heavy", "-s", "write_heavy", "--users", "4", "--repeats", "1",
-        "--duration", "2", "--warmup", "0.5", out=tmp_path / "with-db", env=env,
-    )  # fmt: skip
+        "-a",
+        f"sync={running_app}",
+        "-s",
+        "read_heavy",
+        "-s",
+        "write_heavy",
+        "--users",
+        "4",
+        "--repeats",
+        "1",
+        "--duration",
+        "2",
+        "--warmup",
+        "0.5",
+        out=tmp_path / "with-db",
+        env=env,
+    )
     for row in rows(run):
         assert row["valid"] == "True", row["invalid_reasons"]
         assert "ok" in row["statements_check"] and row["missing_writes"] == "0"
@@ -344,9 +446,21 @@ def test_an_external_app_without_a_reachable_database_is_not_measured_there(
     backend.seed(base_settings, 200, 3)  # its owner seeded it
     env = {k: v for k, v in bench_env().items() if k != "DATABASE_URL"}
     run = run_bench(
-        "-a", f"mine={running_app}", "-s", "read_heavy", "--users", "4", "--repeats", "1", "--duration", "2",
-        "--warmup", "0.5", out=tmp_path / "no-db", env=env,
-    )  # fmt: skip
+        "-a",
+        f"mine={running_app}",
+        "-s",
+        "read_heavy",
+        "--users",
+        "4",
+        "--repeats",
+        "1",
+        "--duration",
+        "2",
+        "--warmup",
+        "0.5",
+        out=tmp_path / "no-db",
+        env=env,
+    )
     (row,) = rows(run)
     assert row["valid"] == "True", row["invalid_reasons"]  # not measured is not invalid
     assert row["statements_check"].startswith("not measured") and row["com_select"] == ""
@@ -359,7 +473,8 @@ def test_an_external_app_without_a_reachable_database_is_not_measured_there(
     assert f"already running at {running_app}" in text
 
 
-# --- the small parts -----------------------------------------------------------------------------------------
+# --- the small parts
+# -----------------------------------------------------------------------------------------
 
 
 def test_master_addresses_parse_or_fail_with_a_reason() -> None:
@@ -393,9 +508,18 @@ def test_external_app_urls_resolve_or_fail_with_a_reason() -> None:
 
 def test_distributed_validity_rules() -> None:
     base = Observed(
-        loadgen_files=2, requests=100, failures=0, missing_writes=0, loadgen_cpu_max=40.0, open_loop=False,
-        late=0, app_alive=None, work=None, loadgen_expected=2, clock_offset_s=0.01,
-    )  # fmt: skip
+        loadgen_files=2,
+        requests=100,
+        failures=0,
+        missing_writes=0,
+        loadgen_cpu_max=40.0,
+        open_loop=False,
+        late=0,
+        app_alive=None,
+        work=None,
+        loadgen_expected=2,
+        clock_offset_s=0.01,
+    )
     assert invalid_reasons(base) == []
     assert invalid_reasons(replace(base, loadgen_files=1)) == ["loadgen_workers(1/2 reported)"]
     assert invalid_reasons(replace(base, loadgen_files=3)) == ["loadgen_workers(3/2 reported)"]
@@ -416,11 +540,36 @@ def test_the_readme_recipe_at_16_users_gives_valid_paired_and_solo_points(
     master = f"{hosts.master}:{port}"
     started = [workers(master, tmp_path / ns, ["ip", "netns", "exec", ns]) for ns in hosts.namespaces]
     run = run_bench(
-        "-a", "sync", "-a", "async", "-s", "read_heavy", "--users", "16", "--repeats", "1", "--paired-repeats", "1",
-        "--sweep-repeats", "0", "--duration", "2", "--paired-duration", "2", "--warmup", "0.5",
-        "--loadgen-workers", "2", "--master-bind", hosts.master, "--master-port", str(port),
-        "--app-host", hosts.master, out=tmp_path / "out",
-    )  # fmt: skip
+        "-a",
+        "sync",
+        "-a",
+        "async",
+        "-s",
+        "read_heavy",
+        "--users",
+        "16",
+        "--repeats",
+        "1",
+        "--paired-repeats",
+        "1",
+        "--sweep-repeats",
+        "0",
+        "--duration",
+        "2",
+        "--paired-duration",
+        "2",
+        "--warmup",
+        "0.5",
+        "--loadgen-workers",
+        "2",
+        "--master-bind",
+        hosts.master,
+        "--master-port",
+        str(port),
+        "--app-host",
+        hosts.master,
+        out=tmp_path / "out",
+    )
     found = rows(run)
     assert sorted((r["app"], bool(r["partner"])) for r in found) == [
         ("async", False),
@@ -447,10 +596,24 @@ def test_a_paired_run_whose_second_master_port_is_taken_is_refused_at_once(tmp_p
         taken.listen()
         port = int(taken.getsockname()[1]) - 1
         proc = subprocess.run(
-            bench("-a", "sync", "-a", "async", "--loadgen-workers", "2", "--master-bind", "127.0.0.1",
-                  "--master-port", str(port), out=tmp_path),
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            bench(
+                "-a",
+                "sync",
+                "-a",
+                "async",
+                "--loadgen-workers",
+                "2",
+                "--master-bind",
+                "127.0.0.1",
+                "--master-port",
+                str(port),
+                out=tmp_path,
+            ),
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and f"{port + 1}" in lines[0] and "--paired-repeats 0" in lines[0], proc.stderr

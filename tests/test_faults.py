@@ -7,7 +7,8 @@ Guarantees checked, per app:
 - while the database is down every request answers 503 with "Database unavailable" at once (never a 500,
   never a wait longer than the connect timeout), and 200 again within 2 s of the database being back;
 - while the database is stalled (SIGSTOP) every answer is a 503, no request waits longer than the pool,
-  connect and read timeouts together (a request may also outlive the stall and succeed), and afterwards no connection leaks: the pool's checked-out count returns to 0 and the server's
+  connect and read timeouts together (a request may also outlive the stall and succeed), and afterwards no
+  connection leaks: the pool's checked-out count returns to 0 and the server's
   connections settle back to what they were before;
 - the app process never restarts, and every user and item answered 201 exists afterwards.
 """
@@ -33,8 +34,14 @@ from tests.conftest import DEFAULT_APPS, Served, serve
 pytestmark = pytest.mark.e2e
 CLIENTS = 4
 # Short timeouts, so a fault shows within seconds (the defaults are 5 s connect, 30 s read, 30 s pool).
-FAULT = {"pool_size": 3, "max_overflow": 0, "pool_timeout": 2.0, "db_connect_timeout": 1, "db_read_timeout": 2,
-         "argon2_memory_cost": 8192}  # fmt: skip
+FAULT = {
+    "pool_size": 3,
+    "max_overflow": 0,
+    "pool_timeout": 2.0,
+    "db_connect_timeout": 1,
+    "db_read_timeout": 2,
+    "argon2_memory_cost": 8192,
+}
 RECOVERY_S = 2.0
 STEADY_CALLS = 20  # answered calls that show the load running (a state to wait for, not a time)
 
@@ -71,8 +78,16 @@ class Load:
                 uid = self.users[(n + i) % len(self.users)]
                 kind = i % 4
                 if kind == 0:
-                    self.send(http, "POST", "/users", "users",
-                              {"email": f"fault-{n}-{i}-{time.monotonic_ns()}@example.com", "password": "a long enough"})  # fmt: skip
+                    self.send(
+                        http,
+                        "POST",
+                        "/users",
+                        "users",
+                        {
+                            "email": f"fault-{n}-{i}-{time.monotonic_ns()}@example.com",
+                            "password": "a long enough",
+                        },
+                    )
                 elif kind == 1:
                     self.send(http, "POST", f"/users/{uid}/items", "items", {"title": f"item {n}-{i}"})
                 else:
@@ -130,9 +145,11 @@ def fault_settings(settings: Settings, backend: Backend, db_engine: Engine) -> S
 def loaded_app(entry: AppEntry, settings: Settings, log: Path) -> Iterator[tuple[Served, Load, int]]:
     with serve(entry, settings, log) as app:
         users = [
-            httpx.post(f"{app.base_url}/users", json={"email": f"seed{i}@example.com", "password": "a long enough"}).json()["id"]
+            httpx.post(
+                f"{app.base_url}/users", json={"email": f"seed{i}@example.com", "password": "a long enough"}
+            ).json()["id"]
             for i in range(8)
-        ]  # fmt: skip
+        ]
         pid = app.get("/limits").json()["pid"]
         load = Load(app.base_url, users)
         load.acked["users"].update(users)
@@ -173,9 +190,13 @@ def assert_no_server_errors(load: Load) -> None:
 
 @pytest.mark.parametrize("entry", DEFAULT_APPS)
 def test_database_killed_and_restarted(
-    entry: AppEntry, backend: Backend, fault_settings: Settings, db_engine: Engine, tmp_path: Path,
+    entry: AppEntry,
+    backend: Backend,
+    fault_settings: Settings,
+    db_engine: Engine,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     s = fault_settings
     with loaded_app(entry, s, tmp_path / "app.log") as (app, load, pid):
         killed = time.monotonic()
@@ -204,16 +225,22 @@ def test_database_killed_and_restarted(
     assert_no_server_errors(load)
     assert_nothing_lost(load, db_engine)
     with capsys.disabled():
-        print(f"\n  kill/restart {app.entry.name} on {backend.name}: {len(outage)} requests during the outage, all 503,"
-              f" slowest {slowest * 1000:.0f} ms; first 2xx {(first_ok - back) * 1000:.0f} ms after the restart;"
-              f" {sum(map(len, load.acked.values()))} acknowledged writes all present")  # fmt: skip
+        print(
+            f"\n  kill/restart {app.entry.name} on {backend.name}: {len(outage)} requests during the outage, "
+            f"all 503, slowest {slowest * 1000:.0f} ms; first 2xx {(first_ok - back) * 1000:.0f} ms after "
+            f"the restart; {sum(map(len, load.acked.values()))} acknowledged writes all present"
+        )
 
 
 @pytest.mark.parametrize("entry", DEFAULT_APPS)
 def test_database_stalled_then_resumed(
-    entry: AppEntry, backend: Backend, fault_settings: Settings, db_engine: Engine, tmp_path: Path,
+    entry: AppEntry,
+    backend: Backend,
+    fault_settings: Settings,
+    db_engine: Engine,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     """With a driver that has a client-side read timeout, a stall turns into 503s within the timeouts.
     Without one (PostgreSQL's drivers: shared/dialects.py says why; a stopped server's kernel still
     acknowledges TCP, so no keepalive helps), requests wait for the server: the test then checks that they
@@ -257,9 +284,13 @@ def test_database_stalled_then_resumed(
         assert_nothing_lost(load, db_engine)
     finally:
         counters.close()
-    how = f"all 503, slowest {slowest:.2f} s (bound {bound:.1f} s)" if times_out else (
-        f"{driver} has no read timeout: requests waited for the server, slowest {slowest:.2f} s"
-    )  # fmt: skip
+    how = (
+        f"all 503, slowest {slowest:.2f} s (bound {bound:.1f} s)"
+        if times_out
+        else (f"{driver} has no read timeout: requests waited for the server, slowest {slowest:.2f} s")
+    )
     with capsys.disabled():
-        print(f"\n  stall {entry.name} on {backend.name}: {len(during)} requests answered during the stall, {how};"
-              f" pool back to 0 checked out, server connections back to {steady}")  # fmt: skip
+        print(
+            f"\n  stall {entry.name} on {backend.name}: {len(during)} requests answered during the stall, "
+            f"{how}; pool back to 0 checked out, server connections back to {steady}"
+        )

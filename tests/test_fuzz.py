@@ -43,18 +43,37 @@ def test_schemathesis_finds_no_failure(
     with serve(entry, settings, tmp_path / "app.log") as app:
         proc = subprocess.run(
             [
-                schemathesis(), "run", f"{app.base_url}/openapi.json", "--checks", "all", "-n", str(EXAMPLES),
-                "--seed", str(SEED), "--workers", "2", "--no-color", "--generation-database", "none",
-                "--phases", "coverage,fuzzing,stateful", "--request-timeout", "30",
+                schemathesis(),
+                "run",
+                f"{app.base_url}/openapi.json",
+                "--checks",
+                "all",
+                "-n",
+                str(EXAMPLES),
+                "--seed",
+                str(SEED),
+                "--workers",
+                "2",
+                "--no-color",
+                "--generation-database",
+                "none",
+                "--phases",
+                "coverage,fuzzing,stateful",
+                "--request-timeout",
+                "30",
             ],
-            capture_output=True, text=True, timeout=600, cwd=tmp_path,  # its .schemathesis/ cache: not in the repo
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path,  # its .schemathesis/ cache: not in the repo
+        )
     out = proc.stdout + proc.stderr
     generated = re.search(r"(\d+) generated", out)
     cases = int(generated.group(1)) if generated else 0
     with capsys.disabled():
         print(
-            f"\n  schemathesis against {entry.name} on {backend.name}: seed {SEED}, {cases} cases, exit {proc.returncode}"
+            f"\n  schemathesis against {entry.name} on {backend.name}: seed {SEED}, {cases} cases, exit "
+            f"{proc.returncode}"
         )
     assert proc.returncode == 0, out[-6000:]
     assert cases >= MIN_CASES, out[-3000:]

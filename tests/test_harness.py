@@ -60,11 +60,35 @@ def only_run_dir(out: Path) -> Path:
 
 def test_run_writes_the_contract_and_flags_an_induced_failure(tmp_path: Path) -> None:
     args = bench(
-        "-a", "sync", "-a", "async", "-s", "read_heavy", "-s", "signup", "-s", str(FIXTURES / "missing_route.py"),
-        "--users", "2,4", "--repeats", "1", "--paired-repeats", "1", "--duration", "2", "--paired-duration", "2", "--warmup", "0.5", "--pool-size", "4", "--same-apps",
-        "--no-statements",  # the statement pass (missing_route.py is no catalog scenario): tests/test_your_app.py
+        "-a",
+        "sync",
+        "-a",
+        "async",
+        "-s",
+        "read_heavy",
+        "-s",
+        "signup",
+        "-s",
+        str(FIXTURES / "missing_route.py"),
+        "--users",
+        "2,4",
+        "--repeats",
+        "1",
+        "--paired-repeats",
+        "1",
+        "--duration",
+        "2",
+        "--paired-duration",
+        "2",
+        "--warmup",
+        "0.5",
+        "--pool-size",
+        "4",
+        "--same-apps",
+        # the statement pass (missing_route.py is no catalog scenario): tests/test_your_app.py
+        "--no-statements",
         out=tmp_path,
-    )  # fmt: skip
+    )
     proc = subprocess.run(args, cwd=REPO_ROOT, env=bench_env(), capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = only_run_dir(tmp_path)
@@ -145,9 +169,28 @@ def test_every_paired_point_gets_two_new_processes_by_default(tmp_path: Path) ->
     earlier point (solo or paired), so every repeat samples new processes, started alike; solo points use
     whichever process is up. The run-to-run spread of one process pair then shows in the interval."""
     args = bench(
-        "-a", "sync", "-a", "async", "-s", "read_heavy", "--users", "4", "--repeats", "2", "--paired-repeats", "3",
-        "--duration", "2", "--paired-duration", "2", "--warmup", "0.5", "--pool-size", "4", out=tmp_path,
-    )  # fmt: skip
+        "-a",
+        "sync",
+        "-a",
+        "async",
+        "-s",
+        "read_heavy",
+        "--users",
+        "4",
+        "--repeats",
+        "2",
+        "--paired-repeats",
+        "3",
+        "--duration",
+        "2",
+        "--paired-duration",
+        "2",
+        "--warmup",
+        "0.5",
+        "--pool-size",
+        "4",
+        out=tmp_path,
+    )
     proc = subprocess.run(args, cwd=REPO_ROOT, env=bench_env(), capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = only_run_dir(tmp_path)
@@ -174,10 +217,34 @@ def test_one_run_on_both_backends_counts_every_statement(tmp_path: Path) -> None
     """MariaDB and PostgreSQL in one run, their points shuffled together: each row names its backend, each
     server is recorded, and each server's own counters agree with the declared work, writes included."""
     args = bench(
-        "-b", "mariadb", "-b", "postgres", "-a", "sync", "-a", "sync-psycopg", "-a", "async-asyncpg",
-        "-s", "read_heavy", "-s", "write_heavy", "--users", "4", "--repeats", "1", "--paired-repeats", "0", "--duration", "2",
-        "--warmup", "0.5", "--pool-size", "4", out=tmp_path,
-    )  # fmt: skip
+        "-b",
+        "mariadb",
+        "-b",
+        "postgres",
+        "-a",
+        "sync",
+        "-a",
+        "sync-psycopg",
+        "-a",
+        "async-asyncpg",
+        "-s",
+        "read_heavy",
+        "-s",
+        "write_heavy",
+        "--users",
+        "4",
+        "--repeats",
+        "1",
+        "--paired-repeats",
+        "0",
+        "--duration",
+        "2",
+        "--warmup",
+        "0.5",
+        "--pool-size",
+        "4",
+        out=tmp_path,
+    )
     proc = subprocess.run(args, cwd=REPO_ROOT, env=bench_env(), capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = only_run_dir(tmp_path)
@@ -190,9 +257,10 @@ def test_one_run_on_both_backends_counts_every_statement(tmp_path: Path) -> None
     with (run / "points.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert {(r["app"], r["backend"], r["driver"]) for r in rows} == {
-        ("sync", "mariadb", "pymysql"), ("sync-psycopg", "postgres", "psycopg"),
+        ("sync", "mariadb", "pymysql"),
+        ("sync-psycopg", "postgres", "psycopg"),
         ("async-asyncpg", "postgres", "asyncpg"),
-    }  # fmt: skip
+    }
     for r in rows:
         assert r["valid"] == "True", (r["point_id"], r["invalid_reasons"])
         assert "MISMATCH" not in r["statements_check"] and "ok" in r["statements_check"], r[
@@ -264,13 +332,35 @@ def test_interrupting_a_run_leaves_no_process_and_an_incomplete_meta(
 ) -> None:
     """`python -m bench` and the installed `bench` script are one entry point (bench.cli:main)."""
     args = bench(
-        "-a", "sync", "-a", "async", "-s", "slow_db", "--db-ms", "5", "--sweep-users", "2",
-        "--repeats", "5", "--duration", "2", "--warmup", "0.5", out=tmp_path,
-    )  # fmt: skip
+        "-a",
+        "sync",
+        "-a",
+        "async",
+        "-s",
+        "slow_db",
+        "--db-ms",
+        "5",
+        "--sweep-users",
+        "2",
+        "--repeats",
+        "5",
+        "--duration",
+        "2",
+        "--warmup",
+        "0.5",
+        out=tmp_path,
+    )
     if entry == "script":
         args = [str(Path(sys.executable).parent / "bench"), *args[3:]]
-    proc = subprocess.Popen(args, cwd=REPO_ROOT, env=bench_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        args,
+        cwd=REPO_ROOT,
+        env=bench_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
     def ready(kids: list[psutil.Process]) -> bool:  # one point is done and the next one is loading
         return bool(list(tmp_path.glob("*/points.csv"))) and any("locust" in cmdline(k) for k in kids)
@@ -301,9 +391,14 @@ def test_a_pair_restart_that_fails_says_why_and_leaves_no_process(tmp_path: Path
 
     apps = [resolve_app("sync"), resolve_app("async")]
     with Stack(
-        MariaDB(), apps, limits=AppLimits(pool_size=2), seed=SeedData(users=50, items=1),
-        pinning=Pinning.plan(False), log_dir=tmp_path, database="app_test",
-    ) as stack:  # fmt: skip
+        MariaDB(),
+        apps,
+        limits=AppLimits(pool_size=2),
+        seed=SeedData(users=50, items=1),
+        pinning=Pinning.plan(False),
+        log_dir=tmp_path,
+        database="app_test",
+    ) as stack:
         old = [stack.apps[name].proc for name in ("sync", "async")]
         assert len(uvicorns()) == 2
         stack.specs["async"] = resolve_app("async=tests.fixtures.no_such_module:app")
@@ -370,8 +465,11 @@ def test_the_harness_keeps_off_the_app_cpus_while_a_run_lasts() -> None:
 def test_interrupt_work_on_the_app_cpus_is_reported_apart_from_other_programs() -> None:
     """The kernel's packet work for the app's own traffic (irq + softirq, in no process) is the app's, not
     another program's: it is subtracted from app_cpus_others and reported as app_cpus_irq."""
-    stats = {Role.APP_CPUS: RoleStats(cpu_mean=60.0), Role.APP_CPUS_IRQ: RoleStats(cpu_mean=20.0),
-             Role.APP: RoleStats(cpu_mean=35.0)}  # fmt: skip
+    stats = {
+        Role.APP_CPUS: RoleStats(cpu_mean=60.0),
+        Role.APP_CPUS_IRQ: RoleStats(cpu_mean=20.0),
+        Role.APP: RoleStats(cpu_mean=35.0),
+    }
     telemetry = Telemetry(stats, None)
     assert telemetry.irq_on_app_cpus() == 20.0
     assert telemetry.others_on_app_cpus() == 5.0  # 60 busy - 20 interrupts - 35 app

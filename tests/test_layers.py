@@ -42,9 +42,14 @@ def stack(*frames: str) -> list:  # type: ignore[type-arg]
 
 
 def test_the_innermost_frame_of_a_known_package_names_the_layer() -> None:
-    route = ("Thread.run (threading.py:1)", "run_endpoint_function (fastapi/routing.py:2)",
-             "read_user (sync_app/routes/users.py:3)", "Session.get (sqlalchemy/orm/session.py:4)",
-             "Cursor.execute (pymysql/cursors.py:5)", "SocketIO.readinto (socket.py:6)")  # fmt: skip
+    route = (
+        "Thread.run (threading.py:1)",
+        "run_endpoint_function (fastapi/routing.py:2)",
+        "read_user (sync_app/routes/users.py:3)",
+        "Session.get (sqlalchemy/orm/session.py:4)",
+        "Cursor.execute (pymysql/cursors.py:5)",
+        "SocketIO.readinto (socket.py:6)",
+    )
     assert layer_of(stack(*route)) == "driver"  # socket.py is no package's: its caller's layer
     assert layer_of(stack(*route[:4])) == "orm"
     assert layer_of(stack(*route[:3])) == "app"
@@ -66,9 +71,8 @@ def test_the_innermost_frame_of_a_known_package_names_the_layer() -> None:
 
 def test_threads_and_the_raw_format() -> None:
     text = (
-        f"{ROOT};thread (42): MainThread;run (uvicorn/server.py:1) 7\n"
-        f"{ROOT};thread (43): AnyIO worker thread;Thread.run (threading.py:1);q (pymysql/c.py:2) 3\n"
-        "junk line without a count\n"
+        f"{ROOT};thread (42): MainThread;run (uvicorn/server.py:1) 7\n{ROOT};thread (43): AnyIO worker "
+        "thread;Thread.run (threading.py:1);q (pymysql/c.py:2) 3\njunk line without a count\n"
     )
     stacks = parse_stacks(text)
     assert [n for _, n in stacks] == [7, 3]
@@ -84,9 +88,34 @@ def test_threads_and_the_raw_format() -> None:
 def test_a_known_cost_in_the_driver_shows_in_the_driver_layer_only(tmp_path: Path) -> None:
     """300 µs of busy loop in pymysql's own file before every query (one per request in slow_db at 0 ms),
     against the same app without it, each profiled alone in the same run."""
-    argv = [sys.executable, "-m", "bench", "run", "-a", "sync", "-a", "burn=tests.profiling.driver_burn:sync_app",
-            "-s", "slow_db", "--db-ms", "0", "--users", "8", "--repeats", "0", "--sweep-repeats", "0",
-            "--paired-repeats", "0", "--profile", "--no-report", "--seed-users", "200", "--out", str(tmp_path)]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "bench",
+        "run",
+        "-a",
+        "sync",
+        "-a",
+        "burn=tests.profiling.driver_burn:sync_app",
+        "-s",
+        "slow_db",
+        "--db-ms",
+        "0",
+        "--users",
+        "8",
+        "--repeats",
+        "0",
+        "--sweep-repeats",
+        "0",
+        "--paired-repeats",
+        "0",
+        "--profile",
+        "--no-report",
+        "--seed-users",
+        "200",
+        "--out",
+        str(tmp_path),
+    ]
     env = bench_env() | {"DRIVER_BURN_US": str(BURN_US)}
     proc = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -132,11 +161,19 @@ def test_cpu_without_the_gil_is_placed_where_the_running_threads_were() -> None:
 
 def test_compared_pairs_sides_of_a_catalog_pair() -> None:
     rows = [
-        {"backend": "mariadb", "app": app, "scenario": "read_heavy", "users": 16, "db_ms": 0, "layer": layer,
-         "us_per_request": us, "samples": 1}
+        {
+            "backend": "mariadb",
+            "app": app,
+            "scenario": "read_heavy",
+            "users": 16,
+            "db_ms": 0,
+            "layer": layer,
+            "us_per_request": us,
+            "samples": 1,
+        }
         for app, values in (("sync", (100, 40, 140)), ("async", (60, 90, 150)))
         for layer, us in zip(("orm", "async_bridge", MEASURED), values, strict=True)
-    ]  # fmt: skip
+    ]
     table = compared(pd.DataFrame(rows))
     got = table.set_index("layer")["diff_us"].to_dict()
     assert got == {"orm": -40, "async_bridge": 50, MEASURED: 10}

@@ -19,9 +19,25 @@ HELD, TOO_MANY = 100, 5000  # req/s: the sync app serves about 600-900 alone on 
 
 
 def test_a_rate_the_app_holds_and_one_it_cannot(tmp_path: Path) -> None:
-    argv = bench("-a", "sync", "-s", "read_heavy", "--rate", f"{HELD},{TOO_MANY}", "--open-users", "32",
-                 "--repeats", "1", "--paired-repeats", "0", "--sweep-repeats", "0", "--duration", "3",
-                 out=tmp_path)  # fmt: skip
+    argv = bench(
+        "-a",
+        "sync",
+        "-s",
+        "read_heavy",
+        "--rate",
+        f"{HELD},{TOO_MANY}",
+        "--open-users",
+        "32",
+        "--repeats",
+        "1",
+        "--paired-repeats",
+        "0",
+        "--sweep-repeats",
+        "0",
+        "--duration",
+        "3",
+        out=tmp_path,
+    )
     proc = subprocess.run(argv, cwd=REPO_ROOT, env=bench_env(), capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
     with (only_run_dir(tmp_path) / "points.csv").open() as f:

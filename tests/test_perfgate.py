@@ -31,8 +31,12 @@ def perf_check(*args: str, out: Path, burn_us: int = 0) -> subprocess.CompletedP
     env = {**os.environ, "DB_NAME": "app_test", "PERFGATE_BURN_US": str(burn_us), "COLUMNS": "100"}
     return subprocess.run(
         [sys.executable, "-m", "bench", "perf-check", *args, "--out", str(out)],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def test_the_baseline_is_committed_small_and_names_a_commit_of_this_history() -> None:
@@ -100,10 +104,15 @@ def test_ctrl_c_stops_a_background_perf_check_during_its_statement_count(tmp_pat
     step, with exit 130 and no app or server process of its own left behind."""
     env = {**os.environ, "DB_NAME": "app_test", "COLUMNS": "100"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench", "perf-check", "-a", "sync", *SHORT, "--out", str(tmp_path)], cwd=REPO_ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [sys.executable, "-m", "bench", "perf-check", "-a", "sync", *SHORT, "--out", str(tmp_path)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # noqa: PLW1509 - what a shell does to `cmd &`
-    )  # fmt: skip
+    )
     # until the statement check serves its first app
     interrupt_when(proc, lambda kids: any("uvicorn" in cmdline(k) for k in kids))
 

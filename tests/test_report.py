@@ -135,9 +135,14 @@ def test_chromium_renders_every_chart(tmp_path: Path, built: tuple[Path, Path]) 
     chromium = _chromium()
     url = built[0].resolve().as_uri()
     base = [
-        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
-    ]  # fmt: skip
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=5000",
+    ]
     dom = subprocess.run(
         [*base, "--dump-dom", url], capture_output=True, text=True, timeout=90, check=True
     ).stdout

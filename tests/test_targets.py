@@ -1,12 +1,13 @@
 """Reports of real runs of the make targets, rebuilt from their recorded files (tests/fixtures/runs/, each
 made by the command tests/fixtures/README.md names): every target's report must build and say what it
-measured. Pure: copies a folder and runs `bench report`, no server."""
+measured. Pure: unpacks an archive and runs `bench report`, no server."""
 
 from __future__ import annotations
 
-import shutil
+import re
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -14,15 +15,30 @@ import pytest
 from shared.config import REPO_ROOT
 
 RUNS = Path(__file__).parent / "fixtures" / "runs"
+FIXTURES = sorted(p.name.removesuffix(".tar.gz") for p in RUNS.glob("*.tar.gz"))
+
+
+def unpack(name: str, tmp_path: Path) -> Path:
+    """The recorded run `name` (tests/fixtures/runs/<name>.tar.gz), unpacked into tmp_path."""
+    with tarfile.open(RUNS / f"{name}.tar.gz") as archive:
+        archive.extractall(tmp_path, filter="data")
+    return tmp_path / name
 
 
 def report(name: str, tmp_path: Path) -> str:
-    run = Path(shutil.copytree(RUNS / name, tmp_path / name))
-    proc = subprocess.run([sys.executable, "-m", "bench", "report", str(run)], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=180)  # fmt: skip
+    run = unpack(name, tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "report", str(run)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (run / "report.html").is_file()
-    return (run / "report.md").read_text()
+    text = (run / "report.md").read_text()
+    assert not re.findall(r"\{[A-Za-z_.]+(?::[^}]*)?\}", text.replace("{id}", "")), "a caption not formatted"
+    return text
 
 
 def test_the_paired_report_gives_verdicts(tmp_path: Path) -> None:
@@ -49,8 +65,63 @@ def test_the_interference_report_builds_from_interference_points_alone(tmp_path:
     assert "| mariadb | async-blocking | slow queries | 6.0 → 419.8 |" in table
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in RUNS.iterdir()))
-def test_every_fixture_is_small_and_has_no_logs(name: str) -> None:
-    files = [p for p in (RUNS / name).rglob("*") if p.is_file()]
-    assert sum(p.stat().st_size for p in files) < 1_000_000
+@pytest.mark.parametrize("name", FIXTURES)
+def test_every_fixture_is_small_and_has_no_logs(name: str, tmp_path: Path) -> None:
+    assert (RUNS / f"{name}.tar.gz").stat().st_size < 300_000
+    files = [p for p in unpack(name, tmp_path).rglob("*") if p.is_file()]
+    assert files and (tmp_path / name / "meta.json").is_file()
     assert not [p for p in files if p.suffix == ".log" or p.name.startswith(("locust", "telemetry"))]
+
+
+def test_the_full_bench_report_explains_its_verdicts(tmp_path: Path) -> None:
+    """`make bench`'s report (a short run of its command: every default workload, the latency sweep, the
+    profiled points' layers): the verdicts of every default workload, the crossover chart with the run's own
+    sleep statement and pool, the layers table and a "Why" sentence."""
+    text = report("bench", tmp_path)
+    verdicts = text.split("## Verdicts", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split(" | ")[1] for line in verdicts.splitlines() if line.startswith("| mariadb |")]
+    assert {r.split(",")[0] for r in rows} >= {"read_heavy", "write_heavy", "mixed_crud", "slow_db", "signup"}
+    crossover = text.split("### Crossover", 1)[1].split("\n### ", 1)[0]
+    assert "charts/crossover.png" in crossover
+    assert "async / sync: 10 connections for 16 users, both apps wait for connections" in crossover, crossover
+    assert "async-wide / sync-wide: 64 connections for 64 users, the pool is not the limit" in crossover
+    layers = text.split("## Where a request's CPU goes", 1)[1].split("\n## ", 1)[0]
+    assert "| measured |" in layers.lower() or "measured" in layers
+    says = text.split("## What this run says", 1)[1].split("\n## ", 1)[0]
+    assert "- Why, read_heavy:" in says, says
+
+
+def test_the_variants_report_has_the_ceilings_and_the_driver_pairs(tmp_path: Path) -> None:
+    """`make bench-variants`: the raw-driver ceilings and every driver pair of the catalog."""
+    text = report("variants", tmp_path)
+    ceilings = text.split("## Ceilings: what the ORM and the framework cost", 1)[1].split("\n## ", 1)[0]
+    apps = {line.split(" | ")[1] for line in ceilings.splitlines() if line.startswith("| mariadb |")}
+    assert apps == {"sync / sync-raw", "async / async-raw"}, ceilings
+    verdicts = text.split("## Verdicts", 1)[1].split("\n## ", 1)[0]
+    for pair in ("async vs sync (", "async vs sync-mysqlclient (", "async-aiomysql vs sync ("):
+        assert pair in verdicts, pair
+
+
+def test_the_postgres_quick_report_gives_the_psycopg_verdict(tmp_path: Path) -> None:
+    """`make bench-quick BACKEND=postgres`: the headline verdict of each PostgreSQL pair, on postgres."""
+    text = report("quick-postgres", tmp_path)
+    verdicts = text.split("## Verdicts", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in verdicts.splitlines() if line.startswith("| postgres |")]
+    assert rows and all("read_heavy, 16 users" in r for r in rows), verdicts
+    assert any("async-psycopg vs sync-psycopg" in r for r in rows), rows
+    assert not [line for line in verdicts.splitlines() if line.startswith("| mariadb |")]
+
+
+def test_the_perf_check_run_compares_both_sides(tmp_path: Path) -> None:
+    """`make perf-check`'s run folder: `bench compare RUN` reads the two sides of it (base: and current)
+    and, the code being the same on both, flags no regression."""
+    run = unpack("perf-check", tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "compare", str(run)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "sync" in proc.stdout and "async" in proc.stdout

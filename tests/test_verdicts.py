@@ -39,8 +39,16 @@ def points(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return df
 
 
-def paired_run(ratio: float, *, repeats: int = 4, noise: float = 0.01, seed: int = 1, db_ms: int = 0,
-               solo_cpu: float | None = None, solo: tuple[float, float] = (480.0, 480.0)) -> pd.DataFrame:  # fmt: skip
+def paired_run(
+    ratio: float,
+    *,
+    repeats: int = 4,
+    noise: float = 0.01,
+    seed: int = 1,
+    db_ms: int = 0,
+    solo_cpu: float | None = None,
+    solo: tuple[float, float] = (480.0, 480.0),
+) -> pd.DataFrame:
     """Paired points of sync (first) and async (second) whose requests differ by `ratio`, in a machine whose
     speed swings ±20% from second to second (both sides alike); optionally 3 solo repeats of each."""
     rng = np.random.default_rng(seed)
@@ -50,13 +58,35 @@ def paired_run(ratio: float, *, repeats: int = 4, noise: float = 0.01, seed: int
         a = np.round(300 * speed * (1 + rng.normal(0, noise, SECONDS))).astype(int)
         b = np.round(300 * ratio * speed * (1 + rng.normal(0, noise, SECONDS))).astype(int)
         for app, partner, counts in (("sync", "async", a), ("async", "sync", b)):
-            rows.append({"app": app, "partner": partner, "order": order, "repeat": order, "scenario": "slow_db",
-                         "users": 16, "db_ms": db_ms, "valid": True, "loadgen": loadgen(list(counts))})  # fmt: skip
+            rows.append(
+                {
+                    "app": app,
+                    "partner": partner,
+                    "order": order,
+                    "repeat": order,
+                    "scenario": "slow_db",
+                    "users": 16,
+                    "db_ms": db_ms,
+                    "valid": True,
+                    "loadgen": loadgen(list(counts)),
+                }
+            )
     if solo_cpu is not None:
         for repeat in (1, 2, 3):
             for app, rps in zip(("sync", "async"), solo, strict=True):
-                rows.append({"app": app, "order": 100 + repeat, "repeat": repeat, "scenario": "slow_db", "users": 16,
-                             "db_ms": db_ms, "valid": True, "rps": rps * (1 + 0.002 * repeat), "app_cpu_mean": solo_cpu})  # fmt: skip
+                rows.append(
+                    {
+                        "app": app,
+                        "order": 100 + repeat,
+                        "repeat": repeat,
+                        "scenario": "slow_db",
+                        "users": 16,
+                        "db_ms": db_ms,
+                        "valid": True,
+                        "rps": rps * (1 + 0.002 * repeat),
+                        "app_cpu_mean": solo_cpu,
+                    }
+                )
     return points(rows)
 
 
@@ -139,8 +169,17 @@ def test_interference_factors_and_the_answer() -> None:
     for repeat in (1, 2, 3):
         for app, slow in (("sync", 12.0), ("async-blocking", 40.0)):
             for kind, ms in (("none", 5.0), ("cpu", slow)):
-                rows.append({"app": app, "order": len(rows) + 1, "repeat": repeat, "scenario": f"interference_{kind}",
-                             "users": 12, "valid": True, "loadgen": loadgen([80] * SECONDS, ms * (1 + 0.01 * repeat))})  # fmt: skip
+                rows.append(
+                    {
+                        "app": app,
+                        "order": len(rows) + 1,
+                        "repeat": repeat,
+                        "scenario": f"interference_{kind}",
+                        "users": 12,
+                        "valid": True,
+                        "loadgen": loadgen([80] * SECONDS, ms * (1 + 0.01 * repeat)),
+                    }
+                )
     table = interference(points(rows))
     assert list(table["app"]) == ["sync", "async-blocking"] and set(table["kind"]) == {"cpu"}
     factors = dict(zip(table["app"], table["p99_factor"], strict=True))

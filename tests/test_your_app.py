@@ -38,9 +38,19 @@ TUTORIAL = Path(__file__).parent / "fixtures" / "tutorial_app"
 LOCUSTFILE = TUTORIAL / "locustfile.py"
 THEIR_APPS = ("-a", "sync=tutorial_sync.main:app", "-a", "async=tutorial_async.main:app")
 TINY = (
-    "--users", "2", "--repeats", "1", "--paired-repeats", "1", "--duration", "2", "--paired-duration", "2",
-    "--warmup", "0.5",
-)  # fmt: skip
+    "--users",
+    "2",
+    "--repeats",
+    "1",
+    "--paired-repeats",
+    "1",
+    "--duration",
+    "2",
+    "--paired-duration",
+    "2",
+    "--warmup",
+    "0.5",
+)
 
 
 def mariadb_settings() -> Settings:
@@ -72,25 +82,37 @@ def rows_of(run: Path) -> list[dict[str, str]]:
 def test_their_apps_and_their_locustfile_give_valid_points(tmp_path: Path, env_file: Path) -> None:
     out = tmp_path / "results"
     args = bench(
-        "--app-dir", str(TUTORIAL), "--env-file", str(env_file), *THEIR_APPS, "-s", str(LOCUSTFILE), *TINY,
+        "--app-dir",
+        str(TUTORIAL),
+        "--env-file",
+        str(env_file),
+        *THEIR_APPS,
+        "-s",
+        str(LOCUSTFILE),
+        *TINY,
         out=out,
-    )  # fmt: skip
+    )
     proc = subprocess.run(args, cwd=REPO_ROOT, env=bench_env(), capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = only_run_dir(out)
     rows = rows_of(run)
     # each app alone at 2 users, and the pair (sync, async) over the same seconds: two rows
     assert sorted((r["app"], r["partner"]) for r in rows) == [
-        ("async", ""), ("async", "sync"), ("sync", ""), ("sync", "async"),
-    ]  # fmt: skip
+        ("async", ""),
+        ("async", "sync"),
+        ("sync", ""),
+        ("sync", "async"),
+    ]
     for r in rows:
         assert r["valid"] == "True", (r["point_id"], r["invalid_reasons"])
         assert int(r["requests"]) > 0 and r["failures"] == "0" and r["scenario"] == "locustfile"
         assert r["statements_check"] == "not declared by the scenario"
     for loadgen in run.glob("points/*/loadgen-*.json"):  # the plugin recorded their three tasks
         assert set(json.loads(loadgen.read_text())["by_name"]) == {
-            "GET /users/{id}", "GET /users/?limit=20", "POST /users/",
-        }  # fmt: skip
+            "GET /users/{id}",
+            "GET /users/?limit=20",
+            "POST /users/",
+        }
     assert "invalid" not in proc.stderr
     check_no_secrets(run, mariadb_settings())  # the env file's password stays out of the run folder
     # The statement pass (automatic: their work is not declared) ran first, one user per app, and shows
@@ -104,8 +126,9 @@ def test_their_apps_and_their_locustfile_give_valid_points(tmp_path: Path, env_f
     assert flagged[listing].n_plus_one and "likely N+1 in sync" in flagged[listing].text
     assert "GET /users/{id}" not in flagged
     assert sorted(p.name for p in (run / "points").iterdir() if p.name.endswith("__stmt")) == [
-        "async__locustfile__u1__d0__r1__stmt", "sync__locustfile__u1__d0__r1__stmt",
-    ]  # fmt: skip
+        "async__locustfile__u1__d0__r1__stmt",
+        "sync__locustfile__u1__d0__r1__stmt",
+    ]
 
 
 @pytest.mark.e2e
@@ -116,9 +139,22 @@ def test_a_locustfile_that_fails_says_why_in_its_point(tmp_path: Path) -> None:
     broken.write_text(LOCUSTFILE.read_text().replace("def read_users(self) -> None:", "def read_users(self)"))
     out = tmp_path / "results"
     args = bench(
-        "-a", "sync", "-s", str(broken), "--users", "1", "--repeats", "1", "--paired-repeats", "0",
-        "--duration", "1", "--warmup", "0", out=out,
-    )  # fmt: skip
+        "-a",
+        "sync",
+        "-s",
+        str(broken),
+        "--users",
+        "1",
+        "--repeats",
+        "1",
+        "--paired-repeats",
+        "0",
+        "--duration",
+        "1",
+        "--warmup",
+        "0",
+        out=out,
+    )
     proc = subprocess.run(args, cwd=REPO_ROOT, env=bench_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     [row] = rows_of(only_run_dir(out))
@@ -159,9 +195,14 @@ def test_the_health_check_takes_their_path_or_any_answer(tmp_path: Path, env_fil
     spec = AppSource(TUTORIAL, env_file, "/docs").apply(resolve_app("sync=tutorial_sync.main:app"))
     assert spec.root == TUTORIAL and spec.health_path == "/docs" and "TUTORIAL_DATABASE_URL" in spec.env
     with Stack(
-        backend_for("mariadb"), [spec], limits=AppLimits(pool_size=2), seed=SeedData(users=50, items=1),
-        pinning=Pinning.plan(False), log_dir=tmp_path, database=TEST_DATABASE,
-    ) as stack:  # fmt: skip
+        backend_for("mariadb"),
+        [spec],
+        limits=AppLimits(pool_size=2),
+        seed=SeedData(users=50, items=1),
+        pinning=Pinning.plan(False),
+        log_dir=tmp_path,
+        database=TEST_DATABASE,
+    ) as stack:
         app = stack.app("sync")
         assert app.healthy() and app.limits == {}
         assert not replace(app, spec=replace(spec, health_path="/healthz")).healthy()  # theirs has none
@@ -177,9 +218,12 @@ def one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> None:
 def test_their_options_say_what_is_wrong_in_one_line(tmp_path: Path) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "bench", "run", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+            [sys.executable, "-m", "bench", "run", *args],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
             timeout=60,
-        )  # fmt: skip
+        )
 
     one_line_error(run("--app-dir", str(tmp_path / "nope"), *THEIR_APPS), "--app-dir", "no such folder")
     one_line_error(run("--env-file", str(tmp_path / "nope.env"), *THEIR_APPS), "--env-file", "no such file")
@@ -196,8 +240,12 @@ def test_the_gate_catches_an_extra_query_in_their_pull_request(tmp_path: Path, e
     shutil.copytree(TUTORIAL, repo, ignore=shutil.ignore_patterns("__pycache__"))
 
     def git(*args: str) -> None:
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo,
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+            cwd=repo,
+            check=True,
+            capture_output=True,
+        )
 
     git("init", "-q")
     git("add", "-A")
@@ -211,11 +259,30 @@ def test_the_gate_catches_an_extra_query_in_their_pull_request(tmp_path: Path, e
     assert slower != text
     app.write_text(slower)  # the pull request, not committed: the working tree is the current code
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "perf-check", "--app-dir", str(repo), "--env-file", str(env_file),
-         "-a", "sync=tutorial_sync.main:app", "-s", str(repo / "locustfile.py"), "--base-ref", "HEAD",
-         "--out", str(tmp_path / "results")],
-        cwd=REPO_ROOT, env=bench_env(), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "perf-check",
+            "--app-dir",
+            str(repo),
+            "--env-file",
+            str(env_file),
+            "-a",
+            "sync=tutorial_sync.main:app",
+            "-s",
+            str(repo / "locustfile.py"),
+            "--base-ref",
+            "HEAD",
+            "--out",
+            str(tmp_path / "results"),
+        ],
+        cwd=REPO_ROOT,
+        env=bench_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "FAILED: more statements per request" in proc.stderr
     text = (tmp_path / "results" / "gate.md").read_text()  # the workflow's summary, as the gate writes it
@@ -231,7 +298,10 @@ def test_the_workflow_a_team_copies_runs_the_documented_gate() -> None:
     options = set(re.findall(r"(--[a-z-]+)", step["run"]))
     assert {"--app-dir", "--env-file", "--base-ref"} <= options
     help_text = subprocess.run(
-        [sys.executable, "-m", "bench", "perf-check", "--help"], cwd=REPO_ROOT, capture_output=True, text=True,
+        [sys.executable, "-m", "bench", "perf-check", "--help"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
         env={**os.environ, "COLUMNS": "200"},
-    ).stdout  # fmt: skip
+    ).stdout
     assert all(option in help_text for option in options), options

@@ -40,8 +40,11 @@ class AdmissionLimit:
 def create_app(settings: Settings | None = None) -> FastAPI:
     s = settings or get_settings()
     app = build_app(
-        title="Users CRUD (async, admission control)", lifespan=lifespan, routers=[users.router, system.router],
-        settings=s, variant="admission",
-    )  # fmt: skip
+        title="Users CRUD (async, admission control)",
+        lifespan=lifespan,
+        routers=[users.router, system.router],
+        settings=s,
+        variant="admission",
+    )
     app.add_middleware(AdmissionLimit, limit=s.pool_size + s.max_overflow)
     return app

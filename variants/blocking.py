@@ -69,6 +69,9 @@ async def cpu(*, ms: schemas.CpuMs = 0) -> schemas.Burned:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     return build_app(
-        title="Users CRUD (async def over the blocking Session)", lifespan=lifespan,
-        routers=[router, system.router], settings=settings or get_settings(), variant="blocking",
-    )  # fmt: skip
+        title="Users CRUD (async def over the blocking Session)",
+        lifespan=lifespan,
+        routers=[router, system.router],
+        settings=settings or get_settings(),
+        variant="blocking",
+    )

@@ -53,6 +53,9 @@ def io_sleep(*, db: NaiveSessionDep, ms: schemas.SleepMs = 0) -> schemas.Slept:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The variant's routes come first, so they shadow the system router's /io/sleep."""
     return build_app(
-        title="Users CRUD (sync, naive variant)", lifespan=lifespan, routers=[router, system.router],
-        settings=settings or get_settings(), variant="naive",
-    )  # fmt: skip
+        title="Users CRUD (sync, naive variant)",
+        lifespan=lifespan,
+        routers=[router, system.router],
+        settings=settings or get_settings(),
+        variant="naive",
+    )

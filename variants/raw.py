@@ -19,10 +19,13 @@ from shared.db_url import build_url
 from shared.web import build_app, log
 
 _COLUMNS = "u.id, u.email, u.is_active, i.id, i.title, i.description"
-USER_BY_ID = f"SELECT {_COLUMNS} FROM users u LEFT OUTER JOIN items i ON i.owner_id = u.id WHERE u.id = %s ORDER BY i.id"
+USER_BY_ID = (
+    f"SELECT {_COLUMNS} FROM users u LEFT OUTER JOIN items i ON i.owner_id = u.id WHERE u.id = %s ORDER BY "
+    "i.id"
+)
 USERS_PAGE = (
-    f"SELECT {_COLUMNS} FROM (SELECT id, email, is_active FROM users ORDER BY id LIMIT %s OFFSET %s) u "
-    "LEFT OUTER JOIN items i ON i.owner_id = u.id ORDER BY u.id, i.id"
+    f"SELECT {_COLUMNS} FROM (SELECT id, email, is_active FROM users ORDER BY id LIMIT %s OFFSET %s) u LEFT "
+    "OUTER JOIN items i ON i.owner_id = u.id ORDER BY u.id, i.id"
 )
 SLEEP = "SELECT SLEEP(%s)"
 PING = "SELECT 1"
@@ -47,10 +50,15 @@ def not_found(user_id: int) -> JSONResponse:
 def connect_kwargs(settings: Settings) -> dict[str, Any]:
     url = build_url(settings, "pymysql")
     return {
-        "host": url.host, "port": url.port or 3306, "user": url.username, "password": url.password or "",
-        "db": url.database, "connect_timeout": settings.db_connect_timeout, "autocommit": True,
+        "host": url.host,
+        "port": url.port or 3306,
+        "user": url.username,
+        "password": url.password or "",
+        "db": url.database,
+        "connect_timeout": settings.db_connect_timeout,
+        "autocommit": True,
         "charset": "utf8mb4",
-    }  # fmt: skip
+    }
 
 
 def create(

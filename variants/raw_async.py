@@ -87,6 +87,10 @@ async def get_limits(*, request: Request) -> schemas.Limits:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     return raw.create(
-        title="Users CRUD (async, raw asyncmy)", variant="raw", routers=[router], lifespan=lifespan,
-        settings=settings or get_settings(), driver_errors=(MySQLError,),
-    )  # fmt: skip
+        title="Users CRUD (async, raw asyncmy)",
+        variant="raw",
+        routers=[router],
+        lifespan=lifespan,
+        settings=settings or get_settings(),
+        driver_errors=(MySQLError,),
+    )

@@ -106,6 +106,10 @@ def get_limits(*, request: Request) -> schemas.Limits:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     return raw.create(
-        title="Users CRUD (sync, raw PyMySQL)", variant="raw", routers=[router], lifespan=lifespan,
-        settings=settings or get_settings(), driver_errors=(pymysql.MySQLError,),
-    )  # fmt: skip
+        title="Users CRUD (sync, raw PyMySQL)",
+        variant="raw",
+        routers=[router],
+        lifespan=lifespan,
+        settings=settings or get_settings(),
+        driver_errors=(pymysql.MySQLError,),
+    )

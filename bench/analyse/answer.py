@@ -59,7 +59,8 @@ def _verdicts(paired: pd.DataFrame) -> list[Sentence]:
                 parts.append(
                     f"{app} served more on "
                     + ", ".join(
-                        f"{workload(r)} ({change(1 / r['ratio'] if inverse else r['ratio'])}, {_ci(r, inverse)}{_line(r)})"
+                        f"{workload(r)} ({change(1 / r['ratio'] if inverse else r['ratio'])}, "
+                        f"{_ci(r, inverse)}{_line(r)})"
                         for _, r in groups[won].iterrows()
                     )
                 )
@@ -72,11 +73,13 @@ def _verdicts(paired: pd.DataFrame) -> list[Sentence]:
             )
         solo = ", ".join(workload(r) for _, r in rows[rows["instrument"] == "solo"].iterrows())
         how = f" (solo where the CPU was not the limit: {solo})" if solo else ""
-        out.append(Sentence(
-            f"{pair.async_} vs {pair.sync} ({pair.label}), {', '.join(map(str, users))} users each, throughput with "
-            f"the same CPU{how}: " + "; ".join(parts) + ".",
-            "verdicts",
-        ))  # fmt: skip
+        out.append(
+            Sentence(
+                f"{pair.async_} vs {pair.sync} ({pair.label}), {', '.join(map(str, users))} users each, "
+                f"throughput with the same CPU{how}: " + "; ".join(parts) + ".",
+                "verdicts",
+            )
+        )
     return out
 
 
@@ -102,11 +105,13 @@ def _crossover(paired: pd.DataFrame) -> list[Sentence]:
         where = "; ".join(
             _ahead(rows, app, w) for app, w in ((pair.async_, Winner.SECOND), (pair.sync, Winner.FIRST))
         )
-        out.append(Sentence(
-            f"Database time ({pair.label}, {int(rows['users'].iloc[0])} users each): {pair.async_}/{pair.sync} "
-            f"throughput {levels}; {where}.",
-            "chart-crossover",
-        ))  # fmt: skip
+        out.append(
+            Sentence(
+                f"Database time ({pair.label}, {int(rows['users'].iloc[0])} users each): "
+                f"{pair.async_}/{pair.sync} throughput {levels}; {where}.",
+                "chart-crossover",
+            )
+        )
     return out
 
 
@@ -126,11 +131,13 @@ def _tails(summary: pd.DataFrame) -> list[Sentence]:
         parts.append(f"{scenario} at {top['load'].max():g} users: {apps}")
     if not parts:
         return []
-    return [Sentence(
-        "Behaviour under load (solo points, each app alone on the app CPU; descriptive, p99 from the merged "
-        "histograms): " + "; ".join(parts) + ".",
-        "chart-latency",
-    )]  # fmt: skip
+    return [
+        Sentence(
+            "Behaviour under load (solo points, each app alone on the app CPU; descriptive, p99 from the "
+            "merged histograms): " + "; ".join(parts) + ".",
+            "chart-latency",
+        )
+    ]
 
 
 def _interference(table: pd.DataFrame) -> list[Sentence]:
@@ -144,20 +151,21 @@ def _interference(table: pd.DataFrame) -> list[Sentence]:
         if rows.empty:
             continue
         apps = ", ".join(
-            f"{r['app']} {r['p99_factor']:.1f}×" + (
-                f" (CI {r['p99_low']:.1f}–{r['p99_high']:.1f})" if math.isfinite(r["p99_low"]) else ""
-            )
+            f"{r['app']} {r['p99_factor']:.1f}×"
+            + (f" (CI {r['p99_low']:.1f}–{r['p99_high']:.1f})" if math.isfinite(r["p99_low"]) else "")
             for _, r in rows.iterrows()
-        )  # fmt: skip
+        )
         waited = [f"{r['app']} {w}" for _, r in rows.iterrows() if (w := waited_for(r, detail=False))]
         parts.append(
             f"beside {KIND_WORDS[kind]}: {apps}" + (f" (waiting for: {', '.join(waited)})" if waited else "")
         )
-    return [Sentence(
-        "Does one request hold up the others? A fast request's p99, next to each kind of work, compared with the "
-        "same requests alone: " + "; ".join(parts) + ".",
-        "interference",
-    )]  # fmt: skip
+    return [
+        Sentence(
+            "Does one request hold up the others? A fast request's p99, next to each kind of work, compared "
+            "with the same requests alone: " + "; ".join(parts) + ".",
+            "interference",
+        )
+    ]
 
 
 def _ceilings(paired: pd.DataFrame) -> list[Sentence]:
@@ -170,11 +178,13 @@ def _ceilings(paired: pd.DataFrame) -> list[Sentence]:
         return [
             Sentence("What the ORM costs was not measured in this run (`make bench-variants`).", "ceilings")
         ]
-    return [Sentence(
-        "What the ORM, the Session and response validation cost (the same routes and statements on the bare "
-        "driver, the same CPU): " + "; ".join(parts) + ".",
-        "ceilings",
-    )]  # fmt: skip
+    return [
+        Sentence(
+            "What the ORM, the Session and response validation cost (the same routes and statements on the "
+            "bare driver, the same CPU): " + "; ".join(parts) + ".",
+            "ceilings",
+        )
+    ]
 
 
 def _verdict_row(paired: pd.DataFrame, rows: pd.DataFrame) -> pd.Series | None:
@@ -217,12 +227,15 @@ def _why(paired: pd.DataFrame, layer_pairs: pd.DataFrame) -> list[Sentence]:
         cover = {side: coverage(rows, f"{side}_us") for side in ("sync", "async")}
         seen = f"{cover['sync']:.0%} of {sync}'s measured CPU and {cover['async']:.0%} of {async_}'s"
         if not explained(rows):
-            out.append(Sentence(
-                f"Why, {workload(m)}: not explained by layers{_verdict_words(paired, rows)}: the layers hold {seen} "
-                "(the GIL holder's samples alone: CPU outside the GIL, such as Argon2's C code or system calls, "
-                "is placed only by the running threads' samples, which this run lacks).",
-                "layers",
-            ))  # fmt: skip
+            out.append(
+                Sentence(
+                    f"Why, {workload(m)}: not explained by layers{_verdict_words(paired, rows)}: the layers "
+                    f"hold {seen} (the GIL holder's samples alone: CPU outside the GIL, such as Argon2's C "
+                    "code or system calls, is placed only by the running threads' samples, which this run "
+                    "lacks).",
+                    "layers",
+                )
+            )
             continue
         top = biggest(rows)
         lead = [
@@ -234,8 +247,8 @@ def _why(paired: pd.DataFrame, layer_pairs: pd.DataFrame) -> list[Sentence]:
         counter = against.loc[against["diff_us"].abs().idxmax()] if not against.empty else None
         text = (
             f"Why, {workload(m)}: {async_} spent {m['async_us']:,.0f} µs of CPU per request, {sync} "
-            f"{m['sync_us']:,.0f} ({m['diff_us']:+,.0f} µs){_verdict_words(paired, rows)}; most of the difference: "
-            + (", ".join(lead) or "no single layer")
+            f"{m['sync_us']:,.0f} ({m['diff_us']:+,.0f} µs){_verdict_words(paired, rows)}; most of the "
+            "difference: " + (", ".join(lead) or "no single layer")
         )
         if counter is not None and abs(counter["diff_us"]) >= 0.2 * abs(m["diff_us"]):
             text += f"; the other way: {counter['layer']} {counter['diff_us']:+,.0f} µs"
@@ -257,11 +270,14 @@ def _unequal(work: pd.DataFrame) -> list[Sentence]:
     out = []
     for first, second in dict.fromkeys((u.first, u.second) for u in found):
         texts = [f"{u.scenario}: {u.text}" for u in found if (u.first, u.second) == (first, second)]
-        out.append(Sentence(
-            f"{second} and {first} do different work, so their verdicts compare different work, not only speed "
-            f"(each route replayed by one user, the database's own counters): " + "; ".join(texts) + ".",
-            "statements",
-        ))  # fmt: skip
+        out.append(
+            Sentence(
+                f"{second} and {first} do different work, so their verdicts compare different work, not only "
+                "speed (each route replayed by one user, the database's own "
+                "counters): " + "; ".join(texts) + ".",
+                "statements",
+            )
+        )
     return out
 
 

@@ -48,8 +48,8 @@ def incomplete_notice(meta: dict[str, Any]) -> str | None:
         return None
     done, planned = meta.get("points_done", "?"), meta.get("points_planned", "?")
     return (
-        f"Incomplete run: {done} of {planned} planned points finished (meta.json complete = false). "
-        "The verdicts cover only the finished points."
+        f"Incomplete run: {done} of {planned} planned points finished (meta.json complete = false). The "
+        "verdicts cover only the finished points."
     )
 
 
@@ -64,19 +64,19 @@ def where_notice(meta: dict[str, Any]) -> str | None:
 
 
 METHOD_LAYERS = (
-    "Microseconds of CPU per request, by layer: two py-spy samplers read each app's stacks 250 times a second "
-    "(not pausing it) while it ran alone at the headline load, one profiled point per app and workload after "
-    "the other points (never in a verdict); a sample counts for the layer of its innermost frame of a known "
-    "package (rules: bench/catalog.py LAYER_RULES). One keeps the thread holding the GIL: its samples are CPU "
-    "seconds ('of it holding the GIL' says how much of the measured CPU they cover). What ran without the GIL "
-    "(system calls, Argon2's C code) is on no GIL holder's stack: the rest of 'measured' (the telemetry's CPU "
-    "over the same seconds) goes to the layers where the other sampler, which keeps every running thread, "
-    "saw more than the GIL holder's, in proportion ('layers / measured': 100% once placed; above, the GIL "
-    "holder's samples exceeded the measured CPU). A compiled driver (asyncmy, asyncpg, mysqlclient) has no "
-    "Python frames: its CPU counts for the code that called it (SQLAlchemy's greenlet bridge, the event loop); "
-    "the pure-Python pair (sync vs async-aiomysql) shows the driver on both sides. One point per side: "
-    "differences of a few tens of µs are within its noise. Flame graphs (the GIL holder's): "
-    "flamegraphs/*.speedscope.json (open in https://www.speedscope.app)."
+    "Microseconds of CPU per request, by layer: two py-spy samplers read each app's stacks 250 times a "
+    "second (not pausing it) while it ran alone at the headline load, one profiled point per app and "
+    "workload after the other points (never in a verdict); a sample counts for the layer of its innermost "
+    "frame of a known package (rules: bench/catalog.py LAYER_RULES). One keeps the thread holding the GIL: "
+    "its samples are CPU seconds ('of it holding the GIL' says how much of the measured CPU they cover). "
+    "What ran without the GIL (system calls, Argon2's C code) is on no GIL holder's stack: the rest of "
+    "'measured' (the telemetry's CPU over the same seconds) goes to the layers where the other sampler, "
+    "which keeps every running thread, saw more than the GIL holder's, in proportion ('layers / measured': "
+    "100% once placed; above, the GIL holder's samples exceeded the measured CPU). A compiled driver "
+    "(asyncmy, asyncpg, mysqlclient) has no Python frames: its CPU counts for the code that called it "
+    "(SQLAlchemy's greenlet bridge, the event loop); the pure-Python pair (sync vs async-aiomysql) shows the "
+    "driver on both sides. One point per side: differences of a few tens of µs are within its noise. Flame "
+    "graphs (the GIL holder's): flamegraphs/*.speedscope.json (open in https://www.speedscope.app)."
 )
 
 
@@ -91,28 +91,27 @@ METHOD_WORK = (
 METHOD_SOLO = (
     "Each verdict compares mean throughput over the valid repeats at the highest load where both apps have "
     "valid points (preferring loads with at least 2 valid repeats each). The {level} of the async/sync ratio "
-    "is a log-ratio t interval (delta method, Welch–Satterthwaite degrees of freedom); a CI that includes 1.0 "
-    "means no significant difference. Latency percentiles come from HdrHistograms merged over repeats. "
+    "is a log-ratio t interval (delta method, Welch–Satterthwaite degrees of freedom); a CI that includes "
+    "1.0 means no significant difference. Latency percentiles come from HdrHistograms merged over repeats. "
     "Invalid points are excluded from every statistic."
 )
 
 
 METHOD_PAIRED = (
-    "Where each app alone used its whole CPU (the CPU was the limit), the verdict comes from paired points: the "
-    "sync and the async app loaded at the same time, each by its own Locust, sharing the app's CPU, so whatever "
-    "slows the machine in a given second slows both ({machine}); the ratio of their requests is then the ratio "
-    "of their costs per request, which is their throughput ratio on a whole CPU. One sample per repeat (the log "
-    "ratio over the window, both apps started anew for it unless the run said --same-apps), a Student t interval "
-    "over repeats. Where an app alone "
-    "used less than {cpu_limit:.0f}% of its CPU (the median over its solo repeats: queries that wait in the "
-    "database, a pool that is the limit), sharing the CPU would make it the limit and change the answer: the "
-    "verdict then comes from the solo points (each app alone, mean requests/s over repeats, a log-ratio t "
-    "interval), which the machine's speed hardly moves there. '{same}' when the whole {level} "
-    "lies inside ±{margin:.0%}; a winner when it excludes 1 (flagged 'at the ±{margin:.0%} line' when it also reaches "
-    "inside ±{margin:.0%}); "
-    "otherwise not enough evidence. '±' is the interval's "
-    "half-width; 'would have seen' the smallest difference detected with {power:.0%} power. Latency and saturation "
-    "come from the solo points, in the charts and tables below."
+    "Where each app alone used its whole CPU (the CPU was the limit), the verdict comes from paired points: "
+    "the sync and the async app loaded at the same time, each by its own Locust, sharing the app's CPU, so "
+    "whatever slows the machine in a given second slows both ({machine}); the ratio of their requests is "
+    "then the ratio of their costs per request, which is their throughput ratio on a whole CPU. One sample "
+    "per repeat (the log ratio over the window, both apps started anew for it unless the run said "
+    "--same-apps), a Student t interval over repeats. Where an app alone used less than {cpu_limit:.0f}% of "
+    "its CPU (the median over its solo repeats: queries that wait in the database, a pool that is the "
+    "limit), sharing the CPU would make it the limit and change the answer: the verdict then comes from the "
+    "solo points (each app alone, mean requests/s over repeats, a log-ratio t interval), which the machine's "
+    "speed hardly moves there. '{same}' when the whole {level} lies inside ±{margin:.0%}; a winner when it "
+    "excludes 1 (flagged 'at the ±{margin:.0%} line' when it also reaches inside ±{margin:.0%}); otherwise "
+    "not enough evidence. '±' is the interval's half-width; 'would have seen' the smallest difference "
+    "detected with {power:.0%} power. Latency and saturation come from the solo points, in the charts and "
+    "tables below."
 )
 
 
@@ -128,8 +127,8 @@ def machine_speed(data: Run, result: Analysis) -> str:
         )
     if result.spread:
         parts.append(
-            f"the repeats of a solo point that used the whole CPU spread by {result.spread.sd:.0%} (sd, pooled "
-            f"over {result.spread.groups} points)"
+            f"the repeats of a solo point that used the whole CPU spread by {result.spread.sd:.0%} (sd, "
+            f"pooled over {result.spread.groups} points)"
         )
     if "app_cpus_others" in data.points and len(others := data.points["app_cpus_others"].dropna()):
         over = int((others > OTHERS_CPU_LIMIT).sum())
@@ -189,8 +188,14 @@ def blocks(data: Run, result: Analysis, charts: Sequence[Chart]) -> list[Block]:
     if where := where_notice(meta):
         out.append(Block("note", where))
     if found := unequal(result.work):
-        out.append(Block("banner", "Different work: " + "; ".join(f"{u.scenario}: {u.text}" for u in found)
-                         + ". A verdict between these apps compares their work as well as their speed."))  # fmt: skip
+        out.append(
+            Block(
+                "banner",
+                "Different work: "
+                + "; ".join(f"{u.scenario}: {u.text}" for u in found)
+                + ". A verdict between these apps compares their work as well as their speed.",
+            )
+        )
     if not result.work.empty:
         out += [
             Block("h2", "Statements per route", "statements"),
@@ -210,10 +215,10 @@ def blocks(data: Run, result: Analysis, charts: Sequence[Chart]) -> list[Block]:
             Block("table", table=interference_table(result)),
             Block(
                 "note",
-                f"Probes: {PROBES_TEXT}; the other users keep one kind "
-                "of work busy. p50/p99 from each repeat's own histogram of the probes; the factor is the mean "
-                "ratio over repeats with a log-ratio t interval.",
-            ),  # fmt: skip
+                f"Probes: {PROBES_TEXT}; the other users keep one kind of work busy. p50/p99 from each "
+                "repeat's own histogram of the probes; the factor is the mean ratio over repeats with a "
+                "log-ratio t interval.",
+            ),
         ]
     if (ceilings := ceilings_table(result)).rows:
         out += [
@@ -221,10 +226,10 @@ def blocks(data: Run, result: Analysis, charts: Sequence[Chart]) -> list[Block]:
             Block("table", table=ceilings),
             Block(
                 "note",
-                "The same routes and the same statements on the bare driver (raw PyMySQL with a plain "
-                "pool, raw asyncmy with its pool), without the ORM, the Session and response-model "
-                "validation, paired with the idiomatic app over the same seconds.",
-            ),  # fmt: skip
+                "The same routes and the same statements on the bare driver (raw PyMySQL with a plain pool, "
+                "raw asyncmy with its pool), without the ORM, the Session and response-model validation, "
+                "paired with the idiomatic app over the same seconds.",
+            ),
         ]
     out += [Block("h2", "All measurements", "numbers"), Block("h3", "Solo points: per app and workload")]
     out.append(Block("table", table=summary_table(result)))

@@ -1,6 +1,7 @@
 """The interference experiment (loadtests/interference.py): how much slower a fast request gets when it
 shares the app with other work. Per app and neighbour kind, the probes' p50 and p99 (each repeat's from its
-own per-route histogram) next to the same probes alone, as a factor with a log-ratio t interval (stats.CONFIDENCE) over
+own per-route histogram) next to the same probes alone, as a factor with a log-ratio t interval
+(stats.CONFIDENCE) over
 repeats; and, where the run was profiled (`--profile`), what the probes waited for: the GIL or the CPU."""
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def interference(points: pd.DataFrame) -> pd.DataFrame:
                     "p99_factor": p99[0],
                     "p99_low": p99[1],
                     "p99_high": p99[2],
-                }  # fmt: skip
+                }
             )
     out = pd.DataFrame(rows, columns=cols)
     if out.empty:
@@ -118,11 +119,16 @@ def probe_waits(run_dir: Path) -> pd.DataFrame:
         if found.empty or not float(found["us_per_request"].iloc[0]) > 0:
             continue
         share = float(found["gil_us"].iloc[0]) / float(found["us_per_request"].iloc[0])
-        rows.append({
-            "backend": point.get("backend", "mariadb"), "app": point["app"], "kind": scenario.removeprefix(PREFIX),
-            "cpu_busy": float(point["app_cpu_mean"]) / 100, "gil_share": min(1.0, share) if math.isfinite(share) else math.nan,
-            "loop_share": _on_the_loop(path.parent / PROFILE_RUNNING),
-        })  # fmt: skip
+        rows.append(
+            {
+                "backend": point.get("backend", "mariadb"),
+                "app": point["app"],
+                "kind": scenario.removeprefix(PREFIX),
+                "cpu_busy": float(point["app_cpu_mean"]) / 100,
+                "gil_share": min(1.0, share) if math.isfinite(share) else math.nan,
+                "loop_share": _on_the_loop(path.parent / PROFILE_RUNNING),
+            }
+        )
     return pd.DataFrame(rows, columns=WAIT_COLUMNS)
 
 

@@ -93,7 +93,7 @@ def on_main_thread(stack: Sequence[Frame]) -> bool:
 
 
 def _matches(frame: Frame, prefix: str) -> bool:
-    """`path` prefix, or `path:name`: a function (py-spy names methods `Class.method`) or a class of a file."""
+    """`path` prefix, or `path:name`: a function (py-spy names methods `Class.method`) or a class."""
     path, _, name = prefix.partition(":")
     if not frame.path.startswith(path):
         return False
@@ -183,11 +183,25 @@ def point_layers(folder: Path) -> list[dict[str, Any]]:
     def us(cpu_seconds: float) -> float:
         return round(cpu_seconds / requests * 1e6, 1)
 
-    rows = [key | {"layer": layer, "us_per_request": us(layers[layer]), "gil_us": us(gil[layer]),
-                   "samples": round(gil[layer] * rate)}
-            for layer in LAYERS]  # fmt: skip
-    rows.append(key | {"layer": MEASURED, "us_per_request": us(measured_s), "gil_us": us(sum(gil.values())),
-                       "samples": int(profiler.get("samples") or 0)})  # fmt: skip
+    rows = [
+        key
+        | {
+            "layer": layer,
+            "us_per_request": us(layers[layer]),
+            "gil_us": us(gil[layer]),
+            "samples": round(gil[layer] * rate),
+        }
+        for layer in LAYERS
+    ]
+    rows.append(
+        key
+        | {
+            "layer": MEASURED,
+            "us_per_request": us(measured_s),
+            "gil_us": us(sum(gil.values())),
+            "samples": int(profiler.get("samples") or 0),
+        }
+    )
     return rows
 
 
@@ -200,21 +214,30 @@ def speedscope(stacks: list[tuple[list[Frame], int]], name: str) -> dict[str, An
     return {
         "$schema": "https://www.speedscope.app/file-format-schema.json",
         "shared": {"frames": frames},
-        "profiles": [{"type": "sampled", "name": name, "unit": "none", "startValue": 0,
-                      "endValue": sum(weights), "samples": samples, "weights": weights}],
+        "profiles": [
+            {
+                "type": "sampled",
+                "name": name,
+                "unit": "none",
+                "startValue": 0,
+                "endValue": sum(weights),
+                "samples": samples,
+                "weights": weights,
+            }
+        ],
         "name": name,
         "exporter": "bench (from py-spy's raw stacks)",
-    }  # fmt: skip
+    }
 
 
 def write_layers(run_dir: Path) -> pd.DataFrame:
-    """layers.csv and flamegraphs/<point>.speedscope.json from every profiled point of the run (none: an
-    empty table, no file)."""
+    """layers.csv and flamegraphs/<point>.speedscope.json from every profiled point of the run. With no
+    profiled point, the layers.csv already there, if any (a run whose stacks were removed for size)."""
     folders = _profiled(run_dir)
+    if not folders:
+        return read_layers(run_dir)
     rows = [row for folder in folders for row in point_layers(folder)]
     table = pd.DataFrame(rows, columns=COLUMNS)
-    if not folders:
-        return table
     table.to_csv(run_dir / LAYERS_FILE, index=False)
     out = run_dir / FLAMEGRAPHS
     out.mkdir(exist_ok=True)
@@ -258,8 +281,14 @@ def compared(layers: pd.DataFrame) -> pd.DataFrame:
         both = a.merge(b, on=[k for k in key if k != "users"], suffixes=("_sync", "_async"))
         if both.empty:
             continue
-        both = both.rename(columns={"us_per_request_sync": "sync_us", "us_per_request_async": "async_us",
-                                    "gil_us_sync": "sync_gil_us", "gil_us_async": "async_gil_us"})  # fmt: skip
+        both = both.rename(
+            columns={
+                "us_per_request_sync": "sync_us",
+                "us_per_request_async": "async_us",
+                "gil_us_sync": "sync_gil_us",
+                "gil_us_async": "async_gil_us",
+            }
+        )
         out.append(
             both.assign(sync=pair.sync, async_=pair.async_, diff_us=both["async_us"] - both["sync_us"])
         )

@@ -1,5 +1,7 @@
-"""The answer on more than one CPU: a small summary of a full run (its verdicts with intervals, CPU per request
-by layer, and the machine), written to `machines/<run-id>.json` (MACHINES_DIR) for the team to commit, and every
+"""The answer on more than one CPU: a small summary of a full run (its verdicts with intervals, CPU per
+request
+by layer, and the machine), written to `machines/<run-id>.json` (MACHINES_DIR) for the team to commit, and
+every
 committed summary rendered side by side (`bench machines`: a table and a chart, one column per machine).
 Pure: reads run folders and summaries, starts nothing.
 """
@@ -34,17 +36,28 @@ SUMMARY_KEYS = ("cpu_model", "cpu_count", "kernel", "virtualisation", "python", 
 def summary(meta: dict[str, Any], result: Analysis) -> dict[str, Any]:
     """What travels between machines: the verdicts with their intervals, the layers, and the machine."""
     verdicts = [
-        {"pair": f"{r['first']} vs {r['second']}", "backend": r["backend"], "workload": workload(r),
-         "scenario": r["scenario"], "db_ms": float(r["db_ms"]), "users": int(r["users"]),
-         "ratio": _round(r["ratio"]), "low": _round(r["ratio_low"]), "high": _round(r["ratio_high"]),
-         "winner": r["winner"], "instrument": r["instrument"]}
+        {
+            "pair": f"{r['first']} vs {r['second']}",
+            "backend": r["backend"],
+            "workload": workload(r),
+            "scenario": r["scenario"],
+            "db_ms": float(r["db_ms"]),
+            "users": int(r["users"]),
+            "ratio": _round(r["ratio"]),
+            "low": _round(r["ratio_low"]),
+            "high": _round(r["ratio_high"]),
+            "winner": r["winner"],
+            "instrument": r["instrument"],
+        }
         for _, r in _ordered(result.paired).iterrows()
-    ]  # fmt: skip
+    ]
     layers = [
-        {k: (r[k] if k not in ("sync_us", "async_us", "diff_us") else _round(r[k], 1)) for k in
-         ("sync", "async_", "scenario", "db_ms", "layer", "sync_us", "async_us", "diff_us")}
+        {
+            k: (r[k] if k not in ("sync_us", "async_us", "diff_us") else _round(r[k], 1))
+            for k in ("sync", "async_", "scenario", "db_ms", "layer", "sync_us", "async_us", "diff_us")
+        }
         for _, r in result.layer_pairs.iterrows()
-    ]  # fmt: skip
+    ]
     return {
         "run_id": meta.get("run_id"),
         "command": meta.get("command"),
@@ -96,7 +109,7 @@ def render(folder: Path) -> tuple[str, Path | None]:
 
 
 def read_summaries(folder: Path) -> list[dict[str, Any]]:
-    """Every `<run-id>.json` of the folder, oldest first; a file that is not a summary is named and skipped."""
+    """Every `<run-id>.json` of the folder, oldest first; a file that is no summary is named and skipped."""
     out = []
     for path in sorted(folder.glob("*.json")):
         try:
@@ -143,10 +156,12 @@ def markdown(summaries: list[dict[str, Any]]) -> str:
     for key, row in zip(table.index, table.itertuples(index=False), strict=True):
         lines.append("| " + " | ".join([*map(str, key), *map(str, row)]) + " |")
     lines += ["", f"async/sync throughput ({LEVEL}) at the paired load; each column is one `make bench` run:"]
-    lines += [f"- {column(d)}: `{d.get('command') or '?'}`, commit {str(d.get('git_sha') or '?')[:12]}, "
-              f"{d['machine'].get('cpu_count')} CPUs, kernel {d['machine'].get('kernel')}, "
-              f"virtualisation {d['machine'].get('virtualisation')}, Python {d['machine'].get('python')}"
-              for d in summaries]  # fmt: skip
+    lines += [
+        f"- {column(d)}: `{d.get('command') or '?'}`, commit {str(d.get('git_sha') or '?')[:12]}, "
+        f"{d['machine'].get('cpu_count')} CPUs, kernel {d['machine'].get('kernel')}, virtualisation "
+        f"{d['machine'].get('virtualisation')}, Python {d['machine'].get('python')}"
+        for d in summaries
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -172,8 +187,16 @@ def chart(summaries: list[dict[str, Any]], path: Path) -> Path | None:
                 continue
             y = cases.index(case) + (i - (len(machines) - 1) / 2) * 0.25
             err = [[ratio - (low or ratio)], [(high or ratio) - ratio]]
-            ax.errorbar(ratio, y, xerr=err, fmt="o", color=f"C{i}", markersize=4, capsize=2,
-                        label=machine if case == next(p[1] for p in points if p[0] == machine) else None)  # fmt: skip
+            ax.errorbar(
+                ratio,
+                y,
+                xerr=err,
+                fmt="o",
+                color=f"C{i}",
+                markersize=4,
+                capsize=2,
+                label=machine if case == next(p[1] for p in points if p[0] == machine) else None,
+            )
     ax.axvline(1.0, color="0.3", linewidth=0.8)
     ax.axvspan(1 - MARGIN, 1 + MARGIN, color="0.9", zorder=0)
     ax.set_yticks(range(len(cases)), cases, fontsize=7)

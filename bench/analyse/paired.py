@@ -102,9 +102,13 @@ def paired_points(points: pd.DataFrame) -> dict[PairKey, list[tuple[FloatArray, 
         if n == 0:
             continue
         key = PairKey(
-            str(first["app"]), str(second["app"]), str(first.get("backend") or "mariadb"), str(first["scenario"]),
-            int(first["users"]), int(first["db_ms"]),
-        )  # fmt: skip
+            str(first["app"]),
+            str(second["app"]),
+            str(first.get("backend") or "mariadb"),
+            str(first["scenario"]),
+            int(first["users"]),
+            int(first["db_ms"]),
+        )
         out.setdefault(key, []).append((a[:n], b[:n]))
     return out
 
@@ -161,9 +165,13 @@ def compare_solo(
 
 def _solo(points: pd.DataFrame, key: PairKey, app: str) -> pd.DataFrame:
     return points[
-        (points["partner"].fillna("").astype(str) == "") & points["valid"] & (points["app"] == app)
-        & (points["scenario"] == key.scenario) & (points["users"] == key.users) & (points["db_ms"] == key.db_ms)
-    ]  # fmt: skip
+        (points["partner"].fillna("").astype(str) == "")
+        & points["valid"]
+        & (points["app"] == app)
+        & (points["scenario"] == key.scenario)
+        & (points["users"] == key.users)
+        & (points["db_ms"] == key.db_ms)
+    ]
 
 
 def analyse_pairs(points: pd.DataFrame, keep: Iterable[tuple[str, str]] | None = None) -> list[PairedResult]:
@@ -188,10 +196,29 @@ def analyse_pairs(points: pd.DataFrame, keep: Iterable[tuple[str, str]] | None =
 
 
 COLUMNS = [
-    "first", "second", "backend", "scenario", "users", "db_ms", "repeats", "seconds", "first_rps", "second_rps",
-    "ratio", "ratio_low", "ratio_high", "p", "half_width", "mde", "winner", "at_line", "verdict", "instrument",
-    "cpu_first", "cpu_second",
-]  # fmt: skip
+    "first",
+    "second",
+    "backend",
+    "scenario",
+    "users",
+    "db_ms",
+    "repeats",
+    "seconds",
+    "first_rps",
+    "second_rps",
+    "ratio",
+    "ratio_low",
+    "ratio_high",
+    "p",
+    "half_width",
+    "mde",
+    "winner",
+    "at_line",
+    "verdict",
+    "instrument",
+    "cpu_first",
+    "cpu_second",
+]
 
 
 def frame(results: list[PairedResult]) -> pd.DataFrame:
@@ -199,13 +226,30 @@ def frame(results: list[PairedResult]) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "first": r.key.first, "second": r.key.second, "backend": r.key.backend, "scenario": r.key.scenario,
-                "users": r.key.users, "db_ms": r.key.db_ms, "repeats": r.repeats, "seconds": r.seconds,
-                "first_rps": r.first_rps, "second_rps": r.second_rps, "ratio": r.ratio, "ratio_low": r.ci[0],
-                "ratio_high": r.ci[1], "p": r.p, "half_width": r.half_width, "mde": r.mde, "winner": r.winner, "at_line": r.at_line,
-                "verdict": r.verdict(), "instrument": r.instrument, "cpu_first": r.cpu[0], "cpu_second": r.cpu[1],
+                "first": r.key.first,
+                "second": r.key.second,
+                "backend": r.key.backend,
+                "scenario": r.key.scenario,
+                "users": r.key.users,
+                "db_ms": r.key.db_ms,
+                "repeats": r.repeats,
+                "seconds": r.seconds,
+                "first_rps": r.first_rps,
+                "second_rps": r.second_rps,
+                "ratio": r.ratio,
+                "ratio_low": r.ci[0],
+                "ratio_high": r.ci[1],
+                "p": r.p,
+                "half_width": r.half_width,
+                "mde": r.mde,
+                "winner": r.winner,
+                "at_line": r.at_line,
+                "verdict": r.verdict(),
+                "instrument": r.instrument,
+                "cpu_first": r.cpu[0],
+                "cpu_second": r.cpu[1],
             }
             for r in results
         ],
         columns=COLUMNS,
-    )  # fmt: skip
+    )

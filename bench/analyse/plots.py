@@ -198,17 +198,18 @@ def throughput_chart(result: Analysis, out_dir: Path) -> Chart | None:
     _app_legend(fig, apps, extra)
     fig.suptitle(f"Throughput vs load: mean of valid repeats, error bars = {LEVEL}")
     caption = (
-        f"Mean requests/s over the valid repeats of each point; error bars are the {LEVEL} t interval. The y axis "
-        "starts at 0. A hollow marker is a point with one valid repeat, which has no interval of its own."
+        f"Mean requests/s over the valid repeats of each point; error bars are the {LEVEL} t interval. The y "
+        "axis starts at 0. A hollow marker is a point with one valid repeat, which has no interval of its "
+        "own."
     )
     if spread_drawn and result.spread:
         s = result.spread
         caption += (
-            f" Where the app used its whole CPU, its dashed bar is ×/÷{factor:.2f}: the {CONFIDENCE:.0%} range of one "
-            f"repeat, from the spread of this run's solo points that used the whole CPU and had 2 or more "
-            f"repeats (log-sd {s.sd:.1%} pooled over {s.groups} points, {s.df} degrees of freedom). On a "
-            "machine whose speed varies from second to second, one repeat can be that far from the next; "
-            "the verdicts come from the paired points."
+            f" Where the app used its whole CPU, its dashed bar is ×/÷{factor:.2f}: the {CONFIDENCE:.0%} "
+            "range of one repeat, from the spread of this run's solo points that used the whole CPU and had "
+            f"2 or more repeats (log-sd {s.sd:.1%} pooled over {s.groups} points, {s.df} degrees of "
+            "freedom). On a machine whose speed varies from second to second, one repeat can be that far "
+            "from the next; the verdicts come from the paired points."
         )
     return Chart(_save(fig, out_dir / "throughput.png"), "Throughput vs load", caption)
 
@@ -219,9 +220,13 @@ def _latency_panels(data: pd.DataFrame) -> list[tuple[str, pd.DataFrame, str]]:
     app's percentiles are lines there too."""
     sweep = data["scenario"].map(sweeps_db_ms).astype(bool)
     specs = [
-        (panel_title(scenario, db_ms), data[~sweep & (data["scenario"] == scenario) & (data["db_ms"] == db_ms)], "load")
+        (
+            panel_title(scenario, db_ms),
+            data[~sweep & (data["scenario"] == scenario) & (data["db_ms"] == db_ms)],
+            "load",
+        )
         for scenario, db_ms in _panels(data[~sweep])
-    ]  # fmt: skip
+    ]
     swept = data[sweep]
     for scenario in sorted(set(swept["scenario"]), key=scenario_rank):
         rows = swept[swept["scenario"] == scenario]
@@ -336,9 +341,11 @@ def timeline_chart(data: Run, out_dir: Path) -> Chart | None:
             if math.isfinite(duration):
                 ax.axvline(duration, color="0.4", ls="-.", lw=1)
             ax.grid(alpha=0.3)
-        axes[0].set_title(f"{app}: {panel_title(str(point['scenario']), float(point['db_ms']))}\n"
-                          f"{point['load']:g} {'req/s target' if point['mode'] == 'open' else 'users'}, "
-                          f"repeat {point['repeat']:g}", fontsize=10)  # fmt: skip
+        axes[0].set_title(
+            f"{app}: {panel_title(str(point['scenario']), float(point['db_ms']))}\n{point['load']:g} "
+            f"{'req/s target' if point['mode'] == 'open' else 'users'}, repeat {point['repeat']:g}",
+            fontsize=10,
+        )
         axes[-1].set_xlabel("seconds since the measurement window opened")
     peak = max((float(s["requests"].max()) for s in series if not s.empty), default=1.0)
     grid[0][0].set_ylim(0, peak * 1.08 or 1.0)
@@ -346,8 +353,14 @@ def timeline_chart(data: Run, out_dir: Path) -> Chart | None:
     extra: list[Line2D | Patch] = []
     if has_latency:
         grid[1][0].set_ylabel("latency (ms)")
-        top = max((float(np.nanmax(s[list(PERCENTILE_STYLES)].to_numpy(dtype=float))) for s in series
-                   if s[list(PERCENTILE_STYLES)].notna().any().any()), default=1.0)  # fmt: skip
+        top = max(
+            (
+                float(np.nanmax(s[list(PERCENTILE_STYLES)].to_numpy(dtype=float)))
+                for s in series
+                if s[list(PERCENTILE_STYLES)].notna().any().any()
+            ),
+            default=1.0,
+        )
         grid[1][0].set_ylim(0, top * 1.08 or 1.0)
         extra += [
             Line2D([], [], color="0.3", ls=style, label=name) for name, style in PERCENTILE_STYLES.values()
@@ -360,8 +373,8 @@ def timeline_chart(data: Run, out_dir: Path) -> Chart | None:
     return Chart(
         _save(fig, out_dir / "timeline.png"),
         "Throughput and latency over time",
-        "Requests completed in each second and, below, that second's p50/p95/p99 from its own histogram, "
-        "as the load generator recorded them (exact, not Locust's rolling averages). The shaded warm-up "
+        "Requests completed in each second and, below, that second's p50/p95/p99 from its own histogram, as "
+        "the load generator recorded them (exact, not Locust's rolling averages). The shaded warm-up "
         "precedes the measurement window and is not counted.",
     )
 
@@ -372,20 +385,36 @@ def _paired_headline(result: Analysis) -> pd.DataFrame:
     for rank, pair in enumerate(PAIRS):
         got = of_pair(result.paired, pair.sync, pair.async_)
         for _, r in got.iterrows():
-            rows.append({"pair_rank": rank, "pair": pair.label, "sync_app": pair.sync, "async_app": pair.async_,
-                         "scenario": r["scenario"], "db_ms": r["db_ms"], "load": r["users"], "mode": "closed",
-                         "ratio": r["ratio"], "ratio_low": r["ratio_low"], "ratio_high": r["ratio_high"],
-                         "instrument": r["instrument"]})  # fmt: skip
+            rows.append(
+                {
+                    "pair_rank": rank,
+                    "pair": pair.label,
+                    "sync_app": pair.sync,
+                    "async_app": pair.async_,
+                    "backend": r["backend"],
+                    "scenario": r["scenario"],
+                    "db_ms": r["db_ms"],
+                    "load": r["users"],
+                    "mode": "closed",
+                    "ratio": r["ratio"],
+                    "ratio_low": r["ratio_low"],
+                    "ratio_high": r["ratio_high"],
+                    "instrument": r["instrument"],
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def _pools(data: pd.DataFrame, limits: dict[str, dict[str, Any]]) -> str:
-    """Whether each pair of the crossover waited for pool connections: from the apps' own /limits (meta.json)."""
+    """Whether each pair of the crossover waited for pool connections: from its apps' /limits (meta.json)."""
     parts = []
     for (sync, async_), rows in data.groupby(["sync_app", "async_app"], sort=False):
         users = int(rows["load"].max())
-        pools = {int(lim.get("pool_size") or 0) + int(lim.get("max_overflow") or 0)
-                 for app in (sync, async_) if (lim := limits.get(str(app)))}  # fmt: skip
+        pools = {
+            int(lim.get("pool_size") or 0) + int(lim.get("max_overflow") or 0)
+            for app in (sync, async_)
+            if (lim := limits.get(str(app)))
+        }
         if len(pools) != 1:
             continue
         pool = pools.pop()
@@ -445,8 +474,14 @@ def crossover_chart(
             )
         if not same_load:
             for xi, (_, row) in zip(x, rows.iterrows(), strict=True):
-                ax.annotate(f"{row['load']:g} {unit}", (xi, row["ratio"]), textcoords="offset points",
-                            xytext=(6, -12), fontsize=7, color="0.35")  # fmt: skip
+                ax.annotate(
+                    f"{row['load']:g} {unit}",
+                    (xi, row["ratio"]),
+                    textcoords="offset points",
+                    xytext=(6, -12),
+                    fontsize=7,
+                    color="0.35",
+                )
         bounds += [*rows["ratio"], *rows["ratio_low"].dropna(), *rows["ratio_high"].dropna()]
     ax.axhline(1.0, color="0.2", lw=1)
     low, high = min(bounds), max(bounds)
@@ -467,12 +502,12 @@ def crossover_chart(
     fig.legend(loc="outside lower center", ncol=1, frameon=False)
     how = (
         "Each level's verdict: filled dots from paired points (both apps over the same seconds, sharing the "
-        "app's CPU: the ratio of their requests, mean over repeats), hollow dots from solo points where the CPU "
-        "was not the limit (each app alone: the ratio of mean requests/s); error bars the {LEVEL} t interval over "
-        "repeats."
+        "app's CPU: the ratio of their requests, mean over repeats), hollow dots from solo points where the "
+        f"CPU was not the limit (each app alone: the ratio of mean requests/s); error bars the {LEVEL} t "
+        "interval over repeats."
         if paired
-        else f"Ratio of mean throughputs at the headline load of each level; error bars are the {LEVEL} log-ratio t "
-        "interval."
+        else f"Ratio of mean throughputs at the headline load of each level; error bars are the {LEVEL} "
+        "log-ratio t interval."
     )
     return Chart(
         _save(fig, out_dir / "crossover.png"),
@@ -516,7 +551,8 @@ def verdicts_chart(result: Analysis, out_dir: Path) -> Chart | None:
         ax.plot([r["ratio"]], [i], "o", color=colour, markerfacecolor="white" if solo else colour)
         how = " (solo)" if solo else ""
         labels.append(
-            f"{r['second']} / {r['first']}: {workload_name(r['scenario'], r['db_ms'])}, {r['users']} users{how}"
+            f"{r['second']} / {r['first']}: {workload_name(r['scenario'], r['db_ms'])}, {r['users']} "
+            f"users{how}"
         )
     ax.set_yticks(range(len(rows)), labels, fontsize=8)
     ax.set_xlabel(f"requests served: second / first (x)  —  bar: {LEVEL} over repeats")
@@ -552,15 +588,30 @@ def interference_chart(result: Analysis, out_dir: Path) -> Chart | None:
             x = j + (i - (len(apps) - 1) / 2) * width
             ax.bar(x, r["p99_factor"], width * 0.95, color=app_colour(app), label=app if j == 0 else None)
             if math.isfinite(r["p99_low"]):
-                ax.errorbar(x, r["p99_factor"], yerr=[[r["p99_factor"] - r["p99_low"]], [r["p99_high"] - r["p99_factor"]]],
-                            fmt="none", ecolor="0.2", capsize=4)  # fmt: skip
-            ax.annotate(f"{r['p99_factor']:.1f}×", (x, r["p99_factor"]), textcoords="offset points", xytext=(0, 3),
-                        ha="center", fontsize=7)  # fmt: skip
+                ax.errorbar(
+                    x,
+                    r["p99_factor"],
+                    yerr=[[r["p99_factor"] - r["p99_low"]], [r["p99_high"] - r["p99_factor"]]],
+                    fmt="none",
+                    ecolor="0.2",
+                    capsize=4,
+                )
+            ax.annotate(
+                f"{r['p99_factor']:.1f}×",
+                (x, r["p99_factor"]),
+                textcoords="offset points",
+                xytext=(0, 3),
+                ha="center",
+                fontsize=7,
+            )
     ax.axhline(1.0, color="0.3", lw=1)
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
-    names = {"cpu": "pure-Python CPU\n(holds the GIL)", "argon2": "Argon2 sign-ups\n(C, releases the GIL)",
-             "io": "slow queries\n(waiting on the database)"}  # fmt: skip
+    names = {
+        "cpu": "pure-Python CPU\n(holds the GIL)",
+        "argon2": "Argon2 sign-ups\n(C, releases the GIL)",
+        "io": "slow queries\n(waiting on the database)",
+    }
     ax.set_xticks(range(len(kinds)), [names[k] for k in kinds])
     ax.set_ylabel("a fast request's p99 beside this work ÷ alone (log)")
     ax.set_title("Interference: how much a fast request suffers from its neighbours", fontsize=11)
@@ -569,8 +620,8 @@ def interference_chart(result: Analysis, out_dir: Path) -> Chart | None:
     return Chart(
         _save(fig, out_dir / "interference.png"),
         "Interference",
-        f"Probe requests ({PROBES_TEXT}) next to each kind of neighbour work, their "
-        f"p99 divided by the same probes' p99 alone; error bars: {LEVEL} log-ratio t interval over repeats.",
+        f"Probe requests ({PROBES_TEXT}) next to each kind of neighbour work, their p99 divided by the same "
+        f"probes' p99 alone; error bars: {LEVEL} log-ratio t interval over repeats.",
     )
 
 
@@ -624,8 +675,14 @@ def failures_chart(data: Run, out_dir: Path) -> Chart | None:
         FigureCanvasAgg(fig)
         ax = fig.subplots()
         ax.axis("off")
-        ax.text(0.5, 0.5, f"No failures or invalid points\n({len(pts)} points, {len(apps)} apps)",
-                ha="center", va="center", fontsize=14)  # fmt: skip
+        ax.text(
+            0.5,
+            0.5,
+            f"No failures or invalid points\n({len(pts)} points, {len(apps)} apps)",
+            ha="center",
+            va="center",
+            fontsize=14,
+        )
         fig.suptitle("Failures and invalid points")
     else:
         fig, (left, right) = _figure(2, width=_bars_width(cats, apps), cols=_bars_cols(cats))
@@ -642,8 +699,8 @@ def failures_chart(data: Run, out_dir: Path) -> Chart | None:
     return Chart(
         _save(fig, out_dir / "failures.png"),
         "Failures and invalid points",
-        "Failed requests summed over every point (valid or not), and the points excluded as invalid; "
-        "the reasons are listed below.",
+        "Failed requests summed over every point (valid or not), and the points excluded as invalid; the "
+        "reasons are listed below.",
     )
 
 
@@ -671,9 +728,7 @@ def resources_chart(data: Run, out_dir: Path, loadgen_limit: float = LOADGEN_CPU
     def cat(scenario: str, db_ms: float, g: pd.DataFrame) -> str:
         return _category(scenario, db_ms, f"\n{g['load'].max():g} {unit[str(g['mode'].iloc[0])]}")
 
-    labels = {
-        (s, d): cat(s, d, top[(top["scenario"] == s) & (top["db_ms"] == d)]) for s, d in keys
-    }  # fmt: skip
+    labels = {(s, d): cat(s, d, top[(top["scenario"] == s) & (top["db_ms"] == d)]) for s, d in keys}
     cats = [labels[k] for k in keys]
     fig, axes = _figure(len(metrics), width=_bars_width(cats, apps), height=3.8, cols=_bars_cols(cats))
     for ax, (col, title, ylabel) in zip(axes, metrics, strict=True):
@@ -683,8 +738,16 @@ def resources_chart(data: Run, out_dir: Path, loadgen_limit: float = LOADGEN_CPU
         if col == "locust_cpu_max":
             ax.axhline(loadgen_limit, color="#B00020", ls="--", lw=1)
             ax.set_ylim(0, max(ax.get_ylim()[1], loadgen_limit * 1.12))
-            ax.text(0.99, loadgen_limit, f"invalid above {loadgen_limit:.0f}%", transform=ax.get_yaxis_transform(),
-                    ha="right", va="bottom", fontsize=7, color="#B00020")  # fmt: skip
+            ax.text(
+                0.99,
+                loadgen_limit,
+                f"invalid above {loadgen_limit:.0f}%",
+                transform=ax.get_yaxis_transform(),
+                ha="right",
+                va="bottom",
+                fontsize=7,
+                color="#B00020",
+            )
         ax.set_title(title)
         ax.set_ylabel(ylabel)
     _app_legend(fig, apps, bars=True)
@@ -731,8 +794,16 @@ def layers_chart(result: Analysis, out_dir: Path) -> Chart | None:
             if len(measured) and math.isfinite(float(measured.iloc[0])):
                 top = max(top, float(measured.iloc[0]))
                 ax.plot([x - 0.19, x + 0.19], [float(measured.iloc[0])] * 2, color="black", linewidth=2)
-            ax.annotate(app, (x, top), xytext=(0, 3), textcoords="offset points", ha="center", va="bottom",
-                        rotation=90, fontsize=7)  # fmt: skip
+            ax.annotate(
+                app,
+                (x, top),
+                xytext=(0, 3),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                rotation=90,
+                fontsize=7,
+            )
     ax.set_xticks(range(len(cases)), [_category(k[2], k[3]) for k, _ in cases], fontsize=8)
     ax.margins(y=0.25)
     ax.set_ylabel("CPU per request (µs)")
@@ -750,7 +821,8 @@ def layers_chart(result: Analysis, out_dir: Path) -> Chart | None:
         "bars stack the layers, the black tick is the CPU the telemetry measured). Layers: "
         'docs/methods.md, "Where a request\'s CPU goes".'
         + (
-            f" Not drawn, their layers cover too little of the CPU measured (work outside the GIL): {', '.join(left_out)}."
+            " Not drawn, their layers cover too little of the CPU measured (work outside the GIL): "
+            f"{', '.join(left_out)}."
             if left_out
             else ""
         ),

@@ -14,7 +14,8 @@ from bench.analyse.plots import DPI, Chart
 from bench.analyse.tables import Table
 
 CSS = """
-body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1b1b1b;background:#fafafa}
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;
+color:#1b1b1b;background:#fafafa}
 main{max-width:1180px;margin:0 auto;padding:24px}
 h1{font-size:1.6em;margin:0 0 12px}h2{margin-top:36px;border-bottom:1px solid #ddd;padding-bottom:4px}
 table{border-collapse:collapse;margin:8px 0 16px;background:#fff;font-size:.92em}
@@ -36,7 +37,8 @@ pre{background:#272822;color:#f8f8f2;padding:10px;overflow-x:auto;white-space:pr
 SCRIPT = """window.addEventListener("load", function () {
   var imgs = Array.prototype.slice.call(document.images);
   document.body.dataset.imagesTotal = String(imgs.length);
-  document.body.dataset.imagesLoaded = String(imgs.filter(function (i) { return i.naturalWidth > 0; }).length);
+  document.body.dataset.imagesLoaded = String(
+    imgs.filter(function (i) { return i.naturalWidth > 0; }).length);
 });"""
 
 
@@ -106,7 +108,8 @@ def render_html(doc: Sequence[Block], run_id: str) -> str:
             for chart in block.charts:
                 parts.append(
                     f'<figure id="{_chart_id(chart)}">{_img(chart)}'
-                    f"<figcaption><strong>{_esc(chart.title)}.</strong> {_esc(chart.caption)}</figcaption></figure>"
+                    f"<figcaption><strong>{_esc(chart.title)}.</strong> "
+                    f"{_esc(chart.caption)}</figcaption></figure>"
                 )
         elif block.kind == "code":
             parts.append(f"<pre><code>{_esc(block.text)}</code></pre>")

@@ -151,7 +151,7 @@ def invalid_points(points: pd.DataFrame) -> pd.DataFrame:
 
 
 def solo(points: pd.DataFrame) -> pd.DataFrame:
-    """The solo points (each app alone on its CPU): paired points measure something else (bench/analyse/paired.py)."""
+    """The solo points (each app alone on its CPU): paired points measure something else (paired.py)."""
     if "partner" not in points.columns:
         return points
     return points[points["partner"].fillna("").astype(str) == ""].reset_index(drop=True)

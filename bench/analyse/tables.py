@@ -190,12 +190,20 @@ def paired_verdict_table(result: Analysis) -> Table:
         rows = rows.assign(_rank=[scenario_rank(str(s))[0] for s in rows["scenario"]])
         for _, r in rows.sort_values(["backend", "_rank", "db_ms"]).iterrows():
             ci = f"{_num(r['ratio'], 3)}× ({_num(r['ratio_low'], 3)}..{_num(r['ratio_high'], 3)})"
-            table.rows.append([
-                str(r["backend"]), f"{r['scenario']}, {load_words(str(r['scenario']), 'closed', r['users'], r['db_ms'])}",
-                f"{pair.async_} vs {pair.sync} ({pair.label.split(':')[0]})", str(r["verdict"]), ci,
-                _pct(r["half_width"]), f"> {_pct(r['mde'])}", _instrument(r),
-                f"{_num(r['first_rps'], 0)} → {_num(r['second_rps'], 0)}", str(r["repeats"]),
-            ])  # fmt: skip
+            table.rows.append(
+                [
+                    str(r["backend"]),
+                    f"{r['scenario']}, {load_words(str(r['scenario']), 'closed', r['users'], r['db_ms'])}",
+                    f"{pair.async_} vs {pair.sync} ({pair.label.split(':')[0]})",
+                    str(r["verdict"]),
+                    ci,
+                    _pct(r["half_width"]),
+                    f"> {_pct(r['mde'])}",
+                    _instrument(r),
+                    f"{_num(r['first_rps'], 0)} → {_num(r['second_rps'], 0)}",
+                    str(r["repeats"]),
+                ]
+            )
             assert table.classes is not None
             table.classes.append(f"winner-{r['winner']}")
     return table
@@ -223,7 +231,7 @@ def ceilings_table(result: Analysis) -> Table:
             load_words(str(r["scenario"]), "closed", r["users"], r["db_ms"]),
             f"{_num(r['ratio'], 2)}× ({_num(r['ratio_low'], 2)}..{_num(r['ratio_high'], 2)})",
             f"{_num(r['first_rps'], 0)} → {_num(r['second_rps'], 0)}",
-        ]  # fmt: skip
+        ]
         for idiomatic, raw in CEILINGS
         for _, r in of_pair(result.paired, raw, idiomatic).iterrows()
     ]
@@ -251,7 +259,7 @@ def interference_table(result: Analysis) -> Table:
             factor_text(r),
             str(r["repeats"]),
             *([waited_for(r) or "not profiled"] if profiled else []),
-        ]  # fmt: skip
+        ]
         for _, r in result.interference.iterrows()
     ]
     return Table(headers, rows)
@@ -300,8 +308,15 @@ def work_table(table: pd.DataFrame) -> Table:
     kinds = [k for k in WORK_KINDS if table[k].any()]
     out = Table(["Scenario", "Route", "App", "Requests", *kinds], [])
     for _, r in table.sort_values(["scenario", "route", "app"]).iterrows():
-        out.rows.append([str(r["scenario"]), str(r["route"]), str(r["app"]), f"{r['requests']:,}",
-                         *(f"{r[k]:g}" for k in kinds)])  # fmt: skip
+        out.rows.append(
+            [
+                str(r["scenario"]),
+                str(r["route"]),
+                str(r["app"]),
+                f"{r['requests']:,}",
+                *(f"{r[k]:g}" for k in kinds),
+            ]
+        )
     return out
 
 

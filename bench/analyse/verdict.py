@@ -72,7 +72,7 @@ def interval(low: float, high: float, *, level: bool = True) -> str:
 
 
 def sentence(winner: Winner, ratio: float, ci: tuple[float, float], first: str, second: str) -> str:
-    """A paired comparison in plain words: who serves more requests with the same CPU, by how much, how sure."""
+    """A paired comparison in words: who serves more requests with the same CPU, by how much, how sure."""
     if not all(math.isfinite(x) for x in ci):
         return f"one repeat: no interval ({second} {change(ratio)})"
     line = f"; at the ±{MARGIN:.0%} line: may be less than {MARGIN:.0%}" if at_line(winner, ci) else ""
@@ -108,7 +108,7 @@ def sweep_verdict(
     first: str = "sync",
     second: str = "async",
 ) -> SweepVerdict:
-    """From the second/first ratio of mean throughput and its interval: a winner when the interval excludes 1."""
+    """From second/first, the ratio of mean throughput, and its interval: a winner when it excludes 1."""
     if n_first < MIN_REPEATS or n_second < MIN_REPEATS:
         return SweepVerdict(Winner.UNCLEAR, "not enough repeats")
     if not all(math.isfinite(v) for v in (ratio, low, high)):

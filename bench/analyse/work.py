@@ -33,9 +33,16 @@ def route_statements(run_dir: Path) -> pd.DataFrame:
             for route, counts in (d.get("statements_by_name") or {}).items():
                 n = (d.get("by_name") or {}).get(route, {}).get("requests", 0)
                 if n:
-                    rows.append({"backend": point.get("backend"), "app": point.get("app"),
-                                 "scenario": point.get("scenario"), "route": route, "requests": n,
-                                 **{k: round(counts.get(k, 0) / n, 2) for k in KINDS}})  # fmt: skip
+                    rows.append(
+                        {
+                            "backend": point.get("backend"),
+                            "app": point.get("app"),
+                            "scenario": point.get("scenario"),
+                            "route": route,
+                            "requests": n,
+                            **{k: round(counts.get(k, 0) / n, 2) for k in KINDS},
+                        }
+                    )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -53,7 +60,7 @@ class Unequal:
 
     @property
     def n_plus_one(self) -> bool:
-        """The same SELECT once per row of a list: many SELECTs on one side, a fraction of that on the other."""
+        """The same SELECT once per row of a list: many SELECTs on one side, a fraction on the other."""
         low, high = sorted((self.first_n, self.second_n))
         return self.kind == "select" and high >= N_PLUS_ONE and high >= N_PLUS_ONE * max(low, 1.0) / 2
 
@@ -68,7 +75,10 @@ class Unequal:
             if self.n_plus_one
             else ""
         )
-        return f"{self.route} sends {self.first_n:g} {plural} per request in {self.first}, {self.second_n:g} in {self.second}{cause}"
+        return (
+            f"{self.route} sends {self.first_n:g} {plural} per request in {self.first}, {self.second_n:g} in "
+            f"{self.second}{cause}"
+        )
 
 
 def unequal(table: pd.DataFrame) -> list[Unequal]:

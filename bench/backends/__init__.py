@@ -15,9 +15,16 @@ from bench.backends.postgres import Postgres
 BACKENDS: dict[str, type[Backend]] = {b.name: b for b in (MariaDB, Postgres)}
 
 __all__ = [
-    "BACKENDS", "Backend", "DatabaseError", "ServerInfo", "backend_for", "backend_names", "check_url_backends",
-    "default_backend", "url_backend",
-]  # fmt: skip
+    "BACKENDS",
+    "Backend",
+    "DatabaseError",
+    "ServerInfo",
+    "backend_for",
+    "backend_names",
+    "check_url_backends",
+    "default_backend",
+    "url_backend",
+]
 
 
 def backend_names() -> str:

@@ -67,8 +67,8 @@ def apt_install(*packages: str, why: str) -> None:
     """Install Debian packages (root only); a DatabaseError with the command to run otherwise."""
     if os.geteuid() != 0:
         raise DatabaseError(
-            f"{why} and this user is not root: run 'sudo apt-get install -y {' '.join(packages)}', "
-            "or set DATABASE_URL to an existing server"
+            f"{why} and this user is not root: run 'sudo apt-get install -y {' '.join(packages)}', or set "
+            "DATABASE_URL to an existing server"
         )
     if which("apt-get") is None:
         raise DatabaseError(
@@ -102,9 +102,14 @@ def start_server(argv: list[str], log: Path, **popen: Any) -> int:
         "ab"
     ) as out:  # the server's stdout and stderr: sh's stderr (fd numbers > 9 are not portable)
         started = subprocess.run(
-            ["sh", "-c", '"$@" >&2 </dev/null & echo $!', "sh", *argv], stdout=subprocess.PIPE, stderr=out,
-            text=True, start_new_session=True, check=True, **popen,
-        )  # fmt: skip
+            ["sh", "-c", '"$@" >&2 </dev/null & echo $!', "sh", *argv],
+            stdout=subprocess.PIPE,
+            stderr=out,
+            text=True,
+            start_new_session=True,
+            check=True,
+            **popen,
+        )
     return int(started.stdout.strip())
 
 
@@ -204,7 +209,10 @@ class Backend(ABC):
         return int(chosen or self.read_env().get("DB_PORT") or self.default_port)
 
     def write_env(self, port: int, user: str, password: str) -> None:
-        text = f"BACKEND={self.name}\nDB_HOST=127.0.0.1\nDB_PORT={port}\nDB_USER={user}\nDB_PASSWORD={password}\n"
+        text = (
+            f"BACKEND={self.name}\nDB_HOST=127.0.0.1\nDB_PORT={port}\n"
+            f"DB_USER={user}\nDB_PASSWORD={password}\n"
+        )
         for path in (self.env_file, DB_ENV_FILE):  # .run/db.env: what `make run-sync` uses by hand
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch(mode=0o600)
@@ -299,7 +307,7 @@ class Backend(ABC):
         self._wait_ready(port, self.secret.read_text().strip(), pid, timeout=60)
 
     def _wait_ready(self, port: int, password: str, pid: int | None, timeout: float) -> None:
-        """Ready means a real login works (a server accepts TCP, and answers pings, before it accepts logins)."""
+        """Ready means a real login works (a server accepts TCP, and answers pings, before logins)."""
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
@@ -321,8 +329,8 @@ class Backend(ABC):
             self._wait_ready(port, password, None, timeout=10)
         except DatabaseError:
             raise DatabaseError(
-                f"a {self.product} is running on port {port} but refuses our superuser login: run "
-                f"'make db-down', delete {self.home}, and try again"
+                f"a {self.product} is running on port {port} but refuses our superuser login: run 'make "
+                f"db-down', delete {self.home}, and try again"
             ) from None
         return password
 
@@ -332,7 +340,7 @@ class Backend(ABC):
 
     @abstractmethod
     def _initialise(self, programs: list[str]) -> None:
-        """A new datadir in an empty `datadir` (its superuser password in `secret`, unless `_started` sets it)."""
+        """A new datadir in an empty `datadir` (superuser password in `secret`, unless `_started` sets it)."""
 
     @abstractmethod
     def _start(self, programs: list[str], port: int, max_connections: int) -> int:
@@ -405,7 +413,7 @@ class Backend(ABC):
     # --- data --------------------------------------------------------------------------------------
 
     def create_schema(self, settings: Settings) -> None:
-        """The tables of shared/models.py, created by SQLAlchemy as the app user (the backend's sync driver)."""
+        """The tables of shared/models.py, made by SQLAlchemy as the app user (the backend's sync driver)."""
         driver = self.dialect.default_driver("sync")
         engine = create_engine(build_url(settings, driver), connect_args=connect_args(settings, driver))
         try:

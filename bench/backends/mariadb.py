@@ -23,9 +23,15 @@ from shared.config import Settings
 from shared.db_url import build_url
 
 STATUS = {
-    "Com_select": "select", "Com_insert": "insert", "Com_update": "update", "Com_delete": "delete",
-    "Com_commit": "commit", "Com_rollback": "rollback", "Questions": "questions", "Threads_connected": "connections",
-}  # fmt: skip
+    "Com_select": "select",
+    "Com_insert": "insert",
+    "Com_update": "update",
+    "Com_delete": "delete",
+    "Com_commit": "commit",
+    "Com_rollback": "rollback",
+    "Questions": "questions",
+    "Threads_connected": "connections",
+}
 
 
 def connect(settings: Settings, *, database: bool = True, autocommit: bool = False) -> pymysql.Connection:
@@ -33,14 +39,19 @@ def connect(settings: Settings, *, database: bool = True, autocommit: bool = Fal
     url = build_url(settings, "pymysql")
     try:
         return pymysql.connect(
-            host=url.host, port=url.port or 3306, user=url.username, password=url.password or "",
-            database=url.database if database else None, connect_timeout=settings.db_connect_timeout,
-            ssl_disabled=True, autocommit=autocommit,
-        )  # fmt: skip
+            host=url.host,
+            port=url.port or 3306,
+            user=url.username,
+            password=url.password or "",
+            database=url.database if database else None,
+            connect_timeout=settings.db_connect_timeout,
+            ssl_disabled=True,
+            autocommit=autocommit,
+        )
     except pymysql.err.MySQLError as exc:
         raise DatabaseError(
-            f"cannot reach MariaDB at {url.host}:{url.port} as {url.username!r}: {exc.args[-1]} "
-            "(check DATABASE_URL, or unset it to use the private server: `make db`)"
+            f"cannot reach MariaDB at {url.host}:{url.port} as {url.username!r}: {exc.args[-1]} (check "
+            "DATABASE_URL, or unset it to use the private server: `make db`)"
         ) from None
 
 
@@ -78,9 +89,14 @@ class MariaDB(Backend):
 
     def _root_connect(self, port: int, password: str) -> pymysql.Connection:
         return pymysql.connect(
-            host="127.0.0.1", port=port, user="root", password=password, connect_timeout=2,
-            ssl_disabled=True, autocommit=True,
-        )  # fmt: skip
+            host="127.0.0.1",
+            port=port,
+            user="root",
+            password=password,
+            connect_timeout=2,
+            ssl_disabled=True,
+            autocommit=True,
+        )
 
     def _login(self, port: int, password: str) -> str | None:
         """(`mariadb-admin ping` says yes even to 'access denied': only a real login tells.)"""
@@ -99,9 +115,12 @@ class MariaDB(Backend):
         if install_db is None:
             raise DatabaseError("mariadb-install-db not found although mariadbd is: reinstall mariadb-server")
         cmd = [
-            install_db, "--no-defaults", f"--datadir={self.datadir}", "--auth-root-authentication-method=normal",
+            install_db,
+            "--no-defaults",
+            f"--datadir={self.datadir}",
+            "--auth-root-authentication-method=normal",
             "--skip-test-db",
-        ]  # fmt: skip
+        ]
         if os.geteuid() == 0:
             cmd.append("--user=root")
         proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -112,12 +131,19 @@ class MariaDB(Backend):
         cmd = [
             programs[0],
             "--no-defaults",  # must come first, or Debian's /etc/mysql moves the socket and pid file
-            f"--datadir={self.datadir}", f"--port={port}", "--bind-address=127.0.0.1",
-            f"--socket={self.home / 'mysqld.sock'}", f"--pid-file={self.pidfile}", f"--log-error={self.errlog}",
-            f"--max-connections={max_connections}", "--skip-name-resolve", "--performance-schema=OFF",
-            "--innodb-buffer-pool-size=256M", "--character-set-server=utf8mb4",
+            f"--datadir={self.datadir}",
+            f"--port={port}",
+            "--bind-address=127.0.0.1",
+            f"--socket={self.home / 'mysqld.sock'}",
+            f"--pid-file={self.pidfile}",
+            f"--log-error={self.errlog}",
+            f"--max-connections={max_connections}",
+            "--skip-name-resolve",
+            "--performance-schema=OFF",
+            "--innodb-buffer-pool-size=256M",
+            "--character-set-server=utf8mb4",
             "--collation-server=utf8mb4_unicode_ci",
-        ]  # fmt: skip
+        ]
         if os.geteuid() == 0:
             cmd.append("--user=root")
         return start_server(cmd, self.errlog)
@@ -184,8 +210,8 @@ class MariaDB(Backend):
                 for lo in range(1, users + 1, chunk):
                     ids = range(lo, min(users, lo + chunk - 1) + 1)
                     cur.executemany(
-                        "INSERT INTO users (id, email, hashed_password, is_active, created_at) "
-                        "VALUES (%s, %s, %s, 1, '2026-01-01')",
+                        "INSERT INTO users (id, email, hashed_password, is_active, created_at) VALUES (%s, "
+                        "%s, %s, 1, '2026-01-01')",
                         [(i, f"user{i}@example.com", hashed) for i in ids],
                     )
                     cur.executemany(
@@ -211,8 +237,8 @@ class MariaDB(Backend):
                 cur.execute("DELETE FROM users WHERE id > %s", (users,))
                 cur.execute("UPDATE users SET is_active = 1 WHERE is_active = 0")
                 cur.execute(
-                    "UPDATE users SET email = CONCAT('user', id, '@example.com') "
-                    "WHERE email <> CONCAT('user', id, '@example.com')"
+                    "UPDATE users SET email = CONCAT('user', id, '@example.com') WHERE email <> "
+                    "CONCAT('user', id, '@example.com')"
                 )
             conn.commit()
         finally:

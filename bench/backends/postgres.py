@@ -47,8 +47,16 @@ FROM pg_stat_statements WHERE query NOT LIKE '%{MONITOR}%' GROUP BY 1
 CONNECTIONS = (
     f"SELECT count(*) AS {MONITOR}_connections FROM pg_stat_activity WHERE backend_type = 'client backend'"
 )
-KIND = {"select": "select", "insert": "insert", "update": "update", "delete": "delete",
-        "commit": "commit", "end": "commit", "rollback": "rollback", "abort": "rollback"}  # fmt: skip
+KIND = {
+    "select": "select",
+    "insert": "insert",
+    "update": "update",
+    "delete": "delete",
+    "commit": "commit",
+    "end": "commit",
+    "rollback": "rollback",
+    "abort": "rollback",
+}
 
 
 def connect(settings: Settings, *, autocommit: bool = False) -> psycopg.Connection[tuple[Any, ...]]:
@@ -56,10 +64,14 @@ def connect(settings: Settings, *, autocommit: bool = False) -> psycopg.Connecti
     url = build_url(settings, "psycopg")
     try:
         conninfo = make_conninfo(
-            host=url.host, port=url.port or 5432, user=url.username, password=url.password or "",
-            dbname=url.database, connect_timeout=settings.db_connect_timeout,
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username,
+            password=url.password or "",
+            dbname=url.database,
+            connect_timeout=settings.db_connect_timeout,
             **{k: v if isinstance(v, str) else v[-1] for k, v in url.query.items()},
-        )  # fmt: skip
+        )
         return psycopg.connect(conninfo, autocommit=autocommit)
     except psycopg.Error as exc:
         raise DatabaseError(
@@ -128,8 +140,8 @@ class Postgres(Backend):
             entry = pwd.getpwnam(SYSTEM_USER)
         except KeyError:
             raise DatabaseError(
-                f"PostgreSQL will not run as root and there is no '{SYSTEM_USER}' system user: install Debian's "
-                "postgresql package (it creates one), or run as another user, or set DATABASE_URL"
+                f"PostgreSQL will not run as root and there is no '{SYSTEM_USER}' system user: install "
+                "Debian's postgresql package (it creates one), or run as another user, or set DATABASE_URL"
             ) from None
         return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
@@ -156,9 +168,14 @@ class Postgres(Backend):
         self, port: int, password: str, dbname: str = "postgres"
     ) -> psycopg.Connection[Any]:
         return psycopg.connect(
-            host="127.0.0.1", port=port, user=SUPERUSER, password=password, dbname=dbname, connect_timeout=2,
+            host="127.0.0.1",
+            port=port,
+            user=SUPERUSER,
+            password=password,
+            dbname=dbname,
+            connect_timeout=2,
             autocommit=True,
-        )  # fmt: skip
+        )
 
     def _login(self, port: int, password: str) -> str | None:
         try:
@@ -188,9 +205,17 @@ class Postgres(Backend):
             os.close(fd)
         self._own(pwfile)
         cmd = [
-            programs[0], "-D", str(self.datadir), "-U", SUPERUSER, f"--pwfile={pwfile}", "--auth=scram-sha-256",
-            "--encoding=UTF8", "--locale=C", "--no-instructions",
-        ]  # fmt: skip
+            programs[0],
+            "-D",
+            str(self.datadir),
+            "-U",
+            SUPERUSER,
+            f"--pwfile={pwfile}",
+            "--auth=scram-sha-256",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-instructions",
+        ]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=self.home, **self._run_as())
         finally:
@@ -202,11 +227,16 @@ class Postgres(Backend):
 
     def _start(self, programs: list[str], port: int, max_connections: int) -> int:
         settings = {
-            "listen_addresses": "127.0.0.1", "port": str(port), "unix_socket_directories": "",
-            "max_connections": str(max_connections), "shared_buffers": "256MB",
-            "shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.track_utility": "on",
-            "pg_stat_statements.max": "10000", "logging_collector": "off",
-        }  # fmt: skip
+            "listen_addresses": "127.0.0.1",
+            "port": str(port),
+            "unix_socket_directories": "",
+            "max_connections": str(max_connections),
+            "shared_buffers": "256MB",
+            "shared_preload_libraries": "pg_stat_statements",
+            "pg_stat_statements.track_utility": "on",
+            "pg_stat_statements.max": "10000",
+            "logging_collector": "off",
+        }
         self._check_reachable()
         cmd = [
             programs[1],
@@ -291,8 +321,8 @@ class Postgres(Backend):
             for table in ("users", "items"):
                 cur.execute(
                     sql.SQL(
-                        "SELECT setval(pg_get_serial_sequence({t}, 'id'), GREATEST(MAX(id), 1), MAX(id) IS NOT NULL) "
-                        "FROM {table}"
+                        "SELECT setval(pg_get_serial_sequence({t}, 'id'), GREATEST(MAX(id), 1), MAX(id) IS "
+                        "NOT NULL) FROM {table}"
                     ).format(t=sql.Literal(table), table=sql.Identifier(table))
                 )
 
@@ -305,7 +335,8 @@ class Postgres(Backend):
             cur.execute("DELETE FROM users WHERE id > %s", (users,))
             cur.execute("UPDATE users SET is_active = true WHERE NOT is_active")
             cur.execute(
-                "UPDATE users SET email = 'user' || id || '@example.com' WHERE email <> 'user' || id || '@example.com'"
+                "UPDATE users SET email = 'user' || id || '@example.com' WHERE email <> 'user' || id || "
+                "'@example.com'"
             )
 
     def count_existing(self, settings: Settings, table: str, ids: list[int]) -> int:

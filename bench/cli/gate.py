@@ -26,19 +26,62 @@ def register(app: typer.Typer) -> None:
 
 def perf_check_cmd(
     apps: PerfApps = None,
-    baseline: Annotated[Path, typer.Option(help="The committed baseline (its commit is the baseline code).")] = BASELINE_DIR,
-    base_ref: Annotated[str | None, typer.Option(help="Measure this commit as the baseline code instead (e.g. the merge base).")] = None,
-    min_effect: Annotated[float, typer.Option(min=0.01, max=0.9, help=f"The slowdown the gate must catch, as a fraction: a key is flagged when its change passes half of it ({MIN_EFFECT:.2f}: a {MIN_EFFECT / 2:.0%} line).")] = MIN_EFFECT,
-    repeats: Annotated[int | None, typer.Option(min=1, max=50, help="Repeats per app (fewer: quicker, catches only bigger drops).")] = None,
-    backend: Annotated[list[str] | None, typer.Option("--backend", "-b", help="Backends of the statement-count check, repeatable. \\[default: mariadb, postgres]")] = None,
-    scenarios: Annotated[list[str] | None, typer.Option("--scenario", "-s", help="Your own apps: the locustfile(s) of the suite. \\[default: read_heavy, write_heavy]")] = None,
-    app_dir: Annotated[Path | None, typer.Option(help="Your own apps (--app NAME=module:attr): the folder, in your git repository, they are imported from; the baseline is --base-ref of that repository.")] = None,
-    env_file: Annotated[Path | None, typer.Option(help="Your own apps: a file of KEY=value lines for their processes (both sides).")] = None,
-    health_path: Annotated[str | None, typer.Option(help="Your own apps: the path whose 200 says they are up. \\[default: any HTTP answer]")] = None,
+    baseline: Annotated[
+        Path, typer.Option(help="The committed baseline (its commit is the baseline code).")
+    ] = BASELINE_DIR,
+    base_ref: Annotated[
+        str | None,
+        typer.Option(help="Measure this commit as the baseline code instead (e.g. the merge base)."),
+    ] = None,
+    min_effect: Annotated[
+        float,
+        typer.Option(
+            min=0.01,
+            max=0.9,
+            help="The slowdown the gate must catch, as a fraction: a key is flagged when its change passes "
+            f"half of it ({MIN_EFFECT:.2f}: a {MIN_EFFECT / 2:.0%} line).",
+        ),
+    ] = MIN_EFFECT,
+    repeats: Annotated[
+        int | None,
+        typer.Option(min=1, max=50, help="Repeats per app (fewer: quicker, catches only bigger drops)."),
+    ] = None,
+    backend: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--backend",
+            "-b",
+            help="Backends of the statement-count check, repeatable. \\[default: mariadb, postgres]",
+        ),
+    ] = None,
+    scenarios: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scenario",
+            "-s",
+            help="Your own apps: the locustfile(s) of the suite. \\[default: read_heavy, write_heavy]",
+        ),
+    ] = None,
+    app_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Your own apps (--app NAME=module:attr): the folder, in your git repository, they are "
+            "imported from; the baseline is --base-ref of that repository."
+        ),
+    ] = None,
+    env_file: Annotated[
+        Path | None,
+        typer.Option(help="Your own apps: a file of KEY=value lines for their processes (both sides)."),
+    ] = None,
+    health_path: Annotated[
+        str | None,
+        typer.Option(help="Your own apps: the path whose 200 says they are up. \\[default: any HTTP answer]"),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Folder for the runs, gate.md and gate.json.")] = RESULTS_ROOT,
-) -> None:  # fmt: skip
+) -> None:
     """First count the statements every route sends, current vs baseline code, on each backend: any increase
-    fails at once (exit 1). Then run the short fixed suite (under 3 min here): each current app at the same time as
+    fails at once (exit 1). Then run the short fixed suite (under 3 min here): each current app at the same
+    time as
     the same app from the baseline commit, sharing its CPU; on a throughput regression run it once more and
     fail (exit 1) only if the re-measure confirms it. Writes gate.md and gate.json."""
     from bench.gate import perfcheck
@@ -47,16 +90,26 @@ def perf_check_cmd(
     source = app_source(app_dir, env_file, health_path) if app_dir or env_file or health_path else None
     if source is not None and base_ref is None:
         fail(
-            "your own apps (--app-dir) need --base-ref: the commit of your repository to compare with, e.g. the merge base"
+            "your own apps (--app-dir) need --base-ref: the commit of your repository to compare with, e.g. "
+            "the merge base"
         )
     if base_ref is None and not (baseline / "meta.json").exists():
         fail(f"no baseline at {baseline}: create one with `make perf-baseline`")
     try:
         for scenario in scenarios or ():
             locustfile(scenario)
-        result = perfcheck.check(baseline, apps or list(DEFAULT_APPS), console, min_effect, base_ref=base_ref,
-                                 repeats=repeats, backends=tuple(backend or perfcheck.STATEMENT_BACKENDS),
-                                 scenarios=tuple(scenarios) if scenarios else None, source=source, out=out)  # fmt: skip
+        result = perfcheck.check(
+            baseline,
+            apps or list(DEFAULT_APPS),
+            console,
+            min_effect,
+            base_ref=base_ref,
+            repeats=repeats,
+            backends=tuple(backend or perfcheck.STATEMENT_BACKENDS),
+            scenarios=tuple(scenarios) if scenarios else None,
+            source=source,
+            out=out,
+        )
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: every process stopped")
         raise typer.Exit(130) from None

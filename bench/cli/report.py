@@ -45,12 +45,32 @@ def report_cmd(
 
 
 def compare_cmd(
-    baseline: Annotated[Path, typer.Argument(help="Baseline run folder, or a perf-check run alone (its base: apps are the baseline).")],
-    current: Annotated[Path | None, typer.Argument(help="Current run folder (omit for a perf-check run).")] = None,
-    chart: Annotated[Path | None, typer.Option(help="Where to draw baseline vs current when something regressed (PNG).")] = None,
-    remeasure: Annotated[Path | None, typer.Option(help="A second current run: fail only if it confirms the first one's regression.")] = None,
-    min_effect: Annotated[float, typer.Option(min=0.01, max=0.9, help=f"Smallest throughput drop that counts, as a fraction ({MIN_EFFECT:.2f} = {MIN_EFFECT:.0%}).")] = MIN_EFFECT,
-) -> None:  # fmt: skip
+    baseline: Annotated[
+        Path,
+        typer.Argument(
+            help="Baseline run folder, or a perf-check run alone (its base: apps are the baseline)."
+        ),
+    ],
+    current: Annotated[
+        Path | None, typer.Argument(help="Current run folder (omit for a perf-check run).")
+    ] = None,
+    chart: Annotated[
+        Path | None, typer.Option(help="Where to draw baseline vs current when something regressed (PNG).")
+    ] = None,
+    remeasure: Annotated[
+        Path | None,
+        typer.Option(help="A second current run: fail only if it confirms the first one's regression."),
+    ] = None,
+    min_effect: Annotated[
+        float,
+        typer.Option(
+            min=0.01,
+            max=0.9,
+            help=f"Smallest throughput drop that counts, as a fraction ({MIN_EFFECT:.2f} = "
+            f"{MIN_EFFECT:.0%}).",
+        ),
+    ] = MIN_EFFECT,
+) -> None:
     """Compare two runs point by point (or the two sides of one perf-check run); exit 1 on a significant
     throughput regression, 0 otherwise, 2 when the runs cannot be compared."""
     from bench.gate.compare import compare_command
@@ -59,8 +79,10 @@ def compare_cmd(
 
 
 def machines_cmd(
-    folder: Annotated[Path, typer.Argument(help="The folder of machine summaries (`make bench` writes one per run there).")] = Path("machines"),
-) -> None:  # fmt: skip
+    folder: Annotated[
+        Path, typer.Argument(help="The folder of machine summaries (`make bench` writes one per run there).")
+    ] = Path("machines"),
+) -> None:
     """The answer on every machine measured: each committed summary side by side (async/sync with its 95%
     interval per workload, one column per machine), printed and written as machines.md and machines.png."""
     from bench.analyse.machines import render

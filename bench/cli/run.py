@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import traceback
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -14,6 +15,7 @@ from bench.catalog import app_names, default_apps, locustfile, resolve_app, scen
 from bench.cli.common import app_source, console, fail, ints
 from bench.config import QUICK, AppLimits, Loadgen, Matrix, Output, RunConfig, SeedData
 from bench.measure.locust import loopback
+from bench.store.rundir import REPORT_ERROR_LOG
 
 if TYPE_CHECKING:
     from bench.catalog import AppSpec
@@ -25,9 +27,9 @@ def _listed(values: tuple[int, ...]) -> str:
 
 
 QUICK_WHAT = (
-    f"{', '.join(QUICK.scenarios)}, sync and async paired at {QUICK.headline_users} users, {QUICK.paired_repeats} "
-    f"repeats of {QUICK.paired_duration_s:g} s (and each alone at {_listed(QUICK.users)} users, {QUICK.repeats} "
-    "repeat)"
+    f"{', '.join(QUICK.scenarios)}, sync and async paired at {QUICK.headline_users} users, "
+    f"{QUICK.paired_repeats} repeats of {QUICK.paired_duration_s:g} s (and each alone at "
+    f"{_listed(QUICK.users)} users, {QUICK.repeats} repeat)"
 )
 
 
@@ -39,55 +41,258 @@ def register(app: typer.Typer) -> None:
 def run_cmd(
     apps: Annotated[
         list[str] | None,
-        typer.Option("--app", "-a", help=f"App to test, repeatable: {app_names()}, or module:attr / label=module:attr, or NAME=http://host:port for an app already running elsewhere (not started; its CPU and memory not measured; database counters only with DATABASE_URL). \\[default: each --backend's default pair(s)]"),
+        typer.Option(
+            "--app",
+            "-a",
+            help=f"App to test, repeatable: {app_names()}, or module:attr / label=module:attr, or "
+            "NAME=http://host:port for an app already running elsewhere (not started; its CPU and memory not "
+            "measured; database counters only with DATABASE_URL). \\[default: each --backend's default "
+            "pair(s)]",
+        ),
     ] = None,
     backends: Annotated[
         list[str] | None,
-        typer.Option("--backend", "-b", help=f"Database to run on, repeatable ({backend_names()}): several run in one run, their points shuffled together. \\[default: the apps' own, else DATABASE_URL's, else mariadb]"),
+        typer.Option(
+            "--backend",
+            "-b",
+            help=f"Database to run on, repeatable ({backend_names()}): several run in one run, their points "
+            "shuffled together. \\[default: the apps' own, else DATABASE_URL's, else mariadb]",
+        ),
     ] = None,
     scenarios: Annotated[
         list[str] | None,
-        typer.Option("--scenario", "-s", help=f"Scenario, repeatable: {scenario_names()}, or a locustfile path. \\[default: all]"),
+        typer.Option(
+            "--scenario",
+            "-s",
+            help=f"Scenario, repeatable: {scenario_names()}, or a locustfile path. \\[default: all]",
+        ),
     ] = None,
-    users: Annotated[str | None, typer.Option(help=f"Concurrent users of the solo points (closed loop), comma-separated. \\[default: {_listed(Matrix.users)}]")] = None,
-    repeats: Annotated[int | None, typer.Option(min=0, max=50, help=f"Repeats of every solo point: each app alone at every --users level (latency, saturation). \\[default: {Matrix.repeats}]")] = None,
-    sweep_repeats: Annotated[int | None, typer.Option(min=0, max=50, help=f"Repeats of the solo points of the latency sweep (their verdict where the CPU was not the limit). \\[default: {Matrix.sweep_repeats}]")] = None,
-    paired_repeats: Annotated[int | None, typer.Option(min=0, max=50, help=f"Repeats of every paired point: each sync/async pair (and ceiling) at the headline load over the same seconds, sharing the app CPU (the verdicts). \\[default: {Matrix.paired_repeats}]")] = None,
-    headline_users: Annotated[int | None, typer.Option(min=1, max=10_000, help=f"Users of each side of a paired point. \\[default: {Matrix.headline_users}, or the middle of --users when given]")] = None,
-    duration: Annotated[float | None, typer.Option(min=1, max=3600, help=f"Measured seconds of a solo point. \\[default: {Matrix.duration_s:g}]")] = None,
-    paired_duration: Annotated[float | None, typer.Option(min=1, max=3600, help=f"Measured seconds of a paired point (signup and mixed_crud: twice). \\[default: {Matrix.paired_duration_s:g}]")] = None,
-    warmup: Annotated[float | None, typer.Option(min=0, max=600, help=f"Warm-up seconds per point, discarded. \\[default: {Matrix.warmup_s:g}]")] = None,
-    db_ms: Annotated[str | None, typer.Option("--db-ms", help=f"slow_db: database latencies in ms, comma-separated. \\[default: {_listed(Matrix.db_ms)}]")] = None,
-    sweep_users: Annotated[str | None, typer.Option(help="slow_db: user levels for the latency sweep. \\[default: the paired load, --headline-users]")] = None,
-    rate: Annotated[str | None, typer.Option(help="Open loop: target requests/s per point, comma-separated (replaces --users).")] = None,
-    recording_overhead: Annotated[bool, typer.Option("--recording-overhead", help="Also run every point without latency recording, to measure what recording costs.")] = False,
-    machine_summary: Annotated[bool, typer.Option("--machine-summary", help="Also write the run's verdicts, layers and machine to machines/<run-id>.json, for `bench machines` (make bench does; commit it when the CPU model is new to the team).")] = False,
-    statements: Annotated[bool | None, typer.Option("--statements/--no-statements", help="First replay each scenario with one user per app, reading the database's statement counters after every request: statements per route, and the report says where the two sides of a comparison do different work. \\[default: when an app or a locustfile is not from the catalog, whose work is not declared]")] = None,
-    profile: Annotated[bool, typer.Option("--profile", help=f"Also profile each app in each scenario (py-spy, {Matrix.profile_duration_s:g} s at the headline load, after the other points, never in a verdict): CPU per request by layer in layers.csv and the report, flame graphs in flamegraphs/.")] = False,
-    fresh_apps: Annotated[bool | None, typer.Option("--fresh-apps/--same-apps", help="Start both apps anew for every paired point, so each repeat measures new processes and a process's own speed counts in the interval (about 1.5 s per paired point for the two), or keep one process per app for the whole run. \\[default: --fresh-apps]")] = None,
-    loadgen_processes: Annotated[int, typer.Option(min=1, max=256, help="Locust processes per point (>1: a master and N workers).")] = Loadgen.processes,
-    open_users: Annotated[int, typer.Option(min=1, max=10_000, help="Open loop: users taking the scheduled requests.")] = Loadgen.open_users,
-    loadgen_workers: Annotated[int, typer.Option(min=0, max=1024, help="Locust's distributed mode: run only the master here and load with N `bench worker`s on any hosts (each sends its recording to the master; no shared disk). A paired point runs two masters, on --master-port and the next port, each with all N workers (every `bench worker` serves both). Needs --master-bind.")] = Loadgen.loadgen_workers,
-    master_bind: Annotated[str | None, typer.Option(help="With --loadgen-workers: the address of this host the master listens on, reachable from every worker host ('*': all addresses).")] = None,
-    master_port: Annotated[int, typer.Option(min=1, max=65535, help="With --loadgen-workers: the master's port (paired points: also the next one, for the second side).")] = Loadgen.master_port,
-    worker_wait: Annotated[float, typer.Option(min=1, max=3600, help="With --loadgen-workers: seconds each point waits for its workers to connect. A point gives up after at most this + 15 s (invalid: loadgen_workers(k/N connected)) and the run goes on; a worker that dies mid-point makes it invalid 10 s after its window.")] = Loadgen.worker_wait_s,
-    app_host: Annotated[str, typer.Option(help="Address the apps the harness starts listen on and are loaded at: this host's address when workers run on other hosts.")] = Loadgen.app_host,
-    app_dir: Annotated[Path | None, typer.Option(help="Your own apps (--app NAME=module:attr) are imported from and started in this folder, as uvicorn's --app-dir.")] = None,
-    env_file: Annotated[Path | None, typer.Option(help="A file of KEY=value lines (a .env) whose variables your own apps' processes get, over the harness's own, as uvicorn's --env-file.")] = None,
-    health_path: Annotated[str | None, typer.Option(help="The path whose 200 says your own app is up, e.g. /docs. \\[default: any HTTP answer; the catalog's apps: /healthz]")] = None,
+    users: Annotated[
+        str | None,
+        typer.Option(
+            help="Concurrent users of the solo points (closed loop), comma-separated. \\[default: "
+            f"{_listed(Matrix.users)}]"
+        ),
+    ] = None,
+    repeats: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=50,
+            help="Repeats of every solo point: each app alone at every --users level (latency, saturation). "
+            f"\\[default: {Matrix.repeats}]",
+        ),
+    ] = None,
+    sweep_repeats: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=50,
+            help="Repeats of the solo points of the latency sweep (their verdict where the CPU was not the "
+            f"limit). \\[default: {Matrix.sweep_repeats}]",
+        ),
+    ] = None,
+    paired_repeats: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=50,
+            help="Repeats of every paired point: each sync/async pair (and ceiling) at the headline load "
+            "over the same seconds, sharing the app CPU (the verdicts). \\[default: "
+            f"{Matrix.paired_repeats}]",
+        ),
+    ] = None,
+    headline_users: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=10_000,
+            help=f"Users of each side of a paired point. \\[default: {Matrix.headline_users}, or the middle "
+            "of --users when given]",
+        ),
+    ] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option(
+            min=1, max=3600, help=f"Measured seconds of a solo point. \\[default: {Matrix.duration_s:g}]"
+        ),
+    ] = None,
+    paired_duration: Annotated[
+        float | None,
+        typer.Option(
+            min=1,
+            max=3600,
+            help="Measured seconds of a paired point (signup and mixed_crud: twice). \\[default: "
+            f"{Matrix.paired_duration_s:g}]",
+        ),
+    ] = None,
+    warmup: Annotated[
+        float | None,
+        typer.Option(
+            min=0, max=600, help=f"Warm-up seconds per point, discarded. \\[default: {Matrix.warmup_s:g}]"
+        ),
+    ] = None,
+    db_ms: Annotated[
+        str | None,
+        typer.Option(
+            "--db-ms",
+            help=f"slow_db: database latencies in ms, comma-separated. \\[default: {_listed(Matrix.db_ms)}]",
+        ),
+    ] = None,
+    sweep_users: Annotated[
+        str | None,
+        typer.Option(
+            help="slow_db: user levels for the latency sweep. \\[default: the paired load, --headline-users]"
+        ),
+    ] = None,
+    rate: Annotated[
+        str | None,
+        typer.Option(help="Open loop: target requests/s per point, comma-separated (replaces --users)."),
+    ] = None,
+    recording_overhead: Annotated[
+        bool,
+        typer.Option(
+            "--recording-overhead",
+            help="Also run every point without latency recording, to measure what recording costs.",
+        ),
+    ] = False,
+    machine_summary: Annotated[
+        bool,
+        typer.Option(
+            "--machine-summary",
+            help="Also write the run's verdicts, layers and machine to machines/<run-id>.json, for `bench "
+            "machines` (make bench does; commit it when the CPU model is new to the team).",
+        ),
+    ] = False,
+    statements: Annotated[
+        bool | None,
+        typer.Option(
+            "--statements/--no-statements",
+            help="First replay each scenario with one user per app, reading the database's statement "
+            "counters after every request: statements per route, and the report says where the two sides of "
+            "a comparison do different work. \\[default: when an app or a locustfile is not from the "
+            "catalog, whose work is not declared]",
+        ),
+    ] = None,
+    profile: Annotated[
+        bool,
+        typer.Option(
+            "--profile",
+            help=f"Also profile each app in each scenario (py-spy, {Matrix.profile_duration_s:g} s at the "
+            "headline load, after the other points, never in a verdict): CPU per request by layer in "
+            "layers.csv and the report, flame graphs in flamegraphs/.",
+        ),
+    ] = False,
+    fresh_apps: Annotated[
+        bool | None,
+        typer.Option(
+            "--fresh-apps/--same-apps",
+            help="Start both apps anew for every paired point, so each repeat measures new processes and a "
+            "process's own speed counts in the interval (about 1.5 s per paired point for the two), or keep "
+            "one process per app for the whole run. \\[default: --fresh-apps]",
+        ),
+    ] = None,
+    loadgen_processes: Annotated[
+        int, typer.Option(min=1, max=256, help="Locust processes per point (>1: a master and N workers).")
+    ] = Loadgen.processes,
+    open_users: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Open loop: users taking the scheduled requests.")
+    ] = Loadgen.open_users,
+    loadgen_workers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=1024,
+            help="Locust's distributed mode: run only the master here and load with N `bench worker`s on any "
+            "hosts (each sends its recording to the master; no shared disk). A paired point runs two "
+            "masters, on --master-port and the next port, each with all N workers (every `bench worker` "
+            "serves both). Needs --master-bind.",
+        ),
+    ] = Loadgen.loadgen_workers,
+    master_bind: Annotated[
+        str | None,
+        typer.Option(
+            help="With --loadgen-workers: the address of this host the master listens on, reachable from "
+            "every worker host ('*': all addresses)."
+        ),
+    ] = None,
+    master_port: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="With --loadgen-workers: the master's port (paired points: also the next one, for the "
+            "second side).",
+        ),
+    ] = Loadgen.master_port,
+    worker_wait: Annotated[
+        float,
+        typer.Option(
+            min=1,
+            max=3600,
+            help="With --loadgen-workers: seconds each point waits for its workers to connect. A point gives "
+            "up after at most this + 15 s (invalid: loadgen_workers(k/N connected)) and the run goes on; a "
+            "worker that dies mid-point makes it invalid 10 s after its window.",
+        ),
+    ] = Loadgen.worker_wait_s,
+    app_host: Annotated[
+        str,
+        typer.Option(
+            help="Address the apps the harness starts listen on and are loaded at: this host's address when "
+            "workers run on other hosts."
+        ),
+    ] = Loadgen.app_host,
+    app_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Your own apps (--app NAME=module:attr) are imported from and started in this folder, as "
+            "uvicorn's --app-dir."
+        ),
+    ] = None,
+    env_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="A file of KEY=value lines (a .env) whose variables your own apps' processes get, over the "
+            "harness's own, as uvicorn's --env-file."
+        ),
+    ] = None,
+    health_path: Annotated[
+        str | None,
+        typer.Option(
+            help="The path whose 200 says your own app is up, e.g. /docs. \\[default: any HTTP answer; the "
+            "catalog's apps: /healthz]"
+        ),
+    ] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="uvicorn workers per app.")] = AppLimits.workers,
-    pool_size: Annotated[int, typer.Option(min=1, max=500, help="DB pool size per worker, both apps.")] = AppLimits.pool_size,
-    max_overflow: Annotated[int, typer.Option(min=0, max=500, help="DB pool overflow per worker, both apps.")] = AppLimits.max_overflow,
-    thread_tokens: Annotated[int | None, typer.Option(min=1, max=1000, help="AnyIO thread tokens. \\[default: pool size + overflow]")] = AppLimits.thread_tokens,
+    pool_size: Annotated[
+        int, typer.Option(min=1, max=500, help="DB pool size per worker, both apps.")
+    ] = AppLimits.pool_size,
+    max_overflow: Annotated[
+        int, typer.Option(min=0, max=500, help="DB pool overflow per worker, both apps.")
+    ] = AppLimits.max_overflow,
+    thread_tokens: Annotated[
+        int | None,
+        typer.Option(min=1, max=1000, help="AnyIO thread tokens. \\[default: pool size + overflow]"),
+    ] = AppLimits.thread_tokens,
     loop: Annotated[str, typer.Option(help="Event loop: uvloop or asyncio.")] = AppLimits.event_loop,
-    seed_users: Annotated[int, typer.Option(min=10, max=10_000_000, help="Seeded users (ids 1..N).")] = SeedData.users,
+    seed_users: Annotated[
+        int, typer.Option(min=10, max=10_000_000, help="Seeded users (ids 1..N).")
+    ] = SeedData.users,
     seed_items: Annotated[int, typer.Option(min=0, max=100, help="Seeded items per user.")] = SeedData.items,
-    pin: Annotated[bool, typer.Option(help="Pin the app and the load generator to separate CPUs.")] = RunConfig.pin,
-    label: Annotated[str | None, typer.Option(help=f"Suffix of the run folder name. \\[default: {Output.label}, with --quick: quick]")] = None,
+    pin: Annotated[
+        bool, typer.Option(help="Pin the app and the load generator to separate CPUs.")
+    ] = RunConfig.pin,
+    label: Annotated[
+        str | None,
+        typer.Option(help=f"Suffix of the run folder name. \\[default: {Output.label}, with --quick: quick]"),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Results root folder. \\[default: results/]")] = None,
-    quick: Annotated[bool, typer.Option("--quick", help=f"The headline verdict in about a minute and a half: {QUICK_WHAT}.")] = False,
+    quick: Annotated[
+        bool,
+        typer.Option("--quick", help=f"The headline verdict in about a minute and a half: {QUICK_WHAT}."),
+    ] = False,
     report: Annotated[bool, typer.Option(help="Build report.html at the end.")] = Output.report,
-) -> None:  # fmt: skip
+) -> None:
     """Run the benchmark matrix and write results/<run-id>/ (Ctrl-C keeps the finished points)."""
     from bench.measure.point import plan_seconds
 
@@ -131,8 +336,8 @@ def run_cmd(
     remote_workers = loadgen.distributed and not loopback(loadgen.master_bind)
     if remote_workers and loopback(loadgen.app_host) and any(not spec.external for spec in specs):
         console.print(
-            f"[yellow]note[/]: the apps listen on {loadgen.app_host}: workers on other hosts cannot reach them "
-            "(give --app-host an address of this host)"
+            f"[yellow]note[/]: the apps listen on {loadgen.app_host}: workers on other hosts cannot reach "
+            "them (give --app-host an address of this host)"
         )
     if (
         loadgen.distributed
@@ -140,12 +345,14 @@ def run_cmd(
         and (problem := partner_port_error(loadgen))
     ):
         fail(
-            f"--master-port {loadgen.master_port}: a paired point's second side needs a master on the next port "
-            f"too, {loadgen.master_port + 1}: {problem} (give another --master-port, or --paired-repeats 0)"
+            f"--master-port {loadgen.master_port}: a paired point's second side needs a master on the next "
+            f"port too, {loadgen.master_port + 1}: {problem} (give another --master-port, or "
+            "--paired-repeats 0)"
         )
     console.print(
-        f"{len(run.points)} points = ~{plan_seconds(cfg, run.points) / 60:.1f} min "
-        f"(apps: {', '.join(f'{a} ({b})' for a, b in run.backend_of.items())}; scenarios: {', '.join(cfg.matrix.scenarios)})"
+        f"{len(run.points)} points = ~{plan_seconds(cfg, run.points) / 60:.1f} min (apps: "
+        f"{', '.join(f'{a} ({b})' for a, b in run.backend_of.items())}; scenarios: "
+        f"{', '.join(cfg.matrix.scenarios)})"
     )
     _write_outputs(_measured(run), cfg, machine_summary)
 
@@ -202,7 +409,8 @@ def _planned(cfg: RunConfig) -> tuple[MatrixRun, list[AppSpec]]:
         specs = [resolve_app(name) for name in cfg.matrix.apps]
         if cfg.source.given and not any(spec.custom for spec in specs):
             raise ValueError(
-                "--app-dir, --env-file and --health-path are for your own apps: give them as --app NAME=module:attr"
+                "--app-dir, --env-file and --health-path are for your own apps: give them as --app "
+                "NAME=module:attr"
             )
         for scenario in cfg.matrix.scenarios:
             locustfile(scenario)
@@ -211,13 +419,14 @@ def _planned(cfg: RunConfig) -> tuple[MatrixRun, list[AppSpec]]:
         fail(str(exc))
     if not run.points:
         fail(
-            "nothing to run: no app of --app serves any --scenario (read-only variants serve no writing scenario)"
+            "nothing to run: no app of --app serves any --scenario (read-only variants serve no writing "
+            "scenario)"
         )
     return run, specs
 
 
 def _measured(run: MatrixRun) -> Path:
-    """Every point of the run; on Ctrl-C (or SIGTERM) every process is stopped and the finished points kept."""
+    """Every point of the run; on Ctrl-C (or SIGTERM) every process stops and the finished points stay."""
     from bench.processes import signals_as_interrupts
 
     try:
@@ -248,8 +457,20 @@ def _write_outputs(run_dir: Path, cfg: RunConfig, machine_summary: bool) -> None
     if cfg.output.report:
         from bench.analyse.report import build_report
 
-        with console.status("building the report"):
-            html, _md = build_report(run_dir)
+        try:
+            with console.status("building the report"):
+                html, _md = build_report(run_dir)
+        except Exception as exc:  # the points are kept: say so in one line, keep the traceback, exit 1
+            log = run_dir / REPORT_ERROR_LOG
+            log.write_text(traceback.format_exc())
+            console.print(
+                f"[bold red]error:[/] the report failed ({type(exc).__name__}: {exc}); every point is kept: "
+                f"`bench report {run_dir}` builds it again (traceback in {log})",
+                highlight=False,
+                soft_wrap=True,
+            )
+            print(run_dir)
+            raise typer.Exit(1) from None
         console.print(f"report: {html}")
     console.print(f"[green]done[/]: results in {run_dir}")
     print(run_dir)
@@ -283,9 +504,14 @@ def partner_port_error(loadgen: Loadgen) -> str | None:
 
 
 def _loadgen(
-    processes: int, open_users: int, workers: int, master_bind: str | None, master_port: int, wait: float,
+    processes: int,
+    open_users: int,
+    workers: int,
+    master_bind: str | None,
+    master_port: int,
+    wait: float,
     app_host: str,
-) -> Loadgen:  # fmt: skip
+) -> Loadgen:
     """The load generator's options, checked: a wrong address fails here, before any point."""
     if problem := bind_error(app_host, 0):
         fail(f"--app-host {app_host}: the apps cannot listen there: {problem} (give an address of this host)")
@@ -295,24 +521,29 @@ def _loadgen(
         return Loadgen(processes, open_users, app_host=app_host)
     if processes > 1:
         fail(
-            "--loadgen-processes and --loadgen-workers exclude each other: run `bench worker --processes N` on a worker host instead"
+            "--loadgen-processes and --loadgen-workers exclude each other: run `bench worker --processes N` "
+            "on a worker host instead"
         )
     if master_bind is None:
         fail(
-            "--loadgen-workers needs --master-bind ADDR: an address of this host that every worker host can reach"
+            "--loadgen-workers needs --master-bind ADDR: an address of this host that every worker host can "
+            "reach"
         )
     if problem := bind_error(master_bind, master_port):
         fail(
-            f"--master-bind {master_bind} --master-port {master_port}: the Locust master cannot listen there: {problem}"
+            f"--master-bind {master_bind} --master-port {master_port}: the Locust master cannot listen "
+            f"there: {problem}"
         )
     return Loadgen(processes, open_users, workers, master_bind, master_port, wait, app_host)
 
 
 def ui_cmd(
-    app_name: Annotated[str, typer.Option("--app", "-a", help=f"App to load: {app_names()}, or module:attr.")] = "sync",
+    app_name: Annotated[
+        str, typer.Option("--app", "-a", help=f"App to load: {app_names()}, or module:attr.")
+    ] = "sync",
     port: Annotated[int, typer.Option(min=1024, max=65535, help="Locust web UI port on 127.0.0.1.")] = 8089,
     seed_users: Annotated[int, typer.Option(min=10, help="Seeded users (ids 1..N).")] = SeedData.users,
-) -> None:  # fmt: skip
+) -> None:
     """Seed the database, start one app, and open Locust's web UI with every scenario selectable."""
     from bench import processes
     from bench.backends import backend_for, check_url_backends
@@ -330,21 +561,36 @@ def ui_cmd(
     except DatabaseError as exc:
         fail(str(exc))
     try:
-        with signals_as_interrupts(), Stack(
-            backend, [spec], limits=AppLimits(), seed=SeedData(users=seed_users), pinning=Pinning.plan(False),
-            log_dir=RUN_DIR / "ui",
-        ) as stack:  # fmt: skip
+        with (
+            signals_as_interrupts(),
+            Stack(
+                backend,
+                [spec],
+                limits=AppLimits(),
+                seed=SeedData(users=seed_users),
+                pinning=Pinning.plan(False),
+                log_dir=RUN_DIR / "ui",
+            ) as stack,
+        ):
             target = stack.app(spec.name)
             argv = [
-                *processes.python_tool("locust"), "-f", str(REPO_ROOT / "loadtests" / "locustfile.py"),
-                "--class-picker", "--web-host", "127.0.0.1", "--web-port", str(port), "-H", target.base_url,
-            ]  # fmt: skip
+                *processes.python_tool("locust"),
+                "-f",
+                str(REPO_ROOT / "loadtests" / "locustfile.py"),
+                "--class-picker",
+                "--web-host",
+                "127.0.0.1",
+                "--web-port",
+                str(port),
+                "-H",
+                target.base_url,
+            ]
             locust = processes.spawn(
                 "locust ui", argv, env={"BENCH_SEED_USERS": str(seed_users), "BENCH_DB_MS": "20"}
             )
             console.print(
-                f"{app_name} app on {target.base_url} (limits: {target.limits})\n"
-                f"Locust web UI: [bold]http://127.0.0.1:{port}[/]  (Ctrl-C stops everything)"
+                f"{app_name} app on {target.base_url} (limits: {target.limits})\nLocust web UI: "
+                f"[bold]http://127.0.0.1:{port}[/]  (Ctrl-C stops everything)"
             )
             locust.popen.wait()
     except KeyboardInterrupt:

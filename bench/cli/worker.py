@@ -55,9 +55,22 @@ def parse_master(text: str) -> tuple[str, int]:
 
 
 def worker_cmd(
-    master: Annotated[str, typer.Option(help=f"The master: HOST[:PORT] (port {DEFAULT_PORT} unless told; a paired point's second master listens on the next), as printed by `bench run --loadgen-workers N --master-bind HOST`.")],
-    processes: Annotated[int, typer.Option(min=1, max=256, help="Locust worker processes on this host; each counts as one of the run's --loadgen-workers.")] = 1,
-) -> None:  # fmt: skip
+    master: Annotated[
+        str,
+        typer.Option(
+            help=f"The master: HOST[:PORT] (port {DEFAULT_PORT} unless told; a paired point's second master "
+            "listens on the next), as printed by `bench run --loadgen-workers N --master-bind HOST`."
+        ),
+    ],
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=256,
+            help="Locust worker processes on this host; each counts as one of the run's --loadgen-workers.",
+        ),
+    ] = 1,
+) -> None:
     """Serve `bench run --loadgen-workers N` as a Locust worker until Ctrl-C (reconnects between points)."""
     from bench import processes as procs
     from bench.processes import signals_as_interrupts
@@ -113,9 +126,18 @@ def _start(host: str, port: int, processes: int) -> tuple[ManagedProcess, tempfi
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-worker-")
     argv = [
-        *procs.python_tool("locust"), "--worker", "-f", "-", "--master-host", host, "--master-port", str(port),
-        "--exit-code-on-error", "0", *(["--processes", str(processes)] if processes > 1 else []),
-    ]  # fmt: skip
+        *procs.python_tool("locust"),
+        "--worker",
+        "-f",
+        "-",
+        "--master-host",
+        host,
+        "--master-port",
+        str(port),
+        "--exit-code-on-error",
+        "0",
+        *(["--processes", str(processes)] if processes > 1 else []),
+    ]
     folder = Path(tmp.name)
     proc = procs.spawn(
         "locust worker", argv, env={"TMPDIR": tmp.name}, log_path=folder / "locust.log", cwd=folder

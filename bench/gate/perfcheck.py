@@ -77,12 +77,14 @@ def checkout(ref: str) -> tuple[str, Path]:
     """The product code of commit `ref`, extracted once into .run/perf-base/<sha>/ (no git worktree)."""
     resolved = subprocess.run(
         ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
-        cwd=REPO_ROOT, capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
     if resolved.returncode != 0:
         raise PerfGateError(
-            f"the baseline commit {ref[:12]} is not in this clone: `git fetch --unshallow` "
-            "(or run `make perf-baseline` on this commit)"
+            f"the baseline commit {ref[:12]} is not in this clone: `git fetch --unshallow` (or run `make "
+            "perf-baseline` on this commit)"
         )
     sha = resolved.stdout.strip()
     root = CHECKOUTS / sha
@@ -133,7 +135,7 @@ def checkout_user(ref: str, app_dir: Path) -> tuple[str, Path]:
 
 
 def user_head(app_dir: Path) -> str:
-    """The user's current code: their HEAD commit, `-dirty` with uncommitted changes (the working tree runs)."""
+    """The user's current code: their HEAD, `-dirty` with uncommitted changes (the working tree runs)."""
 
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=app_dir, capture_output=True, text=True).stdout.strip()
@@ -154,11 +156,21 @@ def user_statement_check(
     """A user's apps: each route's statements per request from the statement pass (one user, the server's
     counters after every answer), current vs baseline code; more by half a statement or more fails."""
     sha, root = base
-    matrix = replace(SUITE, apps=(*apps, *map(base_name, apps)), scenarios=scenarios, pairs=(), repeats=0,
-                     paired_repeats=0, statements=True)  # fmt: skip
-    cfg = RunConfig(matrix=matrix, output=Output(label="perf-statements", out_root=out, report=False,
-                                                 calibration_samples=0),
-                    pairing=Pairing(base_root=root, base_sha=sha), source=source)  # fmt: skip
+    matrix = replace(
+        SUITE,
+        apps=(*apps, *map(base_name, apps)),
+        scenarios=scenarios,
+        pairs=(),
+        repeats=0,
+        paired_repeats=0,
+        statements=True,
+    )
+    cfg = RunConfig(
+        matrix=matrix,
+        output=Output(label="perf-statements", out_root=out, report=False, calibration_samples=0),
+        pairing=Pairing(base_root=root, base_sha=sha),
+        source=source,
+    )
     table = route_statements(run_matrix(cfg))
     check = StatementCheck(sha)
     for app in apps:
@@ -167,8 +179,10 @@ def user_statement_check(
             side: table[table["app"] == name]
             for side, name in (("current", label), ("baseline", BASE_PREFIX + label))
         }
-        counts = {side: {str(r["route"]): {k: float(r[k]) for k in WORK_KINDS if r[k]} for _, r in rows.iterrows()}
-                  for side, rows in sides.items()}  # fmt: skip
+        counts = {
+            side: {str(r["route"]): {k: float(r[k]) for k in WORK_KINDS if r[k]} for _, r in rows.iterrows()}
+            for side, rows in sides.items()
+        }
         backend = str(table["backend"].iloc[0]) if not table.empty else "database"
         check.counts.setdefault(backend, {})[label] = counts
         for route, now in counts["current"].items():
@@ -193,8 +207,8 @@ def suite_apps(apps: list[str], user: bool = False) -> list[str]:
     unknown = [label for label in labels if label not in APP_BY_NAME]
     if unknown and not user:
         raise PerfGateError(
-            f"{', '.join(unknown)}: the gate compares catalog apps ({app_names()}); "
-            "run a custom app under one of their labels, e.g. sync=my.module:app"
+            f"{', '.join(unknown)}: the gate compares catalog apps ({app_names()}); run a custom app under "
+            "one of their labels, e.g. sync=my.module:app"
         )
     return [
         *apps,
@@ -305,8 +319,15 @@ def check(
 
 def result_view(result: GateResult, base_sha: str, current: str) -> GateView:
     d = result.decision
-    return GateView(base_sha, current, result.statements, d.shown if d else None, d.second is not None if d else False,
-                    result.failed, result.report_dir)  # fmt: skip
+    return GateView(
+        base_sha,
+        current,
+        result.statements,
+        d.shown if d else None,
+        d.second is not None if d else False,
+        result.failed,
+        result.report_dir,
+    )
 
 
 def drift_note(baseline: Path, run: Path) -> str:

@@ -27,9 +27,13 @@ def render(cmp: Comparison, console: Console) -> None:
         else f"perf gate: current vs base: apps in {current}"
     )
     table = Table(
-        title=title, title_justify="left", box=None, header_style="bold underline", pad_edge=False,
+        title=title,
+        title_justify="left",
+        box=None,
+        header_style="bold underline",
+        pad_edge=False,
         collapse_padding=True,
-    )  # fmt: skip
+    )
     table.add_column("key", overflow="fold", min_width=20)
     for name in ("n", "base/s", "cur/s", "Δ thr", LEVEL, "p", "Δ p99"):
         table.add_column(name, justify="right", no_wrap=True)
@@ -37,11 +41,17 @@ def render(cmp: Comparison, console: Console) -> None:
     short = {"slower": "SLOWER", "faster": "faster", "within noise": "noise"}
     for r in cmp.rows:
         table.add_row(
-            r.key.label, f"{sum(map(len, r.baseline))}/{sum(map(len, r.current))}", f"{r.baseline_rps:,.0f}",
-            f"{r.current_rps:,.0f}", f"{r.effect:+.1%}", f"{r.ci[0]:+.0%}..{r.ci[1]:+.0%}", f"{r.p:.1g}",
+            r.key.label,
+            f"{sum(map(len, r.baseline))}/{sum(map(len, r.current))}",
+            f"{r.baseline_rps:,.0f}",
+            f"{r.current_rps:,.0f}",
+            f"{r.effect:+.1%}",
+            f"{r.ci[0]:+.0%}..{r.ci[1]:+.0%}",
+            f"{r.p:.1g}",
             f"{r.p99_change:+.0%}" if r.p99_change is not None else "–",
-            short.get(r.reason, f"<{cmp.min_effect * FLAG_FRACTION:.0%}"), style=_STYLE[r.verdict],
-        )  # fmt: skip
+            short.get(r.reason, f"<{cmp.min_effect * FLAG_FRACTION:.0%}"),
+            style=_STYLE[r.verdict],
+        )
     console.print(table)
     unit = _basis(cmp).upper() if not (cmp.normalised or cmp.interleaved) else _basis(cmp)
     console.print(
@@ -148,26 +158,34 @@ class GateView:
 
 def _key_json(r: KeyResult) -> dict[str, Any]:
     return {
-        "key": r.key.label, "app": r.key.app, "scenario": r.key.scenario, "users": r.key.users,
-        "effect": round(r.effect, 5), "ci": [round(r.ci[0], 5), round(r.ci[1], 5)], "p": r.p,
-        "baseline_rps": round(r.baseline_rps, 1), "current_rps": round(r.current_rps, 1),
-        "p99_change": None if r.p99_change is None else round(r.p99_change, 4), "verdict": r.verdict,
+        "key": r.key.label,
+        "app": r.key.app,
+        "scenario": r.key.scenario,
+        "users": r.key.users,
+        "effect": round(r.effect, 5),
+        "ci": [round(r.ci[0], 5), round(r.ci[1], 5)],
+        "p": r.p,
+        "baseline_rps": round(r.baseline_rps, 1),
+        "current_rps": round(r.current_rps, 1),
+        "p99_change": None if r.p99_change is None else round(r.p99_change, 4),
+        "verdict": r.verdict,
         "reason": r.reason,
-    }  # fmt: skip
+    }
 
 
 def gate_json(view: GateView) -> dict[str, Any]:
     st = view.statements
     return {
         "verdict": "fail" if view.failed else "pass",
-        "base_sha": view.base_sha, "current_sha": view.current_sha,
+        "base_sha": view.base_sha,
+        "current_sha": view.current_sha,
         "statements": st.counts,
         "statement_changes": [asdict(c) | {"direction": "more"} for c in st.more]
         + [asdict(c) | {"direction": "fewer"} for c in st.fewer],
         "statement_notes": st.notes,
         "throughput": [_key_json(r) for r in view.throughput.rows] if view.throughput else None,
         "remeasured": view.remeasured,
-    }  # fmt: skip
+    }
 
 
 def gate_markdown(view: GateView, chart: Path | None) -> str:

@@ -34,8 +34,8 @@ class Change:
 
     def text(self, base_sha: str) -> str:
         return (
-            f"{self.route}: {self.kind.upper()} {self.baseline:g} → {self.current:g} per request "
-            f"({self.app} on {self.backend}, baseline {base_sha[:12]})"
+            f"{self.route}: {self.kind.upper()} {self.baseline:g} → {self.current:g} per request ({self.app} "
+            f"on {self.backend}, baseline {base_sha[:12]})"
         )
 
 
@@ -68,9 +68,13 @@ def statement_check(apps: list[str], base: tuple[str, Path], backends: tuple[str
         specs += [resolve_app(BASE_PREFIX + label, root) for label in labels]
         try:
             with Stack(
-                backend_for(name), specs, limits=AppLimits(), seed=SeedData(users=200, items=3),
-                pinning=Pinning.plan(False), log_dir=RUN_DIR / "perf-statements",
-            ) as stack:  # fmt: skip
+                backend_for(name),
+                specs,
+                limits=AppLimits(),
+                seed=SeedData(users=200, items=3),
+                pinning=Pinning.plan(False),
+                log_dir=RUN_DIR / "perf-statements",
+            ) as stack:
                 counters = stack.backend.counters(stack.settings)
                 try:
                     for label, spec in zip(labels, specs, strict=False):

@@ -6,7 +6,8 @@ Decision rule, for each (app, scenario, users, db_ms) key with valid points on b
    The gate's own runs hold both sides, interleaved (`compare_within`: `base:sync` vs `sync`), so the
    machine's drift hits both alike and nothing is normalised. Two separate runs (`compare_runs`) are
    divided by each run's calibration score (bench/calibrate.py); without one, the output says so.
-2. Effect = median(current) / median(baseline) - 1, with a bootstrap CI at analyse.stats.CONFIDENCE (2000 resamples, fixed seed,
+2. Effect = median(current) / median(baseline) - 1, with a bootstrap CI at analyse.stats.CONFIDENCE (2000
+resamples, fixed seed,
    seconds resampled within each repeat).
 3. One-sided Mann-Whitney U test of "current < baseline" (and "current > baseline" for improvements).
 4. "regression" when effect <= -min_effect/2 AND p < alpha AND the CI's upper bound < 0; "improvement" is
@@ -301,12 +302,17 @@ def compare_data(
 
     rows = [
         judge(
-            key, base[key], cur[key], paired=paired, rps=(raw(raw_base, key), raw(raw_cur, key)),
-            min_effect=min_effect, alpha=alpha,
+            key,
+            base[key],
+            cur[key],
+            paired=paired,
+            rps=(raw(raw_base, key), raw(raw_cur, key)),
+            min_effect=min_effect,
+            alpha=alpha,
             p99_ms=(_p99(base_hdr.get(key)), _p99(cur_hdr.get(key))),
         )
         for key in keys
-    ]  # fmt: skip
+    ]
     return Comparison(
         baseline=list(dict.fromkeys(r.path for r in base_runs)),
         current=list(dict.fromkeys(r.path for r in cur_runs)),

@@ -60,20 +60,39 @@ class Window:
 
 
 def _plugin_args(
-    *, folder: Path, window: Window | None, warmup_s: float, duration_s: float, db_ms: int, rate: float | None,
-    record: bool, seed: SeedData, share: int,
-) -> list[str]:  # fmt: skip
+    *,
+    folder: Path,
+    window: Window | None,
+    warmup_s: float,
+    duration_s: float,
+    db_ms: int,
+    rate: float | None,
+    record: bool,
+    seed: SeedData,
+    share: int,
+) -> list[str]:
     timing = (
         ["--bench-window-start", f"{window.start:.3f}", "--bench-window-end", f"{window.end:.3f}"]
         if window is not None
         else ["--bench-warmup", f"{warmup_s:g}", "--bench-duration", f"{duration_s:g}"]
     )
     return [
-        "--bench-out-dir", str(folder), *timing, "--seed-users", str(seed.users), "--seed-items", str(seed.items),
-        "--db-ms", str(db_ms), "--bench-mode", "open" if rate else "closed",
-        "--bench-rate", f"{(rate or 0) / share:g}",  # each Locust process's share of an open-loop rate
-        "--bench-record", "1" if record else "0",
-    ]  # fmt: skip
+        "--bench-out-dir",
+        str(folder),
+        *timing,
+        "--seed-users",
+        str(seed.users),
+        "--seed-items",
+        str(seed.items),
+        "--db-ms",
+        str(db_ms),
+        "--bench-mode",
+        "open" if rate else "closed",
+        "--bench-rate",
+        f"{(rate or 0) / share:g}",  # each Locust process's share of an open-loop rate
+        "--bench-record",
+        "1" if record else "0",
+    ]
 
 
 def launch(
@@ -102,28 +121,65 @@ def launch(
     listens on the port after --master-port, and the two plan one window once both have their workers."""
     folder.mkdir(parents=True, exist_ok=True)
     plugin = _plugin_args(
-        folder=folder, window=window, warmup_s=warmup_s, duration_s=duration_s, db_ms=db_ms, rate=rate,
-        record=record, seed=seed, share=loadgen.load_processes,
-    )  # fmt: skip
+        folder=folder,
+        window=window,
+        warmup_s=warmup_s,
+        duration_s=duration_s,
+        db_ms=db_ms,
+        rate=rate,
+        record=record,
+        seed=seed,
+        share=loadgen.load_processes,
+    )
     run_s = window.end - window.launch + 0.5 if window is not None else SPAWN_S + warmup_s + duration_s + 1.0
     if partner is not None:  # -t counts from before the wait for the other master (which then stops it)
-        plugin += ["--bench-partner-ready", str(partner[1] / "ready.json"), "--bench-partner-wait",
-                   f"{loadgen.worker_wait_s + WINDOW_GRACE_S:g}"]  # fmt: skip
+        plugin += [
+            "--bench-partner-ready",
+            str(partner[1] / "ready.json"),
+            "--bench-partner-wait",
+            f"{loadgen.worker_wait_s + WINDOW_GRACE_S:g}",
+        ]
         run_s += loadgen.worker_wait_s + WINDOW_GRACE_S
     argv = [
-        *processes.python_tool("locust"), "-f", locustfiles(scenario), "--headless",
-        "-u", str(users), "-r", str(max(users, SPAWN_RATE)), "-t", f"{math.ceil(run_s)}s",
-        "-H", host, "--csv", str(folder / "locust"), "--csv-full-history", "--only-summary",
-        "--stop-timeout", "2", "--loglevel", "WARNING", "--exit-code-on-error", "0", *plugin,
-        *scenario_options(scenario), *(["--bench-statements", "1"] if statements else []),
-    ]  # fmt: skip
+        *processes.python_tool("locust"),
+        "-f",
+        locustfiles(scenario),
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        str(max(users, SPAWN_RATE)),
+        "-t",
+        f"{math.ceil(run_s)}s",
+        "-H",
+        host,
+        "--csv",
+        str(folder / "locust"),
+        "--csv-full-history",
+        "--only-summary",
+        "--stop-timeout",
+        "2",
+        "--loglevel",
+        "WARNING",
+        "--exit-code-on-error",
+        "0",
+        *plugin,
+        *scenario_options(scenario),
+        *(["--bench-statements", "1"] if statements else []),
+    ]
     if loadgen.distributed:
         port = loadgen.master_port + (partner[0] if partner else 0)
         argv += [
-            "--master", "--master-bind-host", loadgen.master_bind, "--master-bind-port", str(port),
-            "--expect-workers", str(loadgen.loadgen_workers),
-            "--expect-workers-max-wait", f"{math.ceil(loadgen.worker_wait_s)}",
-        ]  # fmt: skip
+            "--master",
+            "--master-bind-host",
+            loadgen.master_bind,
+            "--master-bind-port",
+            str(port),
+            "--expect-workers",
+            str(loadgen.loadgen_workers),
+            "--expect-workers-max-wait",
+            f"{math.ceil(loadgen.worker_wait_s)}",
+        ]
     elif loadgen.processes > 1:
         argv += ["--processes", str(loadgen.processes)]
     return processes.spawn("locust", argv, env=env, cpus=cpus, log_path=folder / "locust.log")
@@ -219,8 +275,8 @@ def await_window(
             break
         if not announced and time.time() - launched > 5:
             say(
-                f"waiting up to {loadgen.worker_wait_s:.0f} s for {n} Locust worker(s): on each load-generator "
-                f"host run `{worker_command(loadgen, cpus)}`"
+                f"waiting up to {loadgen.worker_wait_s:.0f} s for {n} Locust worker(s): on each "
+                f"load-generator host run `{worker_command(loadgen, cpus)}`"
             )
             announced = True
         time.sleep(0.1)

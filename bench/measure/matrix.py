@@ -90,10 +90,18 @@ class MatrixRun:
         cfg = self.cfg
         self.run_dir = new_run_dir(cfg.output.label, cfg.output.out_root)
         self._write_meta(
-            run_id=self.run_dir.name, command=" ".join(["bench", *cfg.argv[1:]]) if cfg.argv else "",
-            argv=list(cfg.argv), config=cfg.flat(), **environment(), pinning=self.pinning.as_dict(),
-            started_at=now_iso(), finished_at=None, complete=False, points_planned=len(self.points), points_done=0,
-        )  # fmt: skip
+            run_id=self.run_dir.name,
+            command=" ".join(["bench", *cfg.argv[1:]]) if cfg.argv else "",
+            argv=list(cfg.argv),
+            config=cfg.flat(),
+            **environment(),
+            pinning=self.pinning.as_dict(),
+            started_at=now_iso(),
+            finished_at=None,
+            complete=False,
+            points_planned=len(self.points),
+            points_done=0,
+        )
         interrupted = False
         calibration: dict[str, Any] = {}
         try:
@@ -133,16 +141,27 @@ class MatrixRun:
         apps = [a for a in self.apps if self.backend_of[a.name] == backend]
         cfg = self.cfg
         return Stack(
-            backend_for(backend), apps, limits=cfg.limits, seed=cfg.seed, pinning=self.pinning,
-            log_dir=self.run_dir / "logs", database=cfg.output.database, app_host=cfg.loadgen.app_host,
-        )  # fmt: skip
+            backend_for(backend),
+            apps,
+            limits=cfg.limits,
+            seed=cfg.seed,
+            pinning=self.pinning,
+            log_dir=self.run_dir / "logs",
+            database=cfg.output.database,
+            app_host=cfg.loadgen.app_host,
+        )
 
     def _run_points(self, stacks: dict[str, Stack]) -> None:
         assert self.run_dir is not None
         columns = [
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-        ]  # fmt: skip
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("elapsed"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+        ]
         with Progress(*columns, console=console, transient=False) as progress:
             task = progress.add_task("points", total=len(self.points))
             for order, point in enumerate(self.points, 1):

@@ -205,14 +205,25 @@ def measure(
     )
     locusts = [
         locust.launch(
-            scenario=p.scenario, users=users, rate=p.rate, db_ms=p.db_ms, record=p.record, host=app.base_url,
-            folder=folder, window=planned, loadgen=cfg.loadgen, seed=cfg.seed, cpus=stack.pinning.loadgen,
-            warmup_s=m.warmup_s, duration_s=seconds, statements=point.statements,
+            scenario=p.scenario,
+            users=users,
+            rate=p.rate,
+            db_ms=p.db_ms,
+            record=p.record,
+            host=app.base_url,
+            folder=folder,
+            window=planned,
+            loadgen=cfg.loadgen,
+            seed=cfg.seed,
+            cpus=stack.pinning.loadgen,
+            warmup_s=m.warmup_s,
+            duration_s=seconds,
+            statements=point.statements,
             env=settings_env(stack.settings) if point.statements else None,
             partner=(i, folders[1 - i]) if cfg.loadgen.distributed and len(sides) > 1 else None,
         )
         for i, (p, app, folder) in enumerate(zip(sides, apps, folders, strict=True))
-    ]  # fmt: skip
+    ]
     window = planned
     if window is None:  # each master plans it once its workers are connected (a pair's two: the same one)
         for proc, folder in zip(locusts, folders, strict=True):
@@ -267,9 +278,23 @@ def measure(
     telemetry = sampler.summary(window.start, window.end)
     together = read_loadgen(*folders)  # the database's counters cover every side of the point
     rows = [
-        _row(p, order, run_dir.name, app, folder, role, telemetry, delta, together, stack, cfg, len(sides), problem)
+        _row(
+            p,
+            order,
+            run_dir.name,
+            app,
+            folder,
+            role,
+            telemetry,
+            delta,
+            together,
+            stack,
+            cfg,
+            len(sides),
+            problem,
+        )
         for p, app, folder, role in zip(sides, apps, folders, (Role.APP, Role.PARTNER), strict=False)
-    ]  # fmt: skip
+    ]
     if point.statements:  # not a row of points.csv: the counts are in its loadgen file
         write_json(folders[0] / STATEMENTS_SUMMARY, {"point": asdict(rows[0])})
     if point.profile:  # not a row of points.csv: its own record beside the stacks
@@ -279,10 +304,20 @@ def measure(
 
 
 def _row(
-    point: Point, order: int, run_id: str, app: RunningApp, folder: Path, role: Role, telemetry: Telemetry,
-    delta: dict[str, int] | None, together: LoadgenResult, stack: Stack, cfg: RunConfig, sides: int,
+    point: Point,
+    order: int,
+    run_id: str,
+    app: RunningApp,
+    folder: Path,
+    role: Role,
+    telemetry: Telemetry,
+    delta: dict[str, int] | None,
+    together: LoadgenResult,
+    stack: Stack,
+    cfg: RunConfig,
+    sides: int,
     problem: str | None = None,
-) -> PointRow:  # fmt: skip
+) -> PointRow:
     lg = read_loadgen(folder)
     acked = len(lg.acked["users"]) + len(lg.acked["items"])
     missing = acked - stack.count_acked(lg.acked) if delta is not None else None
@@ -303,13 +338,22 @@ def _row(
     others = telemetry.others_on_app_cpus()  # anything else on the app's CPUs (both rows of a pair: the same)
     reasons = invalid_reasons(
         Observed(
-            loadgen_files=lg.files, requests=lg.requests, failures=lg.failures, missing_writes=missing or 0,
-            loadgen_cpu_max=loadgen_cpu, open_loop=bool(point.rate), late=lg.late, app_alive=app.alive(),
-            work=work, loadgen_expected=cfg.loadgen.load_processes, loadgen_problem=problem,
-            clock_offset_s=lg.clock_offset_max, app_cpus_others=others,
+            loadgen_files=lg.files,
+            requests=lg.requests,
+            failures=lg.failures,
+            missing_writes=missing or 0,
+            loadgen_cpu_max=loadgen_cpu,
+            open_loop=bool(point.rate),
+            late=lg.late,
+            app_alive=app.alive(),
+            work=work,
+            loadgen_expected=cfg.loadgen.load_processes,
+            loadgen_problem=problem,
+            clock_offset_s=lg.clock_offset_max,
+            app_cpus_others=others,
             loadgen_error=None if lg.files else locust.failure_line(folder / "locust.log"),
         )
-    )  # fmt: skip
+    )
     counted = delta or {}  # empty columns: not measured
     if delta is None:
         statements_check = "not measured: the app's database is not reachable (set DATABASE_URL)"
@@ -322,24 +366,60 @@ def _row(
     db = telemetry.of(Role.DB)
     limits = app.limits
     return PointRow(
-        run_id=run_id, point_id=point.point_id, app=point.app, partner=point.partner or "", backend=stack.backend.name, variant=limits.get("variant"),
-        driver=limits.get("driver"), scenario=point.key.scenario, users=point.users, db_ms=point.db_ms,
-        repeat=point.repeat, order=order, mode="open" if point.rate else "closed", recorded=point.record,
-        target_rps=point.rate, warmup_s=cfg.matrix.warmup_s, duration_s=round(window, 3), requests=lg.requests,
-        failures=lg.failures, rps=round(lg.requests / window, 2) if window > 0 else None,
-        p50_ms=latency["p50_ms"], p90_ms=latency["p90_ms"], p95_ms=latency["p95_ms"], p99_ms=latency["p99_ms"],
-        max_ms=latency["max_ms"], mean_ms=latency["mean_ms"],
+        run_id=run_id,
+        point_id=point.point_id,
+        app=point.app,
+        partner=point.partner or "",
+        backend=stack.backend.name,
+        variant=limits.get("variant"),
+        driver=limits.get("driver"),
+        scenario=point.key.scenario,
+        users=point.users,
+        db_ms=point.db_ms,
+        repeat=point.repeat,
+        order=order,
+        mode="open" if point.rate else "closed",
+        recorded=point.record,
+        target_rps=point.rate,
+        warmup_s=cfg.matrix.warmup_s,
+        duration_s=round(window, 3),
+        requests=lg.requests,
+        failures=lg.failures,
+        rps=round(lg.requests / window, 2) if window > 0 else None,
+        p50_ms=latency["p50_ms"],
+        p90_ms=latency["p90_ms"],
+        p95_ms=latency["p95_ms"],
+        p99_ms=latency["p99_ms"],
+        max_ms=latency["max_ms"],
+        mean_ms=latency["mean_ms"],
         p99_uncorrected_ms=percentiles_ms(lg.hdr_uncorrected)["p99_ms"] if lg.hdr_uncorrected else None,
-        late=lg.late, locust_cpu_max=loadgen_cpu, locust_cpu_mean=loadgen.cpu_mean,
-        app_cpu_mean=own.cpu_mean, app_cpus_others=others, app_cpus_irq=telemetry.irq_on_app_cpus(),
+        late=lg.late,
+        locust_cpu_max=loadgen_cpu,
+        locust_cpu_mean=loadgen.cpu_mean,
+        app_cpu_mean=own.cpu_mean,
+        app_cpus_others=others,
+        app_cpus_irq=telemetry.irq_on_app_cpus(),
         app_rss_max_mb=own.rss_max_mb,
-        db_cpu_mean=db.cpu_mean, db_rss_max_mb=db.rss_max_mb, threads_connected_max=telemetry.connections_max,
-        com_select=counted.get("select"), com_insert=counted.get("insert"), com_update=counted.get("update"),
-        com_delete=counted.get("delete"), com_commit=counted.get("commit"), com_rollback=counted.get("rollback"),
-        questions=counted.get("questions"), statements_expected=sum(work.expected.values()) if work else None,
-        statements_check=statements_check, acked_writes=acked,
-        missing_writes=missing, valid=not reasons, invalid_reasons=";".join(reasons),
-        workers=limits.get("workers"), thread_tokens=limits.get("thread_tokens"), pool_size=limits.get("pool_size"),
-        max_overflow=limits.get("max_overflow"), event_loop=limits.get("event_loop"),
+        db_cpu_mean=db.cpu_mean,
+        db_rss_max_mb=db.rss_max_mb,
+        threads_connected_max=telemetry.connections_max,
+        com_select=counted.get("select"),
+        com_insert=counted.get("insert"),
+        com_update=counted.get("update"),
+        com_delete=counted.get("delete"),
+        com_commit=counted.get("commit"),
+        com_rollback=counted.get("rollback"),
+        questions=counted.get("questions"),
+        statements_expected=sum(work.expected.values()) if work else None,
+        statements_check=statements_check,
+        acked_writes=acked,
+        missing_writes=missing,
+        valid=not reasons,
+        invalid_reasons=";".join(reasons),
+        workers=limits.get("workers"),
+        thread_tokens=limits.get("thread_tokens"),
+        pool_size=limits.get("pool_size"),
+        max_overflow=limits.get("max_overflow"),
+        event_loop=limits.get("event_loop"),
         app_pid=app.proc.pid if app.proc is not None else None,
-    )  # fmt: skip
+    )

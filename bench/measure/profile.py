@@ -83,9 +83,20 @@ class Recording:
         cls, pid: int, stacks: Path, seconds: int, rate: int, flags: tuple[str, ...], cpus: Sequence[int]
     ) -> Recording:
         argv = [
-            pyspy(), "record", "--pid", str(pid), "--rate", str(rate), "--duration", str(seconds),
-            "--format", "raw", "--output", str(stacks), *flags,
-        ]  # fmt: skip
+            pyspy(),
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            str(rate),
+            "--duration",
+            str(seconds),
+            "--format",
+            "raw",
+            "--output",
+            str(stacks),
+            *flags,
+        ]
         log = stacks.with_name(f"py-spy-{stacks.stem}.log")
         return cls(processes.spawn("py-spy", argv, cpus=cpus, log_path=log), stacks, rate, flags)
 

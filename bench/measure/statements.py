@@ -49,7 +49,7 @@ PROBES: tuple[Probe, ...] = (
         201,
         lambda i: {"title": f"statement probe {i}"},
         keep="item",
-    ),  # fmt: skip
+    ),
     Probe("PATCH /users/{id}", "PATCH", lambda ids: f"/users/{ids['user']}", 200, _email("patched")),
     Probe(
         "DELETE /users/{id}/items/{item_id}",
@@ -65,14 +65,14 @@ PROBES: tuple[Probe, ...] = (
         lambda ids: "/users",
         409,
         lambda i: {"email": "user1@example.com", "password": "statements only"},
-    ),  # fmt: skip
+    ),
     Probe(
         "POST /users/{id}/items (404)",
         "POST",
         lambda ids: "/users/2000000000/items",
         404,
         lambda i: {"title": "nobody's"},
-    ),  # fmt: skip
+    ),
     Probe("GET /io/sleep", "GET", lambda ids: "/io/sleep?ms=0", 200),
 )
 

@@ -61,7 +61,8 @@ def _loadgen(cfg: RunConfig, hosts: list[str]) -> dict[str, str]:
             "part": "load generator",
             "where": f"{lg.loadgen_workers} Locust worker(s) (`bench worker`) connected to the master on "
             f"{master_address(lg)}{seen}",
-            "measured": "each worker's own CPU (psutil) and recording, sent to the master over Locust's messages",
+            "measured": "each worker's own CPU (psutil) and recording, sent to the master over Locust's "
+            "messages",
             "not_measured": "the workers' memory; their CPU outside their own Locust process",
         }
     what = (

@@ -38,7 +38,7 @@ def pins(path: Path = LOCK_FILE) -> dict[str, str]:
 
 
 def digest(path: Path = LOCK_FILE) -> str | None:
-    """sha256 of the lock file's bytes (its first 12 hex digits name a stack in reports), or None without one."""
+    """sha256 of the lock file's bytes (its first 12 hex digits name a stack in reports); None without one."""
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
@@ -60,7 +60,7 @@ def differences(locked: dict[str, str], present: dict[str, str]) -> dict[str, li
 
 
 def lock_state(path: Path = LOCK_FILE) -> dict[str, Any]:
-    """What meta.json records: the lock's hash, and whether this interpreter's packages are exactly the lock."""
+    """What meta.json records: the lock's hash, and whether this interpreter's packages are the lock's."""
     sha = digest(path)
     if sha is None:
         return {"lock_sha256": None, "lock_matches_venv": None}

@@ -101,8 +101,20 @@ class PointRow:
 
 
 POINT_COLUMNS: list[str] = [f.name for f in fields(PointRow)]
-TEXT_COLUMNS = ("run_id", "point_id", "app", "partner", "backend", "variant", "driver", "scenario", "mode", "statements_check",
-                "invalid_reasons", "event_loop")  # fmt: skip
+TEXT_COLUMNS = (
+    "run_id",
+    "point_id",
+    "app",
+    "partner",
+    "backend",
+    "variant",
+    "driver",
+    "scenario",
+    "mode",
+    "statements_check",
+    "invalid_reasons",
+    "event_loop",
+)
 
 
 def append_row(run_dir: Path, row: PointRow | dict[str, Any]) -> None:

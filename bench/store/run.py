@@ -111,8 +111,8 @@ def read_table(run_dir: Path) -> pd.DataFrame:
     for number, row in enumerate(body, start=2):
         if len(row) != len(header):
             raise RunFolderError(
-                f"{path} line {number} has {len(row)} of {len(header)} fields (truncated?): "
-                f"run the benchmark again, or delete that line to report the rows before it"
+                f"{path} line {number} has {len(row)} of {len(header)} fields (truncated?): run the "
+                "benchmark again, or delete that line to report the rows before it"
             )
     return pd.DataFrame(body, columns=header, dtype=str)
 
@@ -143,7 +143,8 @@ def load_run(run_dir: Path) -> Run:
         if not broken and (lg is None or not lg.files) and requests > 0:
             problems.append(
                 f"{pdir} has no loadgen-*.json although {requests:.0f} requests were counted: its latency "
-                "histogram and per-second counts are lost (its percentiles come from points.csv); run it again"
+                "histogram and per-second counts are lost (its percentiles come from points.csv); run it "
+                "again"
             )
         unreadable.append(broken)
         loadgens.append(lg if lg is not None and lg.files else None)

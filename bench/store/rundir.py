@@ -20,13 +20,13 @@ PROFILE_STACKS = "profile.txt"  # py-spy's raw collapsed stacks: the GIL holder'
 PROFILE_RUNNING = "profile-running.txt"  # the same, of every running thread, with or without the GIL
 PROFILE_SUMMARY = "profile.json"  # the profiler's counts and the point's row
 STATEMENTS_SUMMARY = "statements.json"  # a statement-pass point's row (its counts are in its loadgen file)
-CALIBRATION_FILE = (
-    "calibration.json"  # the CPU loop timed before and after the run (bench/measure/calibrate.py)
-)
+# The CPU loop timed before and after the run (bench/measure/calibrate.py writes it).
+CALIBRATION_FILE = "calibration.json"
+REPORT_ERROR_LOG = "report-error.log"  # why the report of a finished run failed (its points are kept)
 
 PACKAGES = (
-    "fastapi", "starlette", "uvicorn", "uvloop", "SQLAlchemy", "PyMySQL", "mysqlclient", "asyncmy", "aiomysql",
-    "psycopg", "psycopg-binary", "asyncpg",
+    "fastapi", "starlette", "uvicorn", "uvloop", "SQLAlchemy",
+    "PyMySQL", "mysqlclient", "asyncmy", "aiomysql", "psycopg", "psycopg-binary", "asyncpg",
     "pydantic", "anyio", "locust", "gevent", "pwdlib", "argon2-cffi", "hdrhistogram",
 )  # fmt: skip
 

@@ -1,7 +1,8 @@
 """The real apps with one extra query on one write route: every PATCH /users/{id} first runs `SELECT 1`
 through the app's own engine (an injected N+1, as a careless change would add).
 
-    bench perf-check --app sync=tests.perfgate.extra_query:sync_app --app async=tests.perfgate.extra_query:async_app
+    bench perf-check --app sync=tests.perfgate.extra_query:sync_app --app
+    async=tests.perfgate.extra_query:async_app
 
 The gate's statement-count check must fail on it at once: `PATCH /users/{id}: select 1 → 2 per request`.
 """

@@ -42,7 +42,7 @@ _built: dict[str, BurnCPU] = {}
 
 
 def __getattr__(name: str) -> BurnCPU:
-    """`sync_app`, `async_app` (and `..._k<N>`), built on first access (uvicorn does getattr(module, attr))."""
+    """`sync_app`, `async_app` (and `..._k<N>`), built on first access (uvicorn's getattr(module, attr))."""
     kind, _, burn = name.partition("_app")
     if kind not in ("sync", "async") or not (burn == "" or (burn[:2] == "_k" and burn[2:].isdigit())):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
