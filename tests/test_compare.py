@@ -10,7 +10,7 @@ import numpy as np
 from hdrh.histogram import HdrHistogram
 from rich.console import Console
 
-from bench.gate.compare import compare_command
+from bench.cli.compare import compare_command
 from bench.gate.flow import decide
 from bench.gate.samples import Key
 from bench.gate.stats import Comparison, compare_runs, compare_within, judge

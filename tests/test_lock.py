@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bench.analyse.report import build_report
-from bench.gate.compare import compare_command
+from bench.cli.compare import compare_command
 from bench.store import lock
 from shared.config import REPO_ROOT
 from tests.test_compare import make_run

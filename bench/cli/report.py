@@ -73,7 +73,7 @@ def compare_cmd(
 ) -> None:
     """Compare two runs point by point (or the two sides of one perf-check run); exit 1 on a significant
     throughput regression, 0 otherwise, 2 when the runs cannot be compared."""
-    from bench.gate.compare import compare_command
+    from bench.cli.compare import compare_command
 
     raise typer.Exit(compare_command(baseline, current, chart, remeasure=remeasure, min_effect=min_effect))
 
