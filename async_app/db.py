@@ -8,12 +8,14 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from shared.config import Settings
-from shared.db_url import build_url, engine_options
+from shared.db_url import bound_reads, build_url, engine_options
 
 
 def make_engine(settings: Settings, driver: str | None = None) -> AsyncEngine:
     driver = driver or settings.driver("async")
-    return create_async_engine(build_url(settings, driver), **engine_options(settings, driver))
+    engine = create_async_engine(build_url(settings, driver), **engine_options(settings, driver))
+    bound_reads(engine.sync_engine, settings, driver)
+    return engine
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 
 from shared.config import Settings
+from shared.deadline import bound_waits
 
 
 def build_url(settings: Settings, driver: str, database: str | None = None) -> URL:
@@ -35,6 +36,12 @@ def build_url(settings: Settings, driver: str, database: str | None = None) -> U
 def connect_args(settings: Settings, driver: str) -> dict[str, Any]:
     """Per-driver options: connect and read timeouts, and whatever the driver needs (shared/dialects.py)."""
     return settings.dialect.connect_args(driver, settings.db_connect_timeout, settings.db_read_timeout)
+
+
+def bound_reads(engine: Engine, settings: Settings, driver: str) -> None:
+    """DB_READ_TIMEOUT for the drivers without a read timeout of their own (shared/deadline.py)."""
+    if driver in settings.dialect.watchdog_drivers:
+        bound_waits(engine, settings.db_read_timeout)
 
 
 def engine_options(settings: Settings, driver: str) -> dict[str, Any]:

@@ -37,6 +37,8 @@ class Dialect:
     driver_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # besides the timeouts
     timeout_option: Mapping[str, str] = field(default_factory=dict)  # driver -> its connect-timeout keyword
     read_timeout_options: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # driver -> its names
+    # Drivers without a read timeout of their own that get shared/deadline.py's: DB_READ_TIMEOUT all the same.
+    watchdog_drivers: tuple[str, ...] = ()
     url_query: Mapping[str, str] = field(default_factory=dict)  # added to every URL (MariaDB's charset)
     sleep_function: str = "SLEEP"  # SELECT <fn>(seconds)
     codes: str = "errno"  # how the server's error codes are read: "errno" (MySQL) or "sqlstate"
@@ -114,8 +116,9 @@ POSTGRES = Dialect(
     outage=frozenset({"57P01", "57P02", "57P03", "53300", "55P03", "40P01", "40001"}),
     outage_classes=("08",),
     # No client-side read timeout that bounds a request: libpq (psycopg) has none, and asyncpg's
-    # command_timeout ends the statement but the connection's clean-up still waits for the server. A
-    # stalled PostgreSQL holds requests until it answers again (tests/test_faults.py measures it).
+    # command_timeout ends the statement but the connection's clean-up still waits for the server. Left
+    # so, a stalled PostgreSQL held requests until it answered again; shared/deadline.py bounds them.
+    watchdog_drivers=("psycopg", "asyncpg"),
     sleep_function="pg_sleep",
     codes="sqlstate",
 )

@@ -4,12 +4,14 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings
-from shared.db_url import build_url, engine_options
+from shared.db_url import bound_reads, build_url, engine_options
 
 
 def make_engine(settings: Settings, driver: str | None = None) -> Engine:
     driver = driver or settings.driver("sync")
-    return create_engine(build_url(settings, driver), **engine_options(settings, driver))
+    engine = create_engine(build_url(settings, driver), **engine_options(settings, driver))
+    bound_reads(engine, settings, driver)
+    return engine
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -241,13 +241,13 @@ def test_database_stalled_then_resumed(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """With a driver that has a client-side read timeout, a stall turns into 503s within the timeouts.
-    Without one (PostgreSQL's drivers: shared/dialects.py says why; a stopped server's kernel still
-    acknowledges TCP, so no keepalive helps), requests wait for the server: the test then checks that they
-    all complete once it answers, and says so."""
+    """A stall turns into 503s within the timeouts: the driver's own read timeout (PyMySQL, asyncmy), or,
+    for the drivers that have none (psycopg, asyncpg: a stopped server's kernel still acknowledges TCP, so no
+    keepalive helps), shared/deadline.py's. A driver with neither (aiomysql) would make requests wait for
+    the server: the test then checks that they all complete once it answers, and says so."""
     s = fault_settings.model_copy(update=dict(entry.settings))
     driver = s.driver(entry.family)
-    times_out = driver in s.dialect.read_timeout_options
+    times_out = driver in s.dialect.read_timeout_options or driver in s.dialect.watchdog_drivers
     counters = backend.counters(s)
     try:
         with loaded_app(entry, s, tmp_path / "app.log") as (app, load, pid):
