@@ -106,6 +106,14 @@ def bound_waits(engine: Engine, seconds: float) -> Watchdog:
         except Exception:  # no connection (it failed to connect), or one already invalidated: none armed
             pass
 
+    @event.listens_for(engine, "checkin")
+    @event.listens_for(engine, "invalidate")
+    def _done(dbapi_connection: Any, *_args: Any) -> None:
+        # A call cut short by what no event reports (a task cancelled mid-statement) must not leave its
+        # deadline behind for the next user of the connection.
+        if dbapi_connection is not None:
+            dog.disarm(dbapi_connection)
+
     dialect = engine.dialect
 
     def bounded(call: Callable[[Any], None]) -> Callable[[Any], None]:

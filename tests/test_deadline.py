@@ -1,7 +1,8 @@
 """shared/deadline.py on a real PostgreSQL: a call that waits for the server longer than DB_READ_TIMEOUT loses
 its connection within the timeout (+ the watchdog's tick) and fails as an outage (the apps' 503), the pool
-serves the next call on a new connection, and a call that ends in time is untouched. The apps' own engine
-factories, so what is tested is what they run; tests/test_faults.py stalls the whole server under load."""
+serves the next call on a new connection, and a call that ends in time is untouched. Through each
+PostgreSQL app's own engine factory and driver, so what is tested is what they run; tests/test_faults.py
+stalls the whole server under load."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from async_app.db import make_engine as make_async_engine
 from bench.backends import Backend
+from bench.catalog import APPS, AppEntry
 from shared.config import Settings
 from shared.deadline import TICK_S
 from shared.dialects import outage
@@ -21,36 +23,31 @@ from sync_app.db import make_engine
 
 SLOW = text("SELECT pg_sleep(3)")  # the server answers after 3 s: longer than the 1 s read timeout
 FAST = text("SELECT pg_sleep(0.2)")
+# Deselected under MariaDB, whose drivers have a read timeout of their own (tests/conftest.py).
+WATCHED = [pytest.param(e, id=e.name) for e in APPS if e.contract and e.backend == "postgres"]
 
 
-@pytest.fixture
-def pg(backend: Backend, settings: Settings) -> Settings:
-    if backend.name != "postgres":
-        pytest.skip("the watchdog serves PostgreSQL's drivers (MariaDB's have a read timeout of their own)")
-    return settings.model_copy(update={"db_read_timeout": 1})
+def calls(entry: AppEntry, settings: Settings) -> tuple[float, DBAPIError]:
+    """A call in time, one past the timeout (how long it waited, and its error), then one more on the pool."""
+    s = settings.model_copy(update={"db_read_timeout": 1, **dict(entry.settings)})
+    driver = s.driver(entry.family)
+    if entry.family == "sync":
+        engine = make_engine(s, driver)
+        try:
+            with engine.connect() as conn:
+                conn.execute(FAST)
+                started = time.monotonic()
+                with pytest.raises(DBAPIError) as caught:
+                    conn.execute(SLOW)
+                waited = time.monotonic() - started
+            with engine.connect() as conn:  # the pool replaced the lost connection
+                assert conn.execute(text("SELECT 1")).scalar() == 1
+            return waited, caught.value
+        finally:
+            engine.dispose()
 
-
-def test_psycopg_sync_call_past_the_timeout_fails_as_an_outage(pg: Settings) -> None:
-    engine = make_engine(pg, "psycopg")
-    try:
-        with engine.connect() as conn:
-            conn.execute(FAST)  # in time: untouched
-            started = time.monotonic()
-            with pytest.raises(DBAPIError) as caught:
-                conn.execute(SLOW)
-            waited = time.monotonic() - started
-        assert pg.db_read_timeout <= waited < pg.db_read_timeout + TICK_S + 0.5, waited
-        assert outage(caught.value), caught.value
-        with engine.connect() as conn:  # the pool replaced the lost connection
-            assert conn.execute(text("SELECT 1")).scalar() == 1
-    finally:
-        engine.dispose()
-
-
-@pytest.mark.parametrize("driver", ["psycopg", "asyncpg"])
-def test_async_call_past_the_timeout_fails_as_an_outage(pg: Settings, driver: str) -> None:
     async def scenario() -> tuple[float, DBAPIError]:
-        engine = make_async_engine(pg, driver)
+        engine = make_async_engine(s, driver)
         try:
             async with engine.connect() as conn:
                 await conn.execute(FAST)
@@ -64,6 +61,13 @@ def test_async_call_past_the_timeout_fails_as_an_outage(pg: Settings, driver: st
         finally:
             await engine.dispose()
 
-    waited, error = asyncio.run(scenario())
-    assert pg.db_read_timeout <= waited < pg.db_read_timeout + TICK_S + 0.5, waited
+    return asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("entry", WATCHED)
+def test_a_call_past_the_read_timeout_fails_as_an_outage(
+    entry: AppEntry, backend: Backend, settings: Settings
+) -> None:
+    waited, error = calls(entry, settings)
+    assert 1 <= waited < 1 + TICK_S + 0.5, waited
     assert outage(error), error

@@ -478,9 +478,9 @@ def crossover_chart(
                     f"{row['load']:g} {unit}",
                     (xi, row["ratio"]),
                     textcoords="offset points",
-                    xytext=(6, -12),
+                    xytext=(6, -12 - 10 * i),  # one line lower per pair: labels of one level do not overlap
                     fontsize=7,
-                    color="0.35",
+                    color=colour,
                 )
         bounds += [*rows["ratio"], *rows["ratio_low"].dropna(), *rows["ratio_high"].dropna()]
     ax.axhline(1.0, color="0.2", lw=1)
