@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
-from bench.config import AppSource
+from bench.config import MIN_EFFECT, AppSource
 
 console = Console(stderr=True)
+
+# The gate's smallest slowdown, one option for `bench perf-check` and `bench compare`.
+MinEffect = Annotated[
+    float,
+    typer.Option(
+        min=0.01,
+        max=0.9,
+        help="The slowdown the gate must catch, as a fraction: a key is flagged when its change passes "
+        f"half of it ({MIN_EFFECT:.2f}: a {MIN_EFFECT / 2:.0%} line).",
+    ),
+]
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

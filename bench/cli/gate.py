@@ -9,7 +9,7 @@ import typer
 
 from bench.backends import DatabaseError
 from bench.catalog import DEFAULT_APPS, locustfile
-from bench.cli.common import app_source, console, fail
+from bench.cli.common import MinEffect, app_source, console, fail
 from bench.config import MIN_EFFECT, RESULTS_ROOT
 
 PerfApps = Annotated[
@@ -33,15 +33,7 @@ def perf_check_cmd(
         str | None,
         typer.Option(help="Measure this commit as the baseline code instead (e.g. the merge base)."),
     ] = None,
-    min_effect: Annotated[
-        float,
-        typer.Option(
-            min=0.01,
-            max=0.9,
-            help="The slowdown the gate must catch, as a fraction: a key is flagged when its change passes "
-            f"half of it ({MIN_EFFECT:.2f}: a {MIN_EFFECT / 2:.0%} line).",
-        ),
-    ] = MIN_EFFECT,
+    min_effect: MinEffect = MIN_EFFECT,
     repeats: Annotated[
         int | None,
         typer.Option(min=1, max=50, help="Repeats per app (fewer: quicker, catches only bigger drops)."),

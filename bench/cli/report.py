@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from bench.cli.common import MinEffect
 from bench.config import MIN_EFFECT
 
 
@@ -61,15 +62,7 @@ def compare_cmd(
         Path | None,
         typer.Option(help="A second current run: fail only if it confirms the first one's regression."),
     ] = None,
-    min_effect: Annotated[
-        float,
-        typer.Option(
-            min=0.01,
-            max=0.9,
-            help=f"Smallest throughput drop that counts, as a fraction ({MIN_EFFECT:.2f} = "
-            f"{MIN_EFFECT:.0%}).",
-        ),
-    ] = MIN_EFFECT,
+    min_effect: MinEffect = MIN_EFFECT,
 ) -> None:
     """Compare two runs point by point (or the two sides of one perf-check run); exit 1 on a significant
     throughput regression, 0 otherwise, 2 when the runs cannot be compared."""
