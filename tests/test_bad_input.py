@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,21 +14,10 @@ from sqlalchemy import Engine, text
 
 from bench.backends import Backend
 from bench.config import Matrix
-from shared.config import REPO_ROOT, Settings
+from shared.config import Settings
+from tests.runs import command, one_line_error
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run-small"
-
-
-def bench(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bench", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
-    )
-
-
-def one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> None:
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2 and len(lines) == 1, (proc.returncode, proc.stderr[-2000:])
-    assert "Traceback" not in proc.stderr and all(w in lines[0] for w in words), lines[0]
 
 
 @pytest.fixture
@@ -41,31 +28,31 @@ def run_copy(tmp_path: Path) -> Path:
 def test_truncated_points_csv(run_copy: Path) -> None:
     table = run_copy / "points.csv"
     table.write_text(table.read_text()[:-40])  # the last row cut short, as a crash mid-write leaves it
-    one_line_error(bench("report", str(run_copy)), "points.csv", "truncated", "run the benchmark again")
-    one_line_error(bench("compare", str(run_copy), str(FIXTURE)), "truncated")
+    one_line_error(command("report", str(run_copy)), "points.csv", "truncated", "run the benchmark again")
+    one_line_error(command("compare", str(run_copy), str(FIXTURE)), "truncated")
 
 
 def test_a_folder_of_another_format(run_copy: Path) -> None:
     (run_copy / "points.csv").write_text("name,value\nthroughput,500\n")
-    one_line_error(bench("report", str(run_copy)), "lacks the columns", "results/README.md")
+    one_line_error(command("report", str(run_copy)), "lacks the columns", "results/README.md")
 
 
 def test_not_a_run_folder_and_an_empty_run(tmp_path: Path) -> None:
-    one_line_error(bench("report", str(tmp_path / "nope")), "no run folder")
-    one_line_error(bench("report", str(tmp_path)), "not a run folder")
+    one_line_error(command("report", str(tmp_path / "nope")), "no run folder")
+    one_line_error(command("report", str(tmp_path)), "not a run folder")
     empty = tmp_path / "20260101-000000-empty"
     empty.mkdir()
     (empty / "meta.json").write_text('{"run_id": "x", "complete": false}')
-    assert bench("report", str(empty)).returncode == 0  # a run with no point yet still reports
-    one_line_error(bench("compare", str(empty), str(FIXTURE)), "has no points.csv")
+    assert command("report", str(empty)).returncode == 0  # a run with no point yet still reports
+    one_line_error(command("compare", str(empty), str(FIXTURE)), "has no points.csv")
     (empty / "meta.json").write_text('{"run_id": ')
-    one_line_error(bench("report", str(empty)), "meta.json", "not valid JSON")
+    one_line_error(command("report", str(empty)), "meta.json", "not valid JSON")
 
 
 def test_a_corrupt_loadgen_file_is_named_and_its_point_left_out(run_copy: Path) -> None:
     point = next(p for p in (run_copy / "points").iterdir() if "read_heavy" in p.name)
     next(point.glob("loadgen-*.json")).write_text('{"requests": 12, "hdr": "AAA')
-    proc = bench("report", str(run_copy))
+    proc = command("report", str(run_copy))
     assert proc.returncode == 0, proc.stderr
     warnings = [line for line in proc.stderr.splitlines() if "warning" in line]
     assert len(warnings) == 1 and point.name in warnings[0] and "run again" in warnings[0], proc.stderr
@@ -74,11 +61,11 @@ def test_a_corrupt_loadgen_file_is_named_and_its_point_left_out(run_copy: Path) 
 
 
 def test_bad_flags_say_what_is_wrong_in_one_line() -> None:
-    one_line_error(bench("run", "--users", "4,x"), "--users", "comma-separated integers")
-    one_line_error(bench("run", "--app", "nope"), "unknown app 'nope'", "sync")
-    one_line_error(bench("run", "--scenario", "nope"), "unknown scenario 'nope'", "read_heavy")
-    one_line_error(bench("run", "--loop", "tokio"), "--loop")
-    proc = bench("run", "-a", "async-blocking", "-s", "signup")
+    one_line_error(command("run", "--users", "4,x"), "--users", "comma-separated integers")
+    one_line_error(command("run", "--app", "nope"), "unknown app 'nope'", "sync")
+    one_line_error(command("run", "--scenario", "nope"), "unknown scenario 'nope'", "read_heavy")
+    one_line_error(command("run", "--loop", "tokio"), "--loop")
+    proc = command("run", "-a", "async-blocking", "-s", "signup")
     one_line_error(proc, "nothing to run")
 
 
@@ -97,7 +84,7 @@ SEED_SESSION = {
 
 def test_help_shows_the_defaults_its_texts_name() -> None:
     """The defaults written into help texts ("[default: 16,64]") are shown, not swallowed as style tags."""
-    for command, defaults in (
+    for words, defaults in (
         (
             ("run",),
             (
@@ -114,18 +101,11 @@ def test_help_shows_the_defaults_its_texts_name() -> None:
         (("perf-check",), ("[default: sync, async]", "[default: mariadb, postgres]")),
         (("db", "up"), ("[default: mariadb, or DATABASE_URL's]",)),
     ):
-        proc = subprocess.run(
-            [sys.executable, "-m", "bench", *command, "--help"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, "COLUMNS": "250"},
-        )
+        proc = command(*words, "--help", timeout=60, env={**os.environ, "COLUMNS": "250"})
         assert proc.returncode == 0, proc.stderr
         text = " ".join(proc.stdout.split())
         for default in defaults:
-            assert default in text, (command, default)
+            assert default in text, (words, default)
 
 
 def test_an_interrupted_seed_leaves_the_previous_data(
@@ -168,6 +148,6 @@ def test_a_missing_loadgen_file_is_named(run_copy: Path) -> None:
     point = next(p for p in (run_copy / "points").iterdir() if "slow_db" in p.name)
     for path in point.glob("loadgen-*.json"):
         path.unlink()
-    proc = bench("report", str(run_copy))
+    proc = command("report", str(run_copy))
     assert proc.returncode == 0, proc.stderr
     assert point.name in proc.stderr and "no loadgen" in proc.stderr and "run it again" in proc.stderr

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -37,10 +38,20 @@ from bench.store.loadgen import LoadgenResult, read_loadgen
 from shared.config import REPO_ROOT, Settings
 from shared.db_url import build_url
 from tests.netns import Hosts, NamespacesRefused, make_hosts
-from tests.test_harness import bench, bench_env, check_documented, only_run_dir
+from tests.runs import (
+    BOTH,
+    PAIRED,
+    RUN_TIMEOUT_S,
+    bench,
+    bench_env,
+    flags,
+    in_background,
+    only_run_dir,
+    run_bench,
+)
+from tests.test_harness import check_documented
 
 pytestmark = pytest.mark.e2e
-RUN_TIMEOUT_S = 240
 
 
 # --- workers -----------------------------------------------------------------------------------------------
@@ -103,15 +114,7 @@ def off_the_app_cpus() -> list[str]:
 def start_worker(master: str, folder: Path, prefix: list[str] | None = None) -> Worker:
     folder.mkdir(parents=True, exist_ok=True)
     argv = [*off_the_app_cpus(), *(prefix or []), sys.executable, "-m", "bench", "worker", "--master", master]
-    proc = subprocess.Popen(
-        argv,
-        cwd=folder,
-        env=worker_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    proc = in_background(argv, cwd=folder, env=worker_env(), merged=True)
     return Worker(proc, folder)
 
 
@@ -133,17 +136,14 @@ def free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
-def run_bench(*args: str, out: Path, env: dict[str, str] | None = None) -> Path:
-    proc = subprocess.run(
-        bench(*args, out=out),
-        cwd=REPO_ROOT,
-        env=env or bench_env(),
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return only_run_dir(out)
+def at_master(bind: str, port: int) -> dict[str, Any]:
+    """`bench run`'s options for a Locust master on bind:port that waits for two workers."""
+    return {"loadgen_workers": 2, "master_bind": bind, "master_port": port}
+
+
+def on_hosts(hosts: Hosts, port: int) -> dict[str, Any]:
+    """The same, the master and the apps on the address the namespaces' workers reach."""
+    return {**at_master(hosts.master, port), "app_host": hosts.master}
 
 
 def rows(run: Path) -> list[dict[str, str]]:
@@ -181,6 +181,9 @@ def check_row(row: dict[str, str], requests: int) -> None:
 # --- two load-generator hosts in network namespaces --------------------------------------------------------
 
 
+READ_WRITE = ("read_heavy", "write_heavy")
+
+
 @pytest.fixture
 def hosts(request: pytest.FixtureRequest) -> Hosts:
     """Two load-generator hosts in network namespaces (tests/netns.py), removed by a finaliser."""
@@ -198,31 +201,8 @@ def test_two_worker_hosts_in_namespaces_load_one_point_merged_exactly(
     port = free_port(hosts.master)
     master = f"{hosts.master}:{port}"
     started = [workers(master, tmp_path / ns, ["ip", "netns", "exec", ns]) for ns in hosts.namespaces]
-    run = run_bench(
-        "-a",
-        "sync",
-        "-s",
-        "read_heavy",
-        "-s",
-        "write_heavy",
-        "--users",
-        "4",
-        "--repeats",
-        "1",
-        "--duration",
-        "2",
-        "--warmup",
-        "0.5",
-        "--loadgen-workers",
-        "2",
-        "--master-bind",
-        hosts.master,
-        "--master-port",
-        str(port),
-        "--app-host",
-        hosts.master,
-        out=tmp_path / "out",
-    )
+    options = flags(scenarios=READ_WRITE, **on_hosts(hosts, port))
+    run = run_bench(*options, out=tmp_path / "out")
     for row in rows(run):
         merged = check_merged(run / "points" / row["point_id"], workers=2)
         check_row(row, merged.requests)
@@ -247,25 +227,7 @@ def test_workers_in_separate_folders_send_everything_over_the_network(
     started = [workers(f"127.0.0.1:{port}", tmp_path / f"host{i}") for i in (1, 2)]
     out = tmp_path / "master"
     run = run_bench(
-        "-a",
-        "async",
-        "-s",
-        "write_heavy",
-        "--users",
-        "4",
-        "--repeats",
-        "1",
-        "--duration",
-        "2",
-        "--warmup",
-        "0.5",
-        "--loadgen-workers",
-        "2",
-        "--master-bind",
-        "127.0.0.1",
-        "--master-port",
-        str(port),
-        out=out,
+        *flags(apps=["async"], scenarios=["write_heavy"], **at_master("127.0.0.1", port)), out=out
     )
     (row,) = rows(run)
     merged = check_merged(run / "points" / row["point_id"], workers=2)
@@ -281,29 +243,12 @@ def test_a_missing_worker_and_a_worker_dying_mid_point_give_invalid_points_not_h
 ) -> None:
     port = free_port("127.0.0.1")
     alive = workers(f"127.0.0.1:{port}", tmp_path / "host1")
-    args = (
-        "-a",
-        "sync",
-        "-s",
-        "read_heavy",
-        "--users",
-        "4",
-        "--repeats",
-        "1",
-        "--warmup",
-        "0.5",
-        "--loadgen-workers",
-        "2",
-        "--master-bind",
-        "127.0.0.1",
-        "--master-port",
-        str(port),
-    )
+    options = at_master("127.0.0.1", port)
 
     # Only one of two workers: the point waits --worker-wait seconds, then is invalid; the run ends.
     t0 = time.monotonic()
     proc = subprocess.run(
-        bench(*args, "--duration", "2", "--worker-wait", "3", out=tmp_path / "one"),
+        bench(*flags(**options, worker_wait=3), out=tmp_path / "one"),
         cwd=REPO_ROOT,
         env=bench_env(),
         capture_output=True,
@@ -321,15 +266,7 @@ def test_a_missing_worker_and_a_worker_dying_mid_point_give_invalid_points_not_h
 
     # Both connect, then one dies mid-point: the other's recording arrives, the point is invalid.
     doomed = workers(f"127.0.0.1:{port}", tmp_path / "host2")
-    runner = subprocess.Popen(
-        bench(*args, "--duration", "4", out=tmp_path / "died"),
-        cwd=REPO_ROOT,
-        env=bench_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    runner = in_background(bench(*flags(**options, duration=4), out=tmp_path / "died"))
     try:
         deadline = time.monotonic() + 90
         while not list((tmp_path / "died").glob("*/points/*/window.json")):
@@ -412,22 +349,7 @@ def test_an_external_app_is_measured_with_the_database_when_reachable(
     url = build_url(base_settings, "pymysql").render_as_string(hide_password=False)
     env = {**bench_env(), "DATABASE_URL": url}
     run = run_bench(
-        "-a",
-        f"sync={running_app}",
-        "-s",
-        "read_heavy",
-        "-s",
-        "write_heavy",
-        "--users",
-        "4",
-        "--repeats",
-        "1",
-        "--duration",
-        "2",
-        "--warmup",
-        "0.5",
-        out=tmp_path / "with-db",
-        env=env,
+        *flags(apps=[f"sync={running_app}"], scenarios=READ_WRITE), out=tmp_path / "with-db", env=env
     )
     for row in rows(run):
         assert row["valid"] == "True", row["invalid_reasons"]
@@ -445,22 +367,7 @@ def test_an_external_app_without_a_reachable_database_is_not_measured_there(
 ) -> None:
     backend.seed(base_settings, 200, 3)  # its owner seeded it
     env = {k: v for k, v in bench_env().items() if k != "DATABASE_URL"}
-    run = run_bench(
-        "-a",
-        f"mine={running_app}",
-        "-s",
-        "read_heavy",
-        "--users",
-        "4",
-        "--repeats",
-        "1",
-        "--duration",
-        "2",
-        "--warmup",
-        "0.5",
-        out=tmp_path / "no-db",
-        env=env,
-    )
+    run = run_bench(*flags(apps=[f"mine={running_app}"]), out=tmp_path / "no-db", env=env)
     (row,) = rows(run)
     assert row["valid"] == "True", row["invalid_reasons"]  # not measured is not invalid
     assert row["statements_check"].startswith("not measured") and row["com_select"] == ""
@@ -539,37 +446,8 @@ def test_the_readme_recipe_at_16_users_gives_valid_paired_and_solo_points(
     port = free_port(hosts.master)
     master = f"{hosts.master}:{port}"
     started = [workers(master, tmp_path / ns, ["ip", "netns", "exec", ns]) for ns in hosts.namespaces]
-    run = run_bench(
-        "-a",
-        "sync",
-        "-a",
-        "async",
-        "-s",
-        "read_heavy",
-        "--users",
-        "16",
-        "--repeats",
-        "1",
-        "--paired-repeats",
-        "1",
-        "--sweep-repeats",
-        "0",
-        "--duration",
-        "2",
-        "--paired-duration",
-        "2",
-        "--warmup",
-        "0.5",
-        "--loadgen-workers",
-        "2",
-        "--master-bind",
-        hosts.master,
-        "--master-port",
-        str(port),
-        "--app-host",
-        hosts.master,
-        out=tmp_path / "out",
-    )
+    options = flags(apps=BOTH, users=16, sweep_repeats=0, **PAIRED, **on_hosts(hosts, port))
+    run = run_bench(*options, out=tmp_path / "out")
     found = rows(run)
     assert sorted((r["app"], bool(r["partner"])) for r in found) == [
         ("async", False),
@@ -596,19 +474,7 @@ def test_a_paired_run_whose_second_master_port_is_taken_is_refused_at_once(tmp_p
         taken.listen()
         port = int(taken.getsockname()[1]) - 1
         proc = subprocess.run(
-            bench(
-                "-a",
-                "sync",
-                "-a",
-                "async",
-                "--loadgen-workers",
-                "2",
-                "--master-bind",
-                "127.0.0.1",
-                "--master-port",
-                str(port),
-                out=tmp_path,
-            ),
+            bench(*flags(apps=BOTH, **at_master("127.0.0.1", port)), out=tmp_path),
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,

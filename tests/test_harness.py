@@ -27,71 +27,19 @@ from bench.stack import Stack
 from bench.store.rows import POINT_COLUMNS
 from shared.config import DB_ENV_FILE, REPO_ROOT, Settings
 from tests.interrupt import cmdline, interrupt_when
+from tests.runs import BOTH, PAIRED, bench, flags, in_background, only_run_dir, run_bench
 
 pytestmark = pytest.mark.e2e
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def bench_env() -> dict[str, str]:
-    """The harness seeds and writes the test database, never the one a user benchmarks."""
-    return {**os.environ, "DB_NAME": "app_test", "PYTHONUNBUFFERED": "1"}
-
-
-def bench(*args: str, out: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "bench",
-        "run",
-        "--seed-users",
-        "200",
-        "--out",
-        str(out),
-        "--no-report",
-        *args,
-    ]
-
-
-def only_run_dir(out: Path) -> Path:
-    runs = [p for p in out.iterdir() if p.is_dir()]
-    assert len(runs) == 1, runs
-    return runs[0]
-
-
 def test_run_writes_the_contract_and_flags_an_induced_failure(tmp_path: Path) -> None:
-    args = bench(
-        "-a",
-        "sync",
-        "-a",
-        "async",
-        "-s",
-        "read_heavy",
-        "-s",
-        "signup",
-        "-s",
-        str(FIXTURES / "missing_route.py"),
-        "--users",
-        "2,4",
-        "--repeats",
-        "1",
-        "--paired-repeats",
-        "1",
-        "--duration",
-        "2",
-        "--paired-duration",
-        "2",
-        "--warmup",
-        "0.5",
-        "--pool-size",
-        "4",
-        "--same-apps",
-        # the statement pass (missing_route.py is no catalog scenario): tests/test_your_app.py
-        "--no-statements",
-        out=tmp_path,
+    scenarios = ["read_heavy", "signup", str(FIXTURES / "missing_route.py")]
+    # --no-statements: the statement pass (missing_route.py is no catalog scenario) is tests/test_your_app.py
+    options = flags(
+        apps=BOTH, scenarios=scenarios, users="2,4", pool_size=4, same_apps=True, statements=False, **PAIRED
     )
-    proc = subprocess.run(args, cwd=REPO_ROOT, env=bench_env(), capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    run = only_run_dir(tmp_path)
+    run = run_bench(*options, out=tmp_path)
 
     meta = json.loads((run / "meta.json").read_text())
     # 12 solo points (2 apps x 3 scenarios x 2 loads) and 3 paired ones (sync with async, at 4 users each)
@@ -168,32 +116,9 @@ def test_every_paired_point_gets_two_new_processes_by_default(tmp_path: Path) ->
     """The default (--fresh-apps): both apps of a paired point are started for it, never carried over from an
     earlier point (solo or paired), so every repeat samples new processes, started alike; solo points use
     whichever process is up. The run-to-run spread of one process pair then shows in the interval."""
-    args = bench(
-        "-a",
-        "sync",
-        "-a",
-        "async",
-        "-s",
-        "read_heavy",
-        "--users",
-        "4",
-        "--repeats",
-        "2",
-        "--paired-repeats",
-        "3",
-        "--duration",
-        "2",
-        "--paired-duration",
-        "2",
-        "--warmup",
-        "0.5",
-        "--pool-size",
-        "4",
-        out=tmp_path,
+    run = run_bench(
+        *flags(apps=BOTH, repeats=2, paired_repeats=3, paired_duration=2, pool_size=4), out=tmp_path
     )
-    proc = subprocess.run(args, cwd=REPO_ROOT, env=bench_env(), capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    run = only_run_dir(tmp_path)
     meta = json.loads((run / "meta.json").read_text())
     assert meta["complete"] is True and meta["config"]["fresh_apps"] is True
     with (run / "points.csv").open() as f:
@@ -216,38 +141,9 @@ def test_every_paired_point_gets_two_new_processes_by_default(tmp_path: Path) ->
 def test_one_run_on_both_backends_counts_every_statement(tmp_path: Path) -> None:
     """MariaDB and PostgreSQL in one run, their points shuffled together: each row names its backend, each
     server is recorded, and each server's own counters agree with the declared work, writes included."""
-    args = bench(
-        "-b",
-        "mariadb",
-        "-b",
-        "postgres",
-        "-a",
-        "sync",
-        "-a",
-        "sync-psycopg",
-        "-a",
-        "async-asyncpg",
-        "-s",
-        "read_heavy",
-        "-s",
-        "write_heavy",
-        "--users",
-        "4",
-        "--repeats",
-        "1",
-        "--paired-repeats",
-        "0",
-        "--duration",
-        "2",
-        "--warmup",
-        "0.5",
-        "--pool-size",
-        "4",
-        out=tmp_path,
-    )
-    proc = subprocess.run(args, cwd=REPO_ROOT, env=bench_env(), capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    run = only_run_dir(tmp_path)
+    apps = ["sync", "sync-psycopg", "async-asyncpg"]
+    options = flags(apps=apps, scenarios=["read_heavy", "write_heavy"], paired_repeats=0, pool_size=4)
+    run = run_bench("-b", "mariadb", "-b", "postgres", *options, out=tmp_path)
     meta = json.loads((run / "meta.json").read_text())
     assert meta["complete"] is True
     assert {b: d["name"] for b, d in meta["databases"].items()} == {
@@ -331,36 +227,11 @@ def test_interrupting_a_run_leaves_no_process_and_an_incomplete_meta(
     tmp_path: Path, entry: str, sig: signal.Signals
 ) -> None:
     """`python -m bench` and the installed `bench` script are one entry point (bench.cli:main)."""
-    args = bench(
-        "-a",
-        "sync",
-        "-a",
-        "async",
-        "-s",
-        "slow_db",
-        "--db-ms",
-        "5",
-        "--sweep-users",
-        "2",
-        "--repeats",
-        "5",
-        "--duration",
-        "2",
-        "--warmup",
-        "0.5",
-        out=tmp_path,
-    )
+    options = flags(apps=BOTH, scenarios=["slow_db"], db_ms=5, sweep_users=2, users=None, repeats=5)
+    args = bench(*options, out=tmp_path)
     if entry == "script":
         args = [str(Path(sys.executable).parent / "bench"), *args[3:]]
-    proc = subprocess.Popen(
-        args,
-        cwd=REPO_ROOT,
-        env=bench_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = in_background(args)
 
     def ready(kids: list[psutil.Process]) -> bool:  # one point is done and the next one is loading
         return bool(list(tmp_path.glob("*/points.csv"))) and any("locust" in cmdline(k) for k in kids)

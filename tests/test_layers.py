@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -30,8 +29,7 @@ from bench.analyse.layers import (
     speedscope,
 )
 from bench.catalog import LAYERS
-from shared.config import REPO_ROOT
-from tests.test_harness import bench_env, only_run_dir
+from tests.runs import bench_env, flags, run_bench
 
 BURN_US = 300
 ROOT = 'process 42:"python -m uvicorn x"'
@@ -84,42 +82,25 @@ def test_threads_and_the_raw_format() -> None:
     assert [frames[i]["name"] for i in profile["profiles"][0]["samples"][1]][-1] == "q"
 
 
+PROFILES_ONLY: dict[str, Any] = {
+    "repeats": 0,
+    "sweep_repeats": 0,
+    "paired_repeats": 0,
+    "duration": None,
+    "warmup": None,
+}
+
+
 @pytest.mark.e2e
 def test_a_known_cost_in_the_driver_shows_in_the_driver_layer_only(tmp_path: Path) -> None:
     """300 µs of busy loop in pymysql's own file before every query (one per request in slow_db at 0 ms),
     against the same app without it, each profiled alone in the same run."""
-    argv = [
-        sys.executable,
-        "-m",
-        "bench",
-        "run",
-        "-a",
-        "sync",
-        "-a",
-        "burn=tests.profiling.driver_burn:sync_app",
-        "-s",
-        "slow_db",
-        "--db-ms",
-        "0",
-        "--users",
-        "8",
-        "--repeats",
-        "0",
-        "--sweep-repeats",
-        "0",
-        "--paired-repeats",
-        "0",
-        "--profile",
-        "--no-report",
-        "--seed-users",
-        "200",
-        "--out",
-        str(tmp_path),
-    ]
-    env = bench_env() | {"DRIVER_BURN_US": str(BURN_US)}
-    proc = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    run = only_run_dir(tmp_path)
+    burn = "burn=tests.profiling.driver_burn:sync_app"
+    # only the profiled points, at their own length: no solo, sweep or paired ones
+    options = flags(
+        apps=["sync", burn], scenarios=["slow_db"], db_ms=0, users=8, profile=True, **PROFILES_ONLY
+    )
+    run = run_bench(*options, out=tmp_path, env=bench_env() | {"DRIVER_BURN_US": str(BURN_US)})
     assert not (run / "points.csv").exists()  # profiled points give no row for a verdict
     for summary in run.glob("points/*/profile.json"):
         point = json.loads(summary.read_text())["point"]

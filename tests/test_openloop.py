@@ -5,13 +5,11 @@ One rate the sync app holds easily, one it cannot, on the real database with rea
 from __future__ import annotations
 
 import csv
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from shared.config import REPO_ROOT
-from tests.test_harness import bench, bench_env, only_run_dir
+from tests.runs import flags, run_bench
 
 pytestmark = pytest.mark.e2e
 
@@ -19,28 +17,11 @@ HELD, TOO_MANY = 100, 5000  # req/s: the sync app serves about 600-900 alone on 
 
 
 def test_a_rate_the_app_holds_and_one_it_cannot(tmp_path: Path) -> None:
-    argv = bench(
-        "-a",
-        "sync",
-        "-s",
-        "read_heavy",
-        "--rate",
-        f"{HELD},{TOO_MANY}",
-        "--open-users",
-        "32",
-        "--repeats",
-        "1",
-        "--paired-repeats",
-        "0",
-        "--sweep-repeats",
-        "0",
-        "--duration",
-        "3",
-        out=tmp_path,
+    rates = f"{HELD},{TOO_MANY}"
+    options = flags(
+        users=None, warmup=None, rate=rates, open_users=32, paired_repeats=0, sweep_repeats=0, duration=3
     )
-    proc = subprocess.run(argv, cwd=REPO_ROOT, env=bench_env(), capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    with (only_run_dir(tmp_path) / "points.csv").open() as f:
+    with (run_bench(*options, out=tmp_path) / "points.csv").open() as f:
         rows = {float(r["target_rps"]): r for r in csv.DictReader(f)}
     held, over = rows[HELD], rows[TOO_MANY]
     assert {r["mode"] for r in rows.values()} == {"open"}

@@ -22,6 +22,7 @@ from bench.catalog import resolve_app
 from bench.gate.perfcheck import BASELINE, PRODUCT_DIRS, PerfGateError, baseline_sha, checkout, suite_apps
 from shared.config import REPO_ROOT
 from tests.interrupt import cmdline, interrupt_when
+from tests.runs import command
 
 SHORT = ["--repeats", "2", "--backend", "mariadb"]
 
@@ -29,14 +30,7 @@ SHORT = ["--repeats", "2", "--backend", "mariadb"]
 def perf_check(*args: str, out: Path, burn_us: int = 0) -> subprocess.CompletedProcess[str]:
     """The gate as CI runs it, writing its runs, gate.md and gate.json into `out` (never into results/)."""
     env = {**os.environ, "DB_NAME": "app_test", "PERFGATE_BURN_US": str(burn_us), "COLUMNS": "100"}
-    return subprocess.run(
-        [sys.executable, "-m", "bench", "perf-check", *args, "--out", str(out)],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    return command("perf-check", *args, "--out", str(out), env=env, timeout=900)
 
 
 def test_the_baseline_is_committed_small_and_names_a_commit_of_this_history() -> None:

@@ -5,14 +5,12 @@ measured. Pure: unpacks an archive and runs `bench report`, no server."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from shared.config import REPO_ROOT
+from tests.runs import command
 
 RUNS = Path(__file__).parent / "fixtures" / "runs"
 FIXTURES = sorted(p.name.removesuffix(".tar.gz") for p in RUNS.glob("*.tar.gz"))
@@ -27,13 +25,7 @@ def unpack(name: str, tmp_path: Path) -> Path:
 
 def report(name: str, tmp_path: Path) -> str:
     run = unpack(name, tmp_path)
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", "report", str(run)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    proc = command("report", str(run))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (run / "report.html").is_file()
     text = (run / "report.md").read_text()
@@ -116,12 +108,6 @@ def test_the_perf_check_run_compares_both_sides(tmp_path: Path) -> None:
     """`make perf-check`'s run folder: `bench compare RUN` reads the two sides of it (base: and current)
     and, the code being the same on both, flags no regression."""
     run = unpack("perf-check", tmp_path)
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", "compare", str(run)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    proc = command("compare", str(run))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "sync" in proc.stdout and "async" in proc.stdout

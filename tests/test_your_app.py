@@ -32,25 +32,13 @@ from bench.processes import Pinning
 from bench.stack import Stack
 from shared.config import REPO_ROOT, Settings
 from shared.db_url import build_url
-from tests.test_harness import bench, bench_env, check_no_secrets, only_run_dir
+from tests.runs import PAIRED, bench_env, command, finished, flags, one_line_error, only_run_dir
+from tests.test_harness import check_no_secrets
 
 TUTORIAL = Path(__file__).parent / "fixtures" / "tutorial_app"
 LOCUSTFILE = TUTORIAL / "locustfile.py"
 THEIR_APPS = ("-a", "sync=tutorial_sync.main:app", "-a", "async=tutorial_async.main:app")
-TINY = (
-    "--users",
-    "2",
-    "--repeats",
-    "1",
-    "--paired-repeats",
-    "1",
-    "--duration",
-    "2",
-    "--paired-duration",
-    "2",
-    "--warmup",
-    "0.5",
-)
+TINY = flags(apps=(), scenarios=(), users=2, **PAIRED)
 
 
 def mariadb_settings() -> Settings:
@@ -81,7 +69,7 @@ def rows_of(run: Path) -> list[dict[str, str]]:
 @pytest.mark.e2e
 def test_their_apps_and_their_locustfile_give_valid_points(tmp_path: Path, env_file: Path) -> None:
     out = tmp_path / "results"
-    args = bench(
+    proc = finished(
         "--app-dir",
         str(TUTORIAL),
         "--env-file",
@@ -92,8 +80,6 @@ def test_their_apps_and_their_locustfile_give_valid_points(tmp_path: Path, env_f
         *TINY,
         out=out,
     )
-    proc = subprocess.run(args, cwd=REPO_ROOT, env=bench_env(), capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr[-3000:]
     run = only_run_dir(out)
     rows = rows_of(run)
     # each app alone at 2 users, and the pair (sync, async) over the same seconds: two rows
@@ -138,25 +124,7 @@ def test_a_locustfile_that_fails_says_why_in_its_point(tmp_path: Path) -> None:
     broken = tmp_path / "broken.py"
     broken.write_text(LOCUSTFILE.read_text().replace("def read_users(self) -> None:", "def read_users(self)"))
     out = tmp_path / "results"
-    args = bench(
-        "-a",
-        "sync",
-        "-s",
-        str(broken),
-        "--users",
-        "1",
-        "--repeats",
-        "1",
-        "--paired-repeats",
-        "0",
-        "--duration",
-        "1",
-        "--warmup",
-        "0",
-        out=out,
-    )
-    proc = subprocess.run(args, cwd=REPO_ROOT, env=bench_env(), capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = finished(*flags(scenarios=[str(broken)], users=1, paired_repeats=0, duration=1, warmup=0), out=out)
     [row] = rows_of(only_run_dir(out))
     assert row["valid"] == "False" and row["invalid_reasons"] == "locust_failed(SyntaxError: expected ':')"
     assert "invalid sync__broken__u1__d0__r1: locust_failed(SyntaxError: expected ':')" in proc.stderr
@@ -209,21 +177,9 @@ def test_the_health_check_takes_their_path_or_any_answer(tmp_path: Path, env_fil
         assert replace(app, spec=replace(spec, health_path=None)).healthy()
 
 
-def one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> None:
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2 and len(lines) == 1, (proc.returncode, proc.stderr[-2000:])
-    assert "Traceback" not in proc.stderr and all(w in lines[0] for w in words), lines[0]
-
-
 def test_their_options_say_what_is_wrong_in_one_line(tmp_path: Path) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "bench", "run", *args],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        return command("run", *args, timeout=60)
 
     one_line_error(run("--app-dir", str(tmp_path / "nope"), *THEIR_APPS), "--app-dir", "no such folder")
     one_line_error(run("--env-file", str(tmp_path / "nope.env"), *THEIR_APPS), "--env-file", "no such file")
@@ -258,29 +214,21 @@ def test_the_gate_catches_an_extra_query_in_their_pull_request(tmp_path: Path, e
     )
     assert slower != text
     app.write_text(slower)  # the pull request, not committed: the working tree is the current code
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "perf-check",
-            "--app-dir",
-            str(repo),
-            "--env-file",
-            str(env_file),
-            "-a",
-            "sync=tutorial_sync.main:app",
-            "-s",
-            str(repo / "locustfile.py"),
-            "--base-ref",
-            "HEAD",
-            "--out",
-            str(tmp_path / "results"),
-        ],
-        cwd=REPO_ROOT,
+    proc = command(
+        "perf-check",
+        "--app-dir",
+        str(repo),
+        "--env-file",
+        str(env_file),
+        "-a",
+        "sync=tutorial_sync.main:app",
+        "-s",
+        str(repo / "locustfile.py"),
+        "--base-ref",
+        "HEAD",
+        "--out",
+        str(tmp_path / "results"),
         env=bench_env(),
-        capture_output=True,
-        text=True,
         timeout=300,
     )
     assert proc.returncode == 1, proc.stderr[-3000:]
@@ -297,11 +245,5 @@ def test_the_workflow_a_team_copies_runs_the_documented_gate() -> None:
     )
     options = set(re.findall(r"(--[a-z-]+)", step["run"]))
     assert {"--app-dir", "--env-file", "--base-ref"} <= options
-    help_text = subprocess.run(
-        [sys.executable, "-m", "bench", "perf-check", "--help"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
-    ).stdout
+    help_text = command("perf-check", "--help", env={**os.environ, "COLUMNS": "200"}).stdout
     assert all(option in help_text for option in options), options
