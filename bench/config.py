@@ -174,8 +174,7 @@ class RunConfig:
 
 # `make bench-quick`: the headline verdict only (read_heavy, sync and async paired at 16 users), 8 paired
 # repeats of 3 s: `make bench-quick` took 71 s, half-width 1.1%, run 20261205-030923-quick (AMD EPYC); 2
-# repeats of
-# each of three workloads had given no verdict at all (one degree of freedom: ±4.6-10.9%).
+# repeats of each of three workloads had given no verdict at all (one degree of freedom: ±4.6-10.9%).
 QUICK = Matrix(
     scenarios=("read_heavy",),
     users=(16,),

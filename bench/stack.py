@@ -1,11 +1,11 @@
 """The stack a measurement runs against: the database (started if needed), its seed data, and the apps.
 
-`with Stack(...) as stack:` brings everything up; leaving the block stops the apps it started and the
-database if it started it. An external app (`--app NAME=http://host:port`) is only checked and read
-(`/limits`), never started, restarted or stopped; its database is reachable only through DATABASE_URL (with
-no DATABASE_URL and only external apps, no database is started at all). `stack.app(name)` hands out a running
-app and restarts one that died or stopped
-answering (a deadlocked variant). `bench run`, `bench ui` and the regression gate all use it.
+`with Stack(...) as stack:` brings everything up; leaving the block stops the apps it started and the database
+if it started it. An external app (`--app NAME=http://host:port`) is only checked and read (`/limits`), never
+started, restarted or stopped; its database is reachable only through DATABASE_URL (with no DATABASE_URL and
+only external apps, no database is started at all). `stack.app(name)` hands out a running app and restarts one
+that died or stopped answering (a deadlocked variant). `bench run`, `bench ui` and the regression gate all use
+it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""The interference experiment (loadtests/interference.py): how much slower a fast request gets when it
-shares the app with other work. Per app and neighbour kind, the probes' p50 and p99 (each repeat's from its
-own per-route histogram) next to the same probes alone, as a factor with a log-ratio t interval
-(stats.CONFIDENCE) over
-repeats; and, where the run was profiled (`--profile`), what the probes waited for: the GIL or the CPU."""
+"""The interference experiment (loadtests/interference.py): how much slower a fast request gets when it shares
+the app with other work. Per app and neighbour kind, the probes' p50 and p99 (each repeat's from its own
+per-route histogram) next to the same probes alone, as a factor with a log-ratio t interval (stats.CONFIDENCE)
+over repeats; and, where the run was profiled (`--profile`), what the probes waited for: the GIL or the
+CPU."""
 
 from __future__ import annotations
 

@@ -1,16 +1,15 @@
 """Where a request's CPU goes: the profiled points' stacks (bench/measure/profile.py) -> microseconds of CPU
 per request, by layer (bench/catalog.py LAYER_RULES), beside the CPU per request the telemetry measured.
 
-Each sampled stack counts for the layer of its innermost frame that belongs to a known package; py-spy
-reads the GIL holder's stack `rate_hz` times a second, so a layer's samples / rate_hz is CPU seconds (the
-samples it failed to read added in proportion), and over the point's requests, CPU per request (`gil_us`).
-CPU spent without the GIL (system calls, Argon2's C code) is on no GIL holder's stack: the measured CPU's
-remainder is placed by a second py-spy's samples of every running thread (placed()), so the layers add up
-to `measured`. A compiled driver (asyncmy,
-asyncpg, mysqlclient: Cython or C) has no Python frames: its CPU counts for the Python code that called it
-(SQLAlchemy's greenlet bridge, the event loop). Writes `layers.csv` (one row per app x workload x layer, and a
-row `measured`) and a speedscope flame graph per profiled point into `flamegraphs/`. Pure: reads the run
-folder, starts nothing.
+Each sampled stack counts for the layer of its innermost frame that belongs to a known package; py-spy reads
+the GIL holder's stack `rate_hz` times a second, so a layer's samples / rate_hz is CPU seconds (the samples it
+failed to read added in proportion), and over the point's requests, CPU per request (`gil_us`). CPU spent
+without the GIL (system calls, Argon2's C code) is on no GIL holder's stack: the measured CPU's remainder is
+placed by a second py-spy's samples of every running thread (placed()), so the layers add up to `measured`. A
+compiled driver (asyncmy, asyncpg, mysqlclient: Cython or C) has no Python frames: its CPU counts for the
+Python code that called it (SQLAlchemy's greenlet bridge, the event loop). Writes `layers.csv` (one row per
+app x workload x layer, and a row `measured`) and a speedscope flame graph per profiled point into
+`flamegraphs/`. Pure: reads the run folder, starts nothing.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """The answer on more than one CPU: a small summary of a full run (its verdicts with intervals, CPU per
-request
-by layer, and the machine), written to `machines/<run-id>.json` (MACHINES_DIR) for the team to commit, and
-every
-committed summary rendered side by side (`bench machines`: a table and a chart, one column per machine).
-Pure: reads run folders and summaries, starts nothing.
+request by layer, and the machine), written to `machines/<run-id>.json` (MACHINES_DIR) for the team to commit,
+and every committed summary rendered side by side (`bench machines`: a table and a chart, one column per
+machine). Pure: reads run folders and summaries, starts nothing.
 """
 
 from __future__ import annotations

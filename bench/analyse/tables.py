@@ -61,6 +61,14 @@ def databases(meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {"database": {"database": "not recorded"}}
 
 
+def _ratio(row: pd.Series, digits: int) -> str:
+    """'1.23× (1.10..1.37)': a ratio and its interval; without an interval the ratio alone, without it '–'."""
+    if not math.isfinite(row["ratio"]):
+        return "–"
+    ci = f" ({_num(row['ratio_low'], digits)}..{_num(row['ratio_high'], digits)})"
+    return f"{_num(row['ratio'], digits)}×" + (ci if math.isfinite(row["ratio_low"]) else "")
+
+
 def _p99(summary: pd.DataFrame, app: str, row: pd.Series) -> str:
     hit = summary[
         (summary["app"] == app)
@@ -77,9 +85,6 @@ def verdict_table(result: Analysis, apps: Sequence[str]) -> Table:
     headers += [f"async/sync ({LEVEL})", "p99 (ms) sync / async", "Valid repeats sync / async"]
     table = Table(headers, [], [])
     for _, row in result.headline.iterrows():
-        ratio = _num(row["ratio"], 2) + "×" if math.isfinite(row["ratio"]) else "–"
-        if math.isfinite(row["ratio_low"]):
-            ratio += f" ({_num(row['ratio_low'], 2)}..{_num(row['ratio_high'], 2)})"
         sync, async_ = str(row["sync_app"]), str(row["async_app"])
         table.rows.append(
             [
@@ -89,7 +94,7 @@ def verdict_table(result: Analysis, apps: Sequence[str]) -> Table:
                 f"{async_} vs {sync} ({row['pair'].split(':')[0]})",
                 str(row["verdict"]),
                 f"{_num(row['sync_rps'])} → {_num(row['async_rps'])}",
-                ratio,
+                _ratio(row, 2),
                 f"{_p99(result.summary, sync, row)} / {_p99(result.summary, async_, row)}",
                 f"{row['n_sync']} / {row['n_async']}",
             ]
@@ -115,17 +120,8 @@ def verdict_table(result: Analysis, apps: Sequence[str]) -> Table:
 
 
 def summary_table(result: Analysis) -> Table:
-    headers = [
-        "App",
-        "Backend",
-        "Scenario",
-        "Workload",
-        "Valid repeats",
-        "Invalid",
-        "Throughput (req/s)",
-        LEVEL,
-    ]
-    headers += ["p50 (ms)", "p95 (ms)", "p99 (ms)", "Latency from"]
+    headers = ["App", "Backend", "Scenario", "Workload", "Valid repeats", "Invalid"]
+    headers += ["Throughput (req/s)", LEVEL, "p50 (ms)", "p95 (ms)", "p99 (ms)", "Latency from"]
     rows = []
     for _, r in result.summary.iterrows():
         ci = (
@@ -147,17 +143,8 @@ def summary_table(result: Analysis) -> Table:
 
 
 def comparison_table(result: Analysis) -> Table:
-    headers = [
-        "Backend",
-        "Comparison",
-        "Scenario",
-        "Workload",
-        "Verdict",
-        "async/sync",
-        "CI low",
-        "CI high",
-        "n sync / async",
-    ]
+    headers = ["Backend", "Comparison", "Scenario", "Workload", "Verdict"]
+    headers += ["async/sync", "CI low", "CI high", "n sync / async"]
     rows = [
         [str(r["backend"]), f"{r['async_app']} vs {r['sync_app']}", str(r["scenario"])]
         + [load_words(str(r["scenario"]), str(r["mode"]), r["load"], r["db_ms"]), str(r["verdict"])]
@@ -174,29 +161,20 @@ def comparison_table(result: Analysis) -> Table:
 
 def paired_verdict_table(result: Analysis) -> Table:
     """The verdicts: every sync/async pair's paired comparisons, at the headline load."""
-    headers = [
-        "Backend",
-        "Workload",
-        "Comparison",
-        "Verdict",
-        f"async/sync ({LEVEL})",
-        "±",
-        "Would have seen",
-    ]
-    headers += ["Measured", "req/s sync → async", "Repeats"]
+    headers = ["Backend", "Workload", "Comparison", "Verdict", f"async/sync ({LEVEL})"]
+    headers += ["±", "Would have seen", "Measured", "req/s sync → async", "Repeats"]
     table = Table(headers, [], [])
     for pair in PAIRS:
         rows = of_pair(result.paired, pair.sync, pair.async_)
         rows = rows.assign(_rank=[scenario_rank(str(s))[0] for s in rows["scenario"]])
         for _, r in rows.sort_values(["backend", "_rank", "db_ms"]).iterrows():
-            ci = f"{_num(r['ratio'], 3)}× ({_num(r['ratio_low'], 3)}..{_num(r['ratio_high'], 3)})"
             table.rows.append(
                 [
                     str(r["backend"]),
                     f"{r['scenario']}, {load_words(str(r['scenario']), 'closed', r['users'], r['db_ms'])}",
                     f"{pair.async_} vs {pair.sync} ({pair.label.split(':')[0]})",
                     str(r["verdict"]),
-                    ci,
+                    _ratio(r, 3),
                     _pct(r["half_width"]),
                     f"> {_pct(r['mde'])}",
                     _instrument(r),
@@ -217,19 +195,14 @@ def _instrument(row: pd.Series) -> str:
 
 
 def ceilings_table(result: Analysis) -> Table:
-    headers = [
-        "Backend",
-        "App",
-        "Workload",
-        f"idiomatic / raw ({LEVEL})",
-        "req/s raw → idiomatic (half a CPU each)",
-    ]
+    headers = ["Backend", "App", "Workload"]
+    headers += [f"idiomatic / raw ({LEVEL})", "req/s raw → idiomatic (half a CPU each)"]
     rows = [
         [
             str(r["backend"]),
             f"{r['second']} / {r['first']}",
             load_words(str(r["scenario"]), "closed", r["users"], r["db_ms"]),
-            f"{_num(r['ratio'], 2)}× ({_num(r['ratio_low'], 2)}..{_num(r['ratio_high'], 2)})",
+            _ratio(r, 2),
             f"{_num(r['first_rps'], 0)} → {_num(r['second_rps'], 0)}",
         ]
         for idiomatic, raw in CEILINGS
@@ -239,13 +212,8 @@ def ceilings_table(result: Analysis) -> Table:
 
 
 def interference_table(result: Analysis) -> Table:
-    headers = [
-        "Backend",
-        "App",
-        "Neighbour work",
-        "Probe p50 alone → beside (ms)",
-        "Probe p99 alone → beside (ms)",
-    ]
+    headers = ["Backend", "App", "Neighbour work"]
+    headers += ["Probe p50 alone → beside (ms)", "Probe p99 alone → beside (ms)"]
     headers += [f"p99 grew ({LEVEL} over repeats)", "Repeats"]
     profiled = "cpu_busy" in result.interference and result.interference["cpu_busy"].notna().any()
     headers += ["Probes waited for (py-spy, the app alone with this work)"] if profiled else []

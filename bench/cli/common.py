@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -20,6 +20,36 @@ MinEffect = Annotated[
         max=0.9,
         help="The slowdown the gate must catch, as a fraction: a key is flagged when its change passes "
         f"half of it ({MIN_EFFECT:.2f}: a {MIN_EFFECT / 2:.0%} line).",
+    ),
+]
+
+
+def named(name: str, help: str) -> Any:
+    """The option `--NAME` and its one letter (`-a` app, `-b` backend, `-s` scenario): the same in every
+    command."""
+    return typer.Option(f"--{name}", f"-{name[0]}", help=help)
+
+
+# Where the user's own apps come from: one set of options for `bench run` and `bench perf-check`.
+AppDir = Annotated[
+    Path | None,
+    typer.Option(
+        help="Your own apps (--app NAME=module:attr) are imported from and started in this folder, as "
+        "uvicorn's --app-dir (perf-check: a folder of the git repository whose --base-ref it compares with)."
+    ),
+]
+EnvFile = Annotated[
+    Path | None,
+    typer.Option(
+        help="A file of KEY=value lines (a .env) whose variables your own apps' processes get, over the "
+        "harness's own, as uvicorn's --env-file (perf-check: both sides)."
+    ),
+]
+HealthPath = Annotated[
+    str | None,
+    typer.Option(
+        help="The path whose 200 says your own app is up, e.g. /docs. \\[default: any HTTP answer; the "
+        "catalog's apps: /healthz]"
     ),
 ]
 

@@ -9,12 +9,12 @@ import typer
 
 from bench.backends import DatabaseError
 from bench.catalog import DEFAULT_APPS, locustfile
-from bench.cli.common import MinEffect, app_source, console, fail
+from bench.cli.common import AppDir, EnvFile, HealthPath, MinEffect, app_source, console, fail, named
 from bench.config import MIN_EFFECT, RESULTS_ROOT
 
 PerfApps = Annotated[
     list[str] | None,
-    typer.Option("--app", "-a", help="Apps of the suite, as in `bench run`. \\[default: sync, async]"),
+    named("app", "Apps of the suite, as in `bench run`. \\[default: sync, async]"),
 ]
 BASELINE_DIR = Path("results/baseline")
 
@@ -40,42 +40,27 @@ def perf_check_cmd(
     ] = None,
     backend: Annotated[
         list[str] | None,
-        typer.Option(
-            "--backend",
-            "-b",
-            help="Backends of the statement-count check, repeatable. \\[default: mariadb, postgres]",
+        named(
+            "backend",
+            "Backends of the statement-count check, repeatable. \\[default: mariadb, postgres]",
         ),
     ] = None,
     scenarios: Annotated[
         list[str] | None,
-        typer.Option(
-            "--scenario",
-            "-s",
-            help="Your own apps: the locustfile(s) of the suite. \\[default: read_heavy, write_heavy]",
+        named(
+            "scenario",
+            "Your own apps: the locustfile(s) of the suite. \\[default: read_heavy, write_heavy]",
         ),
     ] = None,
-    app_dir: Annotated[
-        Path | None,
-        typer.Option(
-            help="Your own apps (--app NAME=module:attr): the folder, in your git repository, they are "
-            "imported from; the baseline is --base-ref of that repository."
-        ),
-    ] = None,
-    env_file: Annotated[
-        Path | None,
-        typer.Option(help="Your own apps: a file of KEY=value lines for their processes (both sides)."),
-    ] = None,
-    health_path: Annotated[
-        str | None,
-        typer.Option(help="Your own apps: the path whose 200 says they are up. \\[default: any HTTP answer]"),
-    ] = None,
+    app_dir: AppDir = None,
+    env_file: EnvFile = None,
+    health_path: HealthPath = None,
     out: Annotated[Path, typer.Option(help="Folder for the runs, gate.md and gate.json.")] = RESULTS_ROOT,
 ) -> None:
     """First count the statements every route sends, current vs baseline code, on each backend: any increase
     fails at once (exit 1). Then run the short fixed suite (under 3 min here): each current app at the same
-    time as
-    the same app from the baseline commit, sharing its CPU; on a throughput regression run it once more and
-    fail (exit 1) only if the re-measure confirms it. Writes gate.md and gate.json."""
+    time as the same app from the baseline commit, sharing its CPU; on a throughput regression run it once
+    more and fail (exit 1) only if the re-measure confirms it. Writes gate.md and gate.json."""
     from bench.gate import perfcheck
     from bench.gate.samples import CompareError
 

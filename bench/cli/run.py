@@ -12,7 +12,7 @@ import typer
 
 from bench.backends import BACKENDS, DatabaseError, backend_names, default_backend
 from bench.catalog import app_names, default_apps, locustfile, resolve_app, scenario_names
-from bench.cli.common import app_source, console, fail, ints
+from bench.cli.common import AppDir, EnvFile, HealthPath, app_source, console, fail, ints, named
 from bench.config import QUICK, AppLimits, Loadgen, Matrix, Output, RunConfig, SeedData
 from bench.measure.locust import loopback
 from bench.store.rundir import REPORT_ERROR_LOG
@@ -41,10 +41,9 @@ def register(app: typer.Typer) -> None:
 def run_cmd(
     apps: Annotated[
         list[str] | None,
-        typer.Option(
-            "--app",
-            "-a",
-            help=f"App to test, repeatable: {app_names()}, or module:attr / label=module:attr, or "
+        named(
+            "app",
+            f"App to test, repeatable: {app_names()}, or module:attr / label=module:attr, or "
             "NAME=http://host:port for an app already running elsewhere (not started; its CPU and memory not "
             "measured; database counters only with DATABASE_URL). \\[default: each --backend's default "
             "pair(s)]",
@@ -52,19 +51,17 @@ def run_cmd(
     ] = None,
     backends: Annotated[
         list[str] | None,
-        typer.Option(
-            "--backend",
-            "-b",
-            help=f"Database to run on, repeatable ({backend_names()}): several run in one run, their points "
+        named(
+            "backend",
+            f"Database to run on, repeatable ({backend_names()}): several run in one run, their points "
             "shuffled together. \\[default: the apps' own, else DATABASE_URL's, else mariadb]",
         ),
     ] = None,
     scenarios: Annotated[
         list[str] | None,
-        typer.Option(
-            "--scenario",
-            "-s",
-            help=f"Scenario, repeatable: {scenario_names()}, or a locustfile path. \\[default: all]",
+        named(
+            "scenario",
+            f"Scenario, repeatable: {scenario_names()}, or a locustfile path. \\[default: all]",
         ),
     ] = None,
     users: Annotated[
@@ -242,27 +239,9 @@ def run_cmd(
             "workers run on other hosts."
         ),
     ] = Loadgen.app_host,
-    app_dir: Annotated[
-        Path | None,
-        typer.Option(
-            help="Your own apps (--app NAME=module:attr) are imported from and started in this folder, as "
-            "uvicorn's --app-dir."
-        ),
-    ] = None,
-    env_file: Annotated[
-        Path | None,
-        typer.Option(
-            help="A file of KEY=value lines (a .env) whose variables your own apps' processes get, over the "
-            "harness's own, as uvicorn's --env-file."
-        ),
-    ] = None,
-    health_path: Annotated[
-        str | None,
-        typer.Option(
-            help="The path whose 200 says your own app is up, e.g. /docs. \\[default: any HTTP answer; the "
-            "catalog's apps: /healthz]"
-        ),
-    ] = None,
+    app_dir: AppDir = None,
+    env_file: EnvFile = None,
+    health_path: HealthPath = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="uvicorn workers per app.")] = AppLimits.workers,
     pool_size: Annotated[
         int, typer.Option(min=1, max=500, help="DB pool size per worker, both apps.")
@@ -538,9 +517,7 @@ def _loadgen(
 
 
 def ui_cmd(
-    app_name: Annotated[
-        str, typer.Option("--app", "-a", help=f"App to load: {app_names()}, or module:attr.")
-    ] = "sync",
+    app_name: Annotated[str, named("app", f"App to load: {app_names()}, or module:attr.")] = "sync",
     port: Annotated[int, typer.Option(min=1024, max=65535, help="Locust web UI port on 127.0.0.1.")] = 8089,
     seed_users: Annotated[int, typer.Option(min=10, help="Seeded users (ids 1..N).")] = SeedData.users,
 ) -> None:

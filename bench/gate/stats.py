@@ -7,8 +7,7 @@ Decision rule, for each (app, scenario, users, db_ms) key with valid points on b
    machine's drift hits both alike and nothing is normalised. Two separate runs (`compare_runs`) are
    divided by each run's calibration score (bench/calibrate.py); without one, the output says so.
 2. Effect = median(current) / median(baseline) - 1, with a bootstrap CI at analyse.stats.CONFIDENCE (2000
-resamples, fixed seed,
-   seconds resampled within each repeat).
+   resamples, fixed seed, seconds resampled within each repeat).
 3. One-sided Mann-Whitney U test of "current < baseline" (and "current > baseline" for improvements).
 4. "regression" when effect <= -min_effect/2 AND p < alpha AND the CI's upper bound < 0; "improvement" is
    the mirror image; anything else is "no change" (too small, or within noise). `min_effect` (10%) is the

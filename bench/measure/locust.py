@@ -59,42 +59,6 @@ class Window:
         return cls(now, start, start + duration_s)
 
 
-def _plugin_args(
-    *,
-    folder: Path,
-    window: Window | None,
-    warmup_s: float,
-    duration_s: float,
-    db_ms: int,
-    rate: float | None,
-    record: bool,
-    seed: SeedData,
-    share: int,
-) -> list[str]:
-    timing = (
-        ["--bench-window-start", f"{window.start:.3f}", "--bench-window-end", f"{window.end:.3f}"]
-        if window is not None
-        else ["--bench-warmup", f"{warmup_s:g}", "--bench-duration", f"{duration_s:g}"]
-    )
-    return [
-        "--bench-out-dir",
-        str(folder),
-        *timing,
-        "--seed-users",
-        str(seed.users),
-        "--seed-items",
-        str(seed.items),
-        "--db-ms",
-        str(db_ms),
-        "--bench-mode",
-        "open" if rate else "closed",
-        "--bench-rate",
-        f"{(rate or 0) / share:g}",  # each Locust process's share of an open-loop rate
-        "--bench-record",
-        "1" if record else "0",
-    ]
-
-
 def launch(
     *,
     scenario: str,
@@ -120,17 +84,28 @@ def launch(
     `partner`: a distributed paired point's (this side: 0 or 1, the other side's folder): side 1's master
     listens on the port after --master-port, and the two plan one window once both have their workers."""
     folder.mkdir(parents=True, exist_ok=True)
-    plugin = _plugin_args(
-        folder=folder,
-        window=window,
-        warmup_s=warmup_s,
-        duration_s=duration_s,
-        db_ms=db_ms,
-        rate=rate,
-        record=record,
-        seed=seed,
-        share=loadgen.load_processes,
+    timing = (
+        ["--bench-window-start", f"{window.start:.3f}", "--bench-window-end", f"{window.end:.3f}"]
+        if window is not None
+        else ["--bench-warmup", f"{warmup_s:g}", "--bench-duration", f"{duration_s:g}"]
     )
+    plugin = [
+        "--bench-out-dir",
+        str(folder),
+        *timing,
+        "--seed-users",
+        str(seed.users),
+        "--seed-items",
+        str(seed.items),
+        "--db-ms",
+        str(db_ms),
+        "--bench-mode",
+        "open" if rate else "closed",
+        "--bench-rate",
+        f"{(rate or 0) / loadgen.load_processes:g}",  # each Locust process's share of an open-loop rate
+        "--bench-record",
+        "1" if record else "0",
+    ]
     run_s = window.end - window.launch + 0.5 if window is not None else SPAWN_S + warmup_s + duration_s + 1.0
     if partner is not None:  # -t counts from before the wait for the other master (which then stops it)
         plugin += [
