@@ -64,20 +64,14 @@ def bench_env() -> dict[str, str]:
     return {**os.environ, "DB_NAME": "app_test", "PYTHONUNBUFFERED": "1"}
 
 
+def run_args(*args: str, out: Path) -> list[str]:
+    """`run` with a small seed, writing under `out`, no report (the tests build theirs), then `args`."""
+    return ["run", "--seed-users", "200", "--out", str(out), "--no-report", *args]
+
+
 def bench(*args: str, out: Path) -> list[str]:
-    """`bench run` with a small seed, writing under `out`, without a report (the tests build theirs)."""
-    return [
-        sys.executable,
-        "-m",
-        "bench",
-        "run",
-        "--seed-users",
-        "200",
-        "--out",
-        str(out),
-        "--no-report",
-        *args,
-    ]
+    """The command line of `bench run` (run_args)."""
+    return [sys.executable, "-m", "bench", *run_args(*args, out=out)]
 
 
 def only_run_dir(out: Path) -> Path:
@@ -90,7 +84,7 @@ def finished(
     *args: str, out: Path, env: dict[str, str] | None = None, timeout: float = RUN_TIMEOUT_S
 ) -> subprocess.CompletedProcess[str]:
     """`bench run` to its end, which must be a success (the last of stderr is the failure's message)."""
-    proc = command(*bench(*args, out=out)[3:], env=env or bench_env(), timeout=timeout)
+    proc = command(*run_args(*args, out=out), env=env or bench_env(), timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 

@@ -25,9 +25,20 @@ from bench.measure.validity import Observed, invalid_reasons
 from bench.processes import Pinning, harness_on
 from bench.stack import Stack
 from bench.store.rows import POINT_COLUMNS
+from bench.store.rundir import REPORT_ERROR_LOG
 from shared.config import DB_ENV_FILE, REPO_ROOT, Settings
 from tests.interrupt import cmdline, interrupt_when
-from tests.runs import BOTH, PAIRED, bench, flags, in_background, only_run_dir, run_bench
+from tests.runs import (
+    BOTH,
+    PAIRED,
+    bench_env,
+    command,
+    flags,
+    in_background,
+    only_run_dir,
+    run_args,
+    run_bench,
+)
 
 pytestmark = pytest.mark.e2e
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -228,10 +239,10 @@ def test_interrupting_a_run_leaves_no_process_and_an_incomplete_meta(
 ) -> None:
     """`python -m bench` and the installed `bench` script are one entry point (bench.cli:main)."""
     options = flags(apps=BOTH, scenarios=["slow_db"], db_ms=5, sweep_users=2, users=None, repeats=5)
-    args = bench(*options, out=tmp_path)
-    if entry == "script":
-        args = [str(Path(sys.executable).parent / "bench"), *args[3:]]
-    proc = in_background(args)
+    script = (
+        [str(Path(sys.executable).parent / "bench")] if entry == "script" else [sys.executable, "-m", "bench"]
+    )
+    proc = in_background([*script, *run_args(*options, out=tmp_path)])
 
     def ready(kids: list[psutil.Process]) -> bool:  # one point is done and the next one is loading
         return bool(list(tmp_path.glob("*/points.csv"))) and any("locust" in cmdline(k) for k in kids)
@@ -240,6 +251,40 @@ def test_interrupting_a_run_leaves_no_process_and_an_incomplete_meta(
     meta = json.loads((only_run_dir(tmp_path) / "meta.json").read_text())
     assert meta["complete"] is False and 1 <= meta["points_done"] < meta["points_planned"]
     assert meta["finished_at"]
+
+
+def test_a_report_that_fails_keeps_every_point_and_says_so_in_one_line(tmp_path: Path) -> None:
+    """A file stands where the report's charts/ folder goes: the run ends with exit 1 and one error line that
+    gives the command building the report again, the traceback in report-error.log, every point kept; the file
+    removed, that command builds the report."""
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def block_charts() -> None:  # the run folder appears as the run starts, the report comes at its end
+        deadline = time.monotonic() + 60
+        while not (runs := [p for p in out.iterdir() if p.is_dir()]):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        (runs[0] / "charts").write_text("in the way\n")
+
+    blocker = threading.Thread(target=block_charts, daemon=True)
+    blocker.start()
+    proc = command(*run_args(*flags(paired_repeats=0, report=True), out=out), env=bench_env(), timeout=240)
+    blocker.join(timeout=1)
+    run = only_run_dir(out)
+    errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
+    assert proc.returncode == 1 and len(errors) == 1, proc.stderr[-3000:]
+    assert "the report failed" in errors[0] and f"`bench report {run}`" in errors[0], errors[0]
+    assert "Traceback" not in proc.stderr and proc.stdout.strip().splitlines()[-1] == str(run)
+    assert "Traceback" in (run / REPORT_ERROR_LOG).read_text() and (run / "charts").is_file()
+    with (run / "points.csv").open() as f:
+        (row,) = csv.DictReader(f)
+    assert row["valid"] == "True", row["invalid_reasons"]
+
+    (run / "charts").unlink()
+    again = command("report", str(run))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (run / "report.html").is_file() and list((run / "charts").glob("*.png"))
 
 
 def check_no_secrets(run: Path, settings: Settings) -> None:
