@@ -46,7 +46,9 @@ class PairedResult:
     key: PairKey
     repeats: int
     seconds: int
-    first_rps: float  # median requests per second of each side (its half of the CPU)
+    # Each side's requests per second (its half of the CPU): paired, the geometric mean over repeats of each
+    # window's rate, so that second_rps / first_rps is `ratio`; solo, the mean over repeats.
+    first_rps: float
     second_rps: float
     ratio: float  # second / first
     ci: tuple[float, float]  # of the ratio
@@ -121,7 +123,10 @@ def compare(key: PairKey, repeats: list[tuple[FloatArray, FloatArray]]) -> Paire
     logs = np.array([math.log((b.sum() + 1) / (a.sum() + 1)) for a, b in repeats])
     mean = float(logs.mean())
     n = len(logs)
-    firsts, seconds = np.concatenate([a for a, _ in repeats]), np.concatenate([b for _, b in repeats])
+    seconds = sum(len(a) for a, _ in repeats)
+    # the rates whose ratio `mean` is: a pooled median of seconds could point the other way (repeats differ)
+    rates = np.array([[(a.sum() + 1) / len(a), (b.sum() + 1) / len(b)] for a, b in repeats])
+    first_rps, second_rps = np.exp(np.log(rates).mean(axis=0))
     if n < 2:
         ci, p, mde = (math.nan, math.nan), math.nan, math.nan
     else:
@@ -132,9 +137,7 @@ def compare(key: PairKey, repeats: list[tuple[FloatArray, FloatArray]]) -> Paire
             warnings.simplefilter("ignore", RuntimeWarning)
             p = float(stats.ttest_1samp(logs, 0.0).pvalue) if se > 0 else (0.0 if mean else 1.0)
         mde = math.expm1((t_ci + t_power) * se)
-    return PairedResult(
-        key, n, len(firsts), float(np.median(firsts)), float(np.median(seconds)), math.exp(mean), ci, p, mde
-    )
+    return PairedResult(key, n, seconds, float(first_rps), float(second_rps), math.exp(mean), ci, p, mde)
 
 
 def compare_solo(
