@@ -269,17 +269,22 @@ def test_a_report_that_fails_keeps_every_point_and_says_so_in_one_line(tmp_path:
 
     blocker = threading.Thread(target=block_charts, daemon=True)
     blocker.start()
-    proc = command(*run_args(*flags(paired_repeats=0, report=True), out=out), env=bench_env(), timeout=240)
+    options = flags(users="2,4", paired_repeats=0, report=True)
+    proc = command(*run_args(*options, out=out), env=bench_env(), timeout=240)
     blocker.join(timeout=1)
     run = only_run_dir(out)
     errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
     assert proc.returncode == 1 and len(errors) == 1, proc.stderr[-3000:]
     assert "the report failed" in errors[0] and f"`bench report {run}`" in errors[0], errors[0]
     assert "Traceback" not in proc.stderr and proc.stdout.strip().splitlines()[-1] == str(run)
+    # no terminal: the progress is one line per point, not a bar drawn once at the end
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("[")]
+    assert re.fullmatch(r"\[1/2\] sync__read_heavy__u[24]__d0__r1: 0 s elapsed", lines[0]), lines
+    assert re.fullmatch(r"\[2/2\] sync__read_heavy__u[24]__d0__r1: \d+ s elapsed, about \d+ s left", lines[1])
     assert "Traceback" in (run / REPORT_ERROR_LOG).read_text() and (run / "charts").is_file()
     with (run / "points.csv").open() as f:
-        (row,) = csv.DictReader(f)
-    assert row["valid"] == "True", row["invalid_reasons"]
+        kept = list(csv.DictReader(f))
+    assert len(kept) == 2 and all(r["valid"] == "True" for r in kept), kept
 
     (run / "charts").unlink()
     again = command("report", str(run))

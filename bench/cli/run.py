@@ -328,10 +328,12 @@ def run_cmd(
             f"port too, {loadgen.master_port + 1}: {problem} (give another --master-port, or "
             "--paired-repeats 0)"
         )
+    n, minutes = len(run.points), plan_seconds(cfg, run.points) / 60
     console.print(
-        f"{len(run.points)} points = ~{plan_seconds(cfg, run.points) / 60:.1f} min (apps: "
+        f"{n} point{'s' * (n != 1)} = ~{minutes:.1f} min (apps: "
         f"{', '.join(f'{a} ({b})' for a, b in run.backend_of.items())}; scenarios: "
-        f"{', '.join(cfg.matrix.scenarios)})"
+        f"{', '.join(cfg.matrix.scenarios)})",
+        soft_wrap=True,
     )
     _write_outputs(_measured(run), cfg, machine_summary)
 

@@ -3,6 +3,7 @@ row per point and keep meta.json current, so an interrupted run keeps what it fi
 
 from __future__ import annotations
 
+import time
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
@@ -162,10 +163,18 @@ class MatrixRun:
             TextColumn("ETA"),
             TimeRemainingColumn(),
         ]
-        with Progress(*columns, console=console, transient=False) as progress:
-            task = progress.add_task("points", total=len(self.points))
+        started, total = time.monotonic(), len(self.points)
+        # a bar needs a terminal to redraw it; a log (CI, `make bench > log`) gets one line per point
+        with Progress(
+            *columns, console=console, transient=False, disable=not console.is_terminal
+        ) as progress:
+            task = progress.add_task("points", total=total)
             for order, point in enumerate(self.points, 1):
-                progress.update(task, description=point.point_id + (" + partner" if point.partner else ""))
+                description = point.point_id + (" + partner" if point.partner else "")
+                progress.update(task, description=description)
+                if not console.is_terminal:
+                    line = progress_line(order, total, description, time.monotonic() - started)
+                    console.print(line, markup=False, highlight=False, soft_wrap=True)
                 stack = stacks[self.backend_of[point.app]]
                 if point.partner and self.cfg.matrix.fresh_apps:  # two new processes, started alike
                     stack.restart_apps([point.app, point.partner])
@@ -189,6 +198,17 @@ class MatrixRun:
                             soft_wrap=True,
                         )
                 progress.advance(task)
+
+
+def progress_line(order: int, total: int, description: str, elapsed_s: float) -> str:
+    """'[12/83] sync__read_heavy__u16__d0__r2: 3 min 10 s elapsed, about 4 min 20 s left' (at the pace so
+    far; nothing is left to guess before the first point is done)."""
+
+    def minutes(s: float) -> str:
+        return f"{int(s // 60)} min {int(s % 60)} s" if s >= 60 else f"{int(s)} s"
+
+    left = f", about {minutes(elapsed_s / (order - 1) * (total - order + 1))} left" if order > 1 else ""
+    return f"[{order}/{total}] {description}: {minutes(elapsed_s)} elapsed{left}"
 
 
 def run(cfg: RunConfig) -> Path:
