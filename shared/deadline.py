@@ -1,10 +1,11 @@
-"""A client-side read timeout for the drivers that have none: psycopg 3 (libpq) and asyncpg.
+"""A client-side read timeout for the drivers that have none: psycopg 3 (libpq), asyncpg and aiomysql.
 
 PyMySQL, mysqlclient and asyncmy give up on a server that stops answering after DB_READ_TIMEOUT seconds (a
 socket timeout), so a stalled MariaDB costs a request that long and a 503. libpq has no such timeout, and
 asyncpg's `command_timeout` ends the statement but then waits for the server to take its cancel request:
 a stalled PostgreSQL (its processes stopped, its kernel still acknowledging TCP, so no keepalive helps)
-held every request for as long as the stall lasted (tests/test_faults.py measured it).
+held every request for as long as the stall lasted (tests/test_faults.py measured it). aiomysql (MariaDB, a
+variant) has no read timeout either.
 
 `bound_waits(engine, seconds)` gives such an engine the same bound. Every call that waits for the server
 (a statement, a COMMIT, a ROLLBACK) arms a deadline for its connection; one watchdog thread per process
@@ -29,7 +30,8 @@ TICK_S = 0.1  # the watchdog's resolution: a stalled call ends within `seconds` 
 
 
 def socket_fd(dbapi_connection: Any) -> int | None:
-    """The file descriptor of a DBAPI connection's socket (psycopg, sync or async; asyncpg), or None."""
+    """The file descriptor of a DBAPI connection's socket (psycopg, sync or async; asyncpg; aiomysql), or
+    None."""
     raw = getattr(dbapi_connection, "driver_connection", dbapi_connection)  # SQLAlchemy's async adapters
     pgconn = getattr(raw, "pgconn", None)  # psycopg
     if pgconn is not None:
@@ -38,6 +40,8 @@ def socket_fd(dbapi_connection: Any) -> int | None:
         except Exception:  # a closed connection has no socket
             return None
     transport = getattr(raw, "_transport", None)  # asyncpg
+    if transport is None and getattr(raw, "_writer", None) is not None:  # aiomysql
+        transport = raw._writer.transport
     sock = transport.get_extra_info("socket") if transport is not None else None
     return sock.fileno() if sock is not None else None
 

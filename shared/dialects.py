@@ -91,12 +91,13 @@ MARIADB = Dialect(
     outage=frozenset({1040, 1053, 1205, 1213, 2002, 2003, 2006, 2013, 2055}),
     # PyMySQL builds an SSL context on every connect unless told the server has none.
     driver_options={"pymysql": {"ssl_disabled": True}, "mysqlclient": {"ssl_mode": "DISABLED"}},
-    # aiomysql has no read timeout: a stalled server holds its queries until the server answers again.
+    # aiomysql has no read timeout: shared/deadline.py gives it one (watchdog_drivers).
     read_timeout_options={
         "pymysql": ("read_timeout", "write_timeout"),
         "mysqlclient": ("read_timeout", "write_timeout"),
         "asyncmy": ("read_timeout",),
     },
+    watchdog_drivers=("aiomysql",),
     url_query={"charset": "utf8mb4"},
 )
 

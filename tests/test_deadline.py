@@ -1,8 +1,8 @@
-"""shared/deadline.py on a real PostgreSQL: a call that waits for the server longer than DB_READ_TIMEOUT loses
-its connection within the timeout (+ the watchdog's tick) and fails as an outage (the apps' 503), the pool
-serves the next call on a new connection, and a call that ends in time is untouched. Through each
-PostgreSQL app's own engine factory and driver, so what is tested is what they run; tests/test_faults.py
-stalls the whole server under load."""
+"""shared/deadline.py on a real server: a call that waits for the server longer than DB_READ_TIMEOUT loses its
+connection within the timeout (+ the watchdog's tick) and fails as an outage (the apps' 503), the pool serves
+the next call on a new connection, and a call that ends in time is untouched. Through the own engine factory
+and driver of each app whose driver has no read timeout (the PostgreSQL apps, and aiomysql on MariaDB), so
+what is tested is what they run; tests/test_faults.py stalls the whole server under load."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import asyncio
 import time
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from async_app.db import make_engine as make_async_engine
@@ -18,21 +18,35 @@ from bench.backends import Backend
 from bench.catalog import APPS, AppEntry
 from shared.config import Settings
 from shared.deadline import TICK_S
-from shared.dialects import outage
+from shared.dialects import DIALECTS, db_sleep, outage
 from sync_app.db import make_engine
 
-SLOW = text("SELECT pg_sleep(3)")  # the server answers after 3 s: longer than the 1 s read timeout
-FAST = text("SELECT pg_sleep(0.2)")
-# Deselected under MariaDB, whose drivers have a read timeout of their own (tests/conftest.py).
-WATCHED = [pytest.param(e, id=e.name) for e in APPS if e.contract and e.backend == "postgres"]
+SLOW = select(db_sleep(3))  # the server answers after 3 s: longer than the 1 s read timeout
+FAST = select(db_sleep(0.2))
+
+
+def driver(entry: AppEntry) -> str:
+    return str(
+        dict(entry.settings).get(f"{entry.family}_driver")
+        or DIALECTS[entry.backend].default_driver(entry.family)
+    )
+
+
+# Each runs under its own backend only (tests/conftest.py deselects it under the other).
+WATCHED = [
+    pytest.param(e, id=e.name)
+    for e in APPS
+    if e.contract and driver(e) in DIALECTS[e.backend].watchdog_drivers
+]
 
 
 def calls(entry: AppEntry, settings: Settings) -> tuple[float, DBAPIError]:
     """A call in time, one past the timeout (how long it waited, and its error), then one more on the pool."""
     s = settings.model_copy(update={"db_read_timeout": 1, **dict(entry.settings)})
-    driver = s.driver(entry.family)
+    name = s.driver(entry.family)
+    assert name == driver(entry), name
     if entry.family == "sync":
-        engine = make_engine(s, driver)
+        engine = make_engine(s, name)
         try:
             with engine.connect() as conn:
                 conn.execute(FAST)
@@ -47,7 +61,7 @@ def calls(entry: AppEntry, settings: Settings) -> tuple[float, DBAPIError]:
             engine.dispose()
 
     async def scenario() -> tuple[float, DBAPIError]:
-        engine = make_async_engine(s, driver)
+        engine = make_async_engine(s, name)
         try:
             async with engine.connect() as conn:
                 await conn.execute(FAST)
