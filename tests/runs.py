@@ -92,8 +92,8 @@ def finished(
 def in_background(
     argv: list[str], *, cwd: Path = REPO_ROOT, env: dict[str, str] | None = None, merged: bool = False
 ) -> subprocess.Popen[str]:
-    """A command started in its own session, as a terminal starts one: its stderr kept (`merged`: its stdout
-    and stderr together, on stdout)."""
+    """A command started in its own session (a signal the test sends reaches it, not pytest), its stderr kept
+    (`merged`: its stdout and stderr together, on stdout)."""
     return subprocess.Popen(
         argv,
         cwd=cwd,
